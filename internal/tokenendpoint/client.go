@@ -1,0 +1,207 @@
+package tokenendpoint
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/helseid-go/sdk/internal/httpx"
+)
+
+// Authenticator adds client authentication to a request form. It is called once per HTTP
+// attempt and must produce new credentials each time (a client assertion's jti is single-use).
+type Authenticator interface {
+	Authenticate(form url.Values) error
+}
+
+// AuthenticatorFunc adapts a function to Authenticator.
+type AuthenticatorFunc func(form url.Values) error
+
+// Authenticate calls f.
+func (f AuthenticatorFunc) Authenticate(form url.Values) error { return f(form) }
+
+// Proofer makes a DPoP proof for one HTTP attempt (see dpop.Proofer).
+type Proofer interface {
+	Proof(method string, u *url.URL, nonce, accessToken string) (string, error)
+}
+
+// NonceStore keeps the newest DPoP nonce per server (see dpop.NonceStore).
+type NonceStore interface {
+	NonceFor(u *url.URL) string
+	Observe(u *url.URL, h http.Header)
+}
+
+// Config configures a Client.
+type Config struct {
+	HTTPClient *http.Client
+	Endpoint   string
+	Auth       Authenticator
+	// Proofer, when set, adds a DPoP proof to every attempt and requires token_type DPoP.
+	Proofer Proofer
+	// Nonces is required with a Proofer; share one store per server between clients.
+	Nonces  NonceStore
+	MaxBody int64
+	Now     func() time.Time
+}
+
+// Client posts authenticated forms to one endpoint. It is safe for concurrent use.
+type Client struct {
+	http     *http.Client
+	endpoint *url.URL
+	auth     Authenticator
+	proofer  Proofer
+	nonces   NonceStore
+	maxBody  int64
+	now      func() time.Time
+}
+
+// New checks cfg and returns a Client.
+func New(cfg Config) (*Client, error) {
+	u, err := httpx.CheckEndpoint("token endpoint", cfg.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.HTTPClient == nil {
+		return nil, errors.New("token endpoint: http client is nil")
+	}
+	if cfg.Auth == nil {
+		return nil, errors.New("token endpoint: client authentication is nil")
+	}
+	if cfg.Proofer != nil && cfg.Nonces == nil {
+		return nil, errors.New("token endpoint: a dpop nonce store is required with a proofer")
+	}
+	c := &Client{http: cfg.HTTPClient, endpoint: u, auth: cfg.Auth, proofer: cfg.Proofer, nonces: cfg.Nonces, maxBody: cfg.MaxBody, now: cfg.Now}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	return c, nil
+}
+
+// Endpoint returns the URL the client posts to.
+func (c *Client) Endpoint() string { return c.endpoint.String() }
+
+// Token posts params as a token request and returns the checked response.
+func (c *Client) Token(ctx context.Context, params url.Values) (*Response, error) {
+	sent := c.now()
+	body, _, err := c.Post(ctx, params, http.StatusOK)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := ParseResponse(body, sent)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckTokenType(resp.TokenType, c.proofer != nil); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// CheckTokenType compares token_type case-insensitively (RFC 6749 §5.1) with what was asked
+// for: DPoP when a proof was sent, or else Bearer. A DPoP request answered with a Bearer token
+// is a downgrade and is refused (RFC 9449 §5).
+func CheckTokenType(tokenType string, dpop bool) error {
+	want := "Bearer"
+	if dpop {
+		want = "DPoP"
+	}
+	if !strings.EqualFold(tokenType, want) {
+		return fmt.Errorf("%w: token_type %q, want %s", ErrInvalidResponse, cleanText(tokenType, 32), want)
+	}
+	return nil
+}
+
+// Post sends params with fresh client authentication and, with a Proofer, a fresh DPoP proof
+// carrying the newest known nonce. When the server answers use_dpop_nonce with a DPoP-Nonce
+// header it retries exactly once with new credentials. It returns the body of a response with
+// status okStatus; any other status becomes an *Error.
+func (c *Client) Post(ctx context.Context, params url.Values, okStatus int) ([]byte, http.Header, error) {
+	for attempt := 1; ; attempt++ {
+		body, header, err := c.attempt(ctx, params, okStatus)
+		if err == nil {
+			return body, header, nil
+		}
+		if attempt == 1 && c.proofer != nil && errors.Is(err, ErrUseDPoPNonce) && header.Get("DPoP-Nonce") != "" &&
+			c.nonces.NonceFor(c.endpoint) != "" {
+			continue
+		}
+		return nil, nil, err
+	}
+}
+
+func (c *Client) attempt(ctx context.Context, params url.Values, okStatus int) ([]byte, http.Header, error) {
+	form := make(url.Values, len(params)+3)
+	for k, v := range params {
+		form[k] = v
+	}
+	if err := c.auth.Authenticate(form); err != nil {
+		return nil, nil, fmt.Errorf("token endpoint: client authentication: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint.String(), strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, nil, fmt.Errorf("token endpoint: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if c.proofer != nil {
+		proof, err := c.proofer.Proof(http.MethodPost, c.endpoint, c.nonces.NonceFor(c.endpoint), "")
+		if err != nil {
+			return nil, nil, fmt.Errorf("token endpoint: %w", err)
+		}
+		req.Header.Set("DPoP", proof)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("token endpoint: %w", redactURLError(err))
+	}
+	if c.nonces != nil {
+		c.nonces.Observe(c.endpoint, resp.Header)
+	}
+	body, err := httpx.ReadBody(resp, c.maxBody)
+	if err != nil {
+		return nil, resp.Header, fmt.Errorf("token endpoint: %w", err)
+	}
+	if resp.StatusCode == okStatus {
+		return body, resp.Header, nil
+	}
+	return nil, resp.Header, parseError(resp.StatusCode, body)
+}
+
+// parseError turns a non-success response into *Error, reading an RFC 6749 error body when
+// there is one.
+func parseError(status int, body []byte) *Error {
+	e := &Error{StatusCode: status}
+	var w struct {
+		Error            string `json:"error"`
+		ErrorDescription string `json:"error_description"`
+		ErrorURI         string `json:"error_uri"`
+	}
+	if json.Unmarshal(body, &w) == nil {
+		e.Code = cleanText(w.Error, 64)
+		e.Description = cleanText(w.ErrorDescription, maxDescription)
+		e.URI = cleanText(w.ErrorURI, maxDescription)
+	}
+	return e
+}
+
+// redactURLError drops the request body and URL query from transport errors; the form carries
+// the client assertion and codes, which must never reach an error message.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s %s: %w", ue.Op, redactQuery(ue.URL), ue.Err)
+	}
+	return err
+}
+
+func redactQuery(raw string) string {
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		return raw[:i]
+	}
+	return raw
+}
