@@ -1,0 +1,10 @@
+// Package helseid is the HelseID profile of the SDK: it composes the RFC packages (dpop, par,
+// pkce, resource, tokenexchange) with what HelseID requires of a client — private_key_jwt
+// client assertions with typ client-authentication+jwt and aud set to the issuer, DPoP on every
+// token request with the nonce handshake, organisation numbers in assertion_details, and the
+// HelseID test and production environments.
+//
+// Keys are loaded from the private JWK that HelseID's self-service issues (ParseJWK), from PEM
+// with an explicit algorithm (ParsePEM), or from any crypto.Signer such as an HSM or KMS key
+// (NewKey). GenerateKey makes a new key pair to register.
+package helseid

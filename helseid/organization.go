@@ -1,0 +1,136 @@
+package helseid
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// ErrInvalidOrganization reports organisation numbers HelseID would refuse.
+var ErrInvalidOrganization = errors.New("invalid organisation number")
+
+// Tenancy says how a client is registered in HelseID, which decides how it names
+// organisations (HELSEID.md §2).
+type Tenancy int
+
+const (
+	// SingleTenant clients belong to one organisation; HelseID takes the parent organisation
+	// from the client's registration, and the client may name only a child (underenhet).
+	SingleTenant Tenancy = iota
+	// MultiTenant clients act for many organisations that have delegated to the supplier in
+	// Altinn; every request names the parent organisation and optionally a child.
+	MultiTenant
+)
+
+func (t Tenancy) String() string {
+	switch t {
+	case SingleTenant:
+		return "single-tenant"
+	case MultiTenant:
+		return "multi-tenant"
+	}
+	return fmt.Sprintf("Tenancy(%d)", int(t))
+}
+
+// Organization names the organisation a token is for: the parent (overenhet) and optionally a
+// child (underenhet), each a 9-digit Norwegian organisation number. The zero value means "the
+// client's own organisation", and sends no organisation numbers.
+type Organization struct {
+	Parent string
+	Child  string
+}
+
+// IsZero reports whether no organisation is named.
+func (o Organization) IsZero() bool { return o.Parent == "" && o.Child == "" }
+
+// Validate checks the numbers for a client of the given tenancy.
+func (o Organization) Validate(t Tenancy) error {
+	if o.IsZero() {
+		return nil
+	}
+	if err := checkOrgNumber("parent", o.Parent, t == MultiTenant); err != nil {
+		return err
+	}
+	if err := checkOrgNumber("child", o.Child, false); err != nil {
+		return err
+	}
+	switch t {
+	case MultiTenant:
+		return nil
+	case SingleTenant:
+		if o.Parent != "" {
+			return fmt.Errorf("%w: a single-tenant client cannot name a parent organisation; HelseID takes it from the client registration", ErrInvalidOrganization)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: unknown tenancy %s", ErrInvalidOrganization, t)
+}
+
+func checkOrgNumber(role, n string, required bool) error {
+	if n == "" {
+		if required {
+			return fmt.Errorf("%w: a multi-tenant client must name the parent organisation", ErrInvalidOrganization)
+		}
+		return nil
+	}
+	if len(n) != 9 {
+		return fmt.Errorf("%w: %s %.20q must have 9 digits", ErrInvalidOrganization, role, n)
+	}
+	for i := 0; i < len(n); i++ {
+		if n[i] < '0' || n[i] > '9' {
+			return fmt.Errorf("%w: %s %.20q must have 9 digits", ErrInvalidOrganization, role, n)
+		}
+	}
+	return nil
+}
+
+// Identifier systems of HELSEID.md §2.3.
+const (
+	multiTenantSystem  = "urn:oid:1.0.6523"
+	singleTenantSystem = "urn:oid:2.16.578.1.12.4.1.4.101"
+)
+
+type identifier struct {
+	System string `json:"system"`
+	Type   string `json:"type"`
+	Value  string `json:"value"`
+}
+
+type authorizationDetail struct {
+	Type             string `json:"type"`
+	PractitionerRole struct {
+		Organization struct {
+			Identifier identifier `json:"identifier"`
+		} `json:"organization"`
+	} `json:"practitioner_role"`
+}
+
+// AssertionDetails returns the helseid_authorization detail naming o, in the form HelseID
+// expects from a client of tenancy t, for the assertion_details claim of a client assertion.
+// It returns nil for the zero Organization.
+//
+// Multi-tenant: system urn:oid:1.0.6523, value NO:ORGNR:<parent> or NO:ORGNR:<parent>:<child>.
+// Single-tenant: system urn:oid:2.16.578.1.12.4.1.4.101, value <child>.
+func (o Organization) AssertionDetails(t Tenancy) (json.RawMessage, error) {
+	if err := o.Validate(t); err != nil {
+		return nil, err
+	}
+	if o.IsZero() {
+		return nil, nil
+	}
+	var d authorizationDetail
+	d.Type = "helseid_authorization"
+	id := &d.PractitionerRole.Organization.Identifier
+	id.Type = "ENH"
+	if t == MultiTenant {
+		id.System = multiTenantSystem
+		id.Value = "NO:ORGNR:" + o.Parent
+		if o.Child != "" {
+			id.Value += ":" + o.Child
+		}
+	} else {
+		id.System = singleTenantSystem
+		id.Value = o.Child
+	}
+	return json.Marshal(d)
+}
