@@ -55,7 +55,7 @@ type Client struct {
 	discovery  *discovery.Cache
 	assertions *clientauth.Builder
 	proofer    *dpop.Proofer
-	nonces     nonceStore
+	nonces     *dpop.NonceStore
 }
 
 // NewClient checks cfg and returns a Client. It makes no network call; discovery happens on
@@ -104,7 +104,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: DPoPKey: %w", ErrInvalidConfig, err)
 	}
-	c.nonces = nonceStore{dpop.NewNonceStore()}
+	c.nonces = dpop.NewNonceStore()
 	return c, nil
 }
 
@@ -119,7 +119,7 @@ func (c *Client) ClientID() string { return c.cfg.ClientID }
 func (c *Client) Proofer() *dpop.Proofer { return c.proofer }
 
 // Nonces returns the store of DPoP nonces the client has received, per server.
-func (c *Client) Nonces() *dpop.NonceStore { return c.nonces.NonceStore }
+func (c *Client) Nonces() *dpop.NonceStore { return c.nonces }
 
 // Metadata returns HelseID's discovery document, fetched once and cached for 24 hours.
 func (c *Client) Metadata(ctx context.Context) (*Metadata, error) {
@@ -212,8 +212,3 @@ func checkScopes(scopes []string) error {
 	}
 	return nil
 }
-
-// nonceStore adapts dpop.NonceStore to the token-endpoint client, keyed by URL origin.
-type nonceStore struct{ *dpop.NonceStore }
-
-func (n nonceStore) NonceFor(u *url.URL) string { return n.Nonce(dpop.Origin(u)) }
