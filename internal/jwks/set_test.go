@@ -1,0 +1,489 @@
+package jwks
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jws"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/helseid-go/sdk/internal/httpx"
+)
+
+// fakeClock is a manually advanced clock.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{t: time.Date(2025, 2, 1, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// jwksServer serves a key set the test changes as it goes and counts requests.
+type jwksServer struct {
+	*httptest.Server
+	requests atomic.Int32
+
+	mu     sync.Mutex
+	status int
+	body   []byte
+	block  chan struct{}
+	header http.Header
+}
+
+func newJWKSServer(t *testing.T, body []byte) *jwksServer {
+	t.Helper()
+	s := &jwksServer{status: http.StatusOK, body: body}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *jwksServer) serve(w http.ResponseWriter, r *http.Request) {
+	s.requests.Add(1)
+	s.mu.Lock()
+	status, body, block := s.status, s.body, s.block
+	s.header = r.Header.Clone()
+	s.mu.Unlock()
+	if block != nil {
+		select {
+		case <-block:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func (s *jwksServer) set(status int, body []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status, s.body = status, body
+}
+
+func (s *jwksServer) setBlock(ch chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.block = ch
+}
+
+func (s *jwksServer) lastHeader() http.Header {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.header
+}
+
+func newTestSet(t *testing.T, cfg Config) *Set {
+	t.Helper()
+	s, err := New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { waitIdle(s) })
+	return s
+}
+
+// waitIdle waits for the fetch in flight, if any, to finish.
+func waitIdle(s *Set) {
+	s.mu.Lock()
+	c := s.inflight
+	s.mu.Unlock()
+	if c != nil {
+		<-c.done
+	}
+}
+
+func ecSet(t *testing.T, keys map[string]*ecdsa.PrivateKey) []byte {
+	t.Helper()
+	var members []map[string]any
+	for kid, k := range keys {
+		members = append(members, jwkMap(t, &k.PublicKey, map[string]any{"kid": kid, "use": "sig", "alg": "ES256"}))
+	}
+	return setJSON(t, members...)
+}
+
+// signES256 returns a compact JWS signed by key with kid in its protected header.
+func signES256(t *testing.T, key *ecdsa.PrivateKey, kid string) []byte {
+	t.Helper()
+	hdr := jws.NewHeaders()
+	require.NoError(t, hdr.Set(jws.KeyIDKey, kid))
+	token, err := jws.Sign([]byte(`{"iss":"https://helseid-sts.test.nhn.no","sub":"x"}`), jws.WithKey(jwa.ES256, key, jws.WithProtectedHeaders(hdr)))
+	require.NoError(t, err)
+	return token
+}
+
+// verify selects the key for token from s, as an ID-token verifier would, and verifies.
+func verify(ctx context.Context, s *Set, token []byte) error {
+	msg, err := jws.Parse(token)
+	if err != nil {
+		return err
+	}
+	h := msg.Signatures()[0].ProtectedHeaders()
+	key, err := s.Key(ctx, h.KeyID(), h.Algorithm().String())
+	if err != nil {
+		return err
+	}
+	_, err = jws.Verify(token, jws.WithKey(h.Algorithm(), key))
+	return err
+}
+
+func TestNewValidatesURL(t *testing.T) {
+	for _, u := range []string{"", "/jwks", "http://helseid-sts.nhn.no/jwks", "https://u:p@x.example/jwks", "https://x.example/jwks#k"} {
+		_, err := New(Config{URL: u})
+		assert.Error(t, err, u)
+	}
+	s, err := New(Config{URL: "https://helseid-sts.nhn.no/.well-known/openid-configuration/jwks"})
+	require.NoError(t, err)
+	assert.Equal(t, DefaultTTL, s.ttl)
+	assert.Equal(t, DefaultMissRefetchInterval, s.missInterval)
+	assert.Equal(t, 30*time.Second, s.client.Timeout)
+	assert.Equal(t, "https://helseid-sts.nhn.no/.well-known/openid-configuration/jwks", s.URL())
+}
+
+func TestSetFetchesOnceAndServesFromCache(t *testing.T) {
+	testKeys(t)
+	srv := newJWKSServer(t, ecSet(t, map[string]*ecdsa.PrivateKey{"k1": ecKey256}))
+	s := newTestSet(t, Config{URL: srv.URL, Now: newFakeClock().Now})
+
+	for range 10 {
+		require.NoError(t, verify(t.Context(), s, signES256(t, ecKey256, "k1")))
+	}
+	assert.EqualValues(t, 1, srv.requests.Load())
+	assert.Contains(t, srv.lastHeader().Get("Accept"), "application/jwk-set+json")
+
+	_, err := s.Key(t.Context(), "k1", "none")
+	assert.ErrorIs(t, err, ErrUnsupportedAlgorithm)
+	_, err = s.Key(t.Context(), "k1", "HS256")
+	assert.ErrorIs(t, err, ErrUnsupportedAlgorithm)
+	assert.EqualValues(t, 1, srv.requests.Load())
+}
+
+func TestSetUnknownKidSingleRefetchForConcurrentCallers(t *testing.T) {
+	const callers = 50
+	testKeys(t)
+	srv := newJWKSServer(t, ecSet(t, map[string]*ecdsa.PrivateKey{"k1": ecKey256}))
+	clock := newFakeClock()
+	s := newTestSet(t, Config{URL: srv.URL, Now: clock.Now})
+	_, err := s.Key(t.Context(), "k1", "ES256")
+	require.NoError(t, err)
+	require.EqualValues(t, 1, srv.requests.Load())
+
+	// The issuer adds k2; tokens signed with it arrive at once, from many goroutines.
+	srv.set(http.StatusOK, ecSet(t, map[string]*ecdsa.PrivateKey{"k1": ecKey256, "k2": ecKey256b}))
+	release := make(chan struct{})
+	srv.setBlock(release)
+	var waiting atomic.Int32
+	allWaiting := make(chan struct{})
+	s.testHookWaiting = func() {
+		if waiting.Add(1) == callers {
+			close(allWaiting)
+		}
+	}
+	token := signES256(t, ecKey256b, "k2")
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = verify(context.Background(), s, token)
+		}()
+	}
+	<-allWaiting
+	close(release)
+	wg.Wait()
+
+	for _, err := range errs {
+		assert.NoError(t, err)
+	}
+	assert.EqualValues(t, 2, srv.requests.Load(), "exactly one refetch")
+	assert.Equal(t, "no-cache", srv.lastHeader().Get("Cache-Control"), "a miss refetch bypasses HTTP caches")
+}
+
+func TestSetWaiterWithEndedContextReturnsAtOnce(t *testing.T) {
+	testKeys(t)
+	srv := newJWKSServer(t, ecSet(t, map[string]*ecdsa.PrivateKey{"k1": ecKey256}))
+	release := make(chan struct{})
+	srv.setBlock(release)
+	s := newTestSet(t, Config{URL: srv.URL})
+	waiting := make(chan struct{}, 2)
+	s.testHookWaiting = func() { waiting <- struct{}{} }
+
+	ctx, cancel := context.WithCancel(context.Background())
+	impatient := make(chan error, 1)
+	go func() {
+		_, err := s.Key(ctx, "k1", "ES256")
+		impatient <- err
+	}()
+	<-waiting
+	patient := make(chan error, 1)
+	go func() {
+		_, err := s.Key(context.Background(), "k1", "ES256")
+		patient <- err
+	}()
+	<-waiting
+
+	cancel()
+	assert.ErrorIs(t, <-impatient, context.Canceled)
+	close(release)
+	assert.NoError(t, <-patient, "the fetch went on for the patient caller")
+	assert.EqualValues(t, 1, srv.requests.Load())
+}
+
+func TestSetRepeatedMissesAreRateLimited(t *testing.T) {
+	testKeys(t)
+	srv := newJWKSServer(t, ecSet(t, map[string]*ecdsa.PrivateKey{"k1": ecKey256}))
+	clock := newFakeClock()
+	s := newTestSet(t, Config{URL: srv.URL, Now: clock.Now, MissRefetchInterval: 10 * time.Second})
+
+	_, err := s.Key(t.Context(), "k1", "ES256")
+	require.NoError(t, err)
+	require.EqualValues(t, 1, srv.requests.Load())
+
+	// The first miss after a fetch that found its key refetches at once.
+	clock.Advance(time.Second)
+	_, err = s.Key(t.Context(), "random-1", "ES256")
+	assert.ErrorIs(t, err, ErrKeyNotFound)
+	assert.Contains(t, err.Error(), `"random-1"`)
+	assert.EqualValues(t, 2, srv.requests.Load())
+
+	// That refetch still missed: further misses wait for the interval.
+	for i := range 20 {
+		clock.Advance(450 * time.Millisecond) // up to 9 s after the refetch
+		_, err = s.Key(t.Context(), "random-more", "ES256")
+		require.ErrorIs(t, err, ErrKeyNotFound, i)
+		assert.Contains(t, err.Error(), "rate-limited")
+	}
+	assert.EqualValues(t, 2, srv.requests.Load(), "no request inside the interval")
+
+	// Known keys keep verifying meanwhile, without requests.
+	_, err = s.Key(t.Context(), "k1", "ES256")
+	require.NoError(t, err)
+
+	clock.Advance(time.Second) // 10 s after the last refetch started
+	_, err = s.Key(t.Context(), "random-2", "ES256")
+	assert.ErrorIs(t, err, ErrKeyNotFound)
+	assert.EqualValues(t, 3, srv.requests.Load(), "one refetch per interval")
+
+	_, err = s.Key(t.Context(), "random-3", "ES256")
+	assert.ErrorIs(t, err, ErrKeyNotFound)
+	assert.EqualValues(t, 3, srv.requests.Load())
+
+	// A kid that exists but cannot verify the algorithm is not a miss: no refetch.
+	clock.Advance(time.Minute)
+	_, err = s.Key(t.Context(), "k1", "ES384")
+	assert.ErrorIs(t, err, ErrKeyUnusable)
+	assert.EqualValues(t, 3, srv.requests.Load())
+}
+
+func TestSetKeyRotation(t *testing.T) {
+	testKeys(t)
+	srv := newJWKSServer(t, ecSet(t, map[string]*ecdsa.PrivateKey{"old": ecKey256}))
+	clock := newFakeClock()
+	s := newTestSet(t, Config{URL: srv.URL, Now: clock.Now})
+
+	require.NoError(t, verify(t.Context(), s, signES256(t, ecKey256, "old")))
+
+	// The issuer rotates just after we started: the new key replaces the old one.
+	srv.set(http.StatusOK, ecSet(t, map[string]*ecdsa.PrivateKey{"new": ecKey256b}))
+	clock.Advance(2 * time.Second)
+	require.NoError(t, verify(t.Context(), s, signES256(t, ecKey256b, "new")), "the new kid verifies after one refetch")
+	assert.EqualValues(t, 2, srv.requests.Load())
+
+	// A token signed by the new key but claiming the old kid does not verify.
+	err := verify(t.Context(), s, signES256(t, ecKey256b, "old"))
+	assert.ErrorIs(t, err, ErrKeyNotFound, "the old key is gone")
+	// A token signed with the old key under the new kid fails signature verification.
+	err = verify(t.Context(), s, signES256(t, ecKey256, "new"))
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, ErrKeyNotFound)
+}
+
+func TestSetTTLRefresh(t *testing.T) {
+	testKeys(t)
+	srv := newJWKSServer(t, ecSet(t, map[string]*ecdsa.PrivateKey{"k1": ecKey256}))
+	clock := newFakeClock()
+	s := newTestSet(t, Config{URL: srv.URL, Now: clock.Now, TTL: time.Hour})
+
+	_, err := s.Key(t.Context(), "k1", "ES256")
+	require.NoError(t, err)
+	clock.Advance(time.Hour - time.Nanosecond)
+	_, err = s.Key(t.Context(), "k1", "ES256")
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, srv.requests.Load(), "fresh until the TTL")
+
+	srv.set(http.StatusOK, ecSet(t, map[string]*ecdsa.PrivateKey{"k2": ecKey256b}))
+	clock.Advance(time.Nanosecond)
+	key, err := s.Key(t.Context(), "k1", "ES256")
+	require.NoError(t, err, "the stale set is served while it refreshes")
+	require.NotNil(t, key)
+	waitIdle(s)
+	assert.EqualValues(t, 2, srv.requests.Load())
+	assert.Empty(t, srv.lastHeader().Get("Cache-Control"), "a TTL refresh is not forced")
+
+	_, err = s.Key(t.Context(), "k2", "ES256")
+	require.NoError(t, err, "the refreshed set is in use")
+	assert.EqualValues(t, 2, srv.requests.Load())
+}
+
+func TestSetFailedRefreshKeepsOldKeys(t *testing.T) {
+	testKeys(t)
+	srv := newJWKSServer(t, ecSet(t, map[string]*ecdsa.PrivateKey{"k1": ecKey256}))
+	clock := newFakeClock()
+	s := newTestSet(t, Config{URL: srv.URL, Now: clock.Now, TTL: time.Hour, MissRefetchInterval: 10 * time.Second})
+	require.NoError(t, verify(t.Context(), s, signES256(t, ecKey256, "k1")))
+
+	for _, broken := range []struct {
+		name   string
+		status int
+		body   []byte
+	}{
+		{"500", http.StatusInternalServerError, []byte(`{"error":"x"}`)},
+		{"not JSON", http.StatusOK, []byte(`<html>maintenance</html>`)},
+		{"empty set", http.StatusOK, []byte(`{"keys":[]}`)},
+	} {
+		srv.set(broken.status, broken.body)
+		before := srv.requests.Load()
+		clock.Advance(2 * time.Hour)
+		require.NoError(t, verify(t.Context(), s, signES256(t, ecKey256, "k1")), broken.name)
+		waitIdle(s)
+		assert.EqualValues(t, before+1, srv.requests.Load(), broken.name)
+
+		// Old keys keep verifying, with no request inside the interval after the failure.
+		require.NoError(t, verify(t.Context(), s, signES256(t, ecKey256, "k1")), broken.name)
+		_, err := s.Key(t.Context(), "k2", "ES256")
+		require.ErrorIs(t, err, ErrKeyNotFound, broken.name)
+		assert.EqualValues(t, before+1, srv.requests.Load(), broken.name)
+	}
+
+	// A miss-triggered refetch that fails reports the failure but keeps the old keys.
+	clock.Advance(time.Minute)
+	srv.set(http.StatusBadGateway, nil)
+	_, err := s.Key(t.Context(), "k2", "ES256")
+	require.ErrorIs(t, err, ErrKeyNotFound)
+	var fe *FetchError
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, http.StatusBadGateway, fe.StatusCode)
+	assert.Contains(t, err.Error(), "serving the previous set")
+	require.NoError(t, verify(t.Context(), s, signES256(t, ecKey256, "k1")))
+}
+
+func TestSetColdStartFailure(t *testing.T) {
+	testKeys(t)
+	srv := newJWKSServer(t, nil)
+	srv.set(http.StatusServiceUnavailable, nil)
+	clock := newFakeClock()
+	s := newTestSet(t, Config{URL: srv.URL, Now: clock.Now, MissRefetchInterval: 10 * time.Second})
+
+	_, err := s.Key(t.Context(), "k1", "ES256")
+	var fe *FetchError
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, http.StatusServiceUnavailable, fe.StatusCode)
+	assert.Equal(t, srv.URL, fe.URL)
+
+	clock.Advance(9 * time.Second)
+	_, err = s.Key(t.Context(), "k1", "ES256")
+	require.ErrorAs(t, err, &fe, "the remembered failure")
+	assert.EqualValues(t, 1, srv.requests.Load())
+
+	srv.set(http.StatusOK, ecSet(t, map[string]*ecdsa.PrivateKey{"k1": ecKey256}))
+	clock.Advance(time.Second)
+	_, err = s.Key(t.Context(), "k1", "ES256")
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, srv.requests.Load())
+}
+
+func TestSetFetchErrors(t *testing.T) {
+	testKeys(t)
+	body := ecSet(t, map[string]*ecdsa.PrivateKey{"k1": ecKey256})
+
+	t.Run("oversized body", func(t *testing.T) {
+		srv := newJWKSServer(t, body)
+		s := newTestSet(t, Config{URL: srv.URL, MaxBody: int64(len(body) - 1)})
+		_, err := s.Key(t.Context(), "k1", "ES256")
+		assert.ErrorIs(t, err, httpx.ErrBodyTooLarge)
+		assert.NotErrorIs(t, err, ErrKeyNotFound, "with no set at all the fetch failure is the error")
+	})
+	t.Run("default limit is 1 MiB", func(t *testing.T) {
+		padded := []byte(strings.Replace(string(body), `{"keys"`, `{"pad":"`+strings.Repeat("x", httpx.DefaultMaxBody)+`","keys"`, 1))
+		srv := newJWKSServer(t, padded)
+		s := newTestSet(t, Config{URL: srv.URL})
+		_, err := s.Key(t.Context(), "k1", "ES256")
+		assert.ErrorIs(t, err, httpx.ErrBodyTooLarge)
+	})
+	t.Run("fetch is bounded by its own timeout", func(t *testing.T) {
+		srv := newJWKSServer(t, body)
+		srv.setBlock(make(chan struct{}))
+		s := newTestSet(t, Config{URL: srv.URL, Timeout: 20 * time.Millisecond})
+		_, err := s.Key(context.Background(), "k1", "ES256")
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Contains(t, err.Error(), "did not finish")
+	})
+	t.Run("transport error", func(t *testing.T) {
+		srv := newJWKSServer(t, body)
+		srv.Close()
+		s := newTestSet(t, Config{URL: srv.URL})
+		_, err := s.Key(t.Context(), "k1", "ES256")
+		require.Error(t, err)
+		assert.True(t, strings.HasPrefix(err.Error(), "jwks: "), err.Error())
+		assert.Contains(t, err.Error(), srv.URL)
+	})
+	t.Run("ended context does not start a fetch", func(t *testing.T) {
+		srv := newJWKSServer(t, body)
+		s := newTestSet(t, Config{URL: srv.URL})
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_, err := s.Key(ctx, "k1", "ES256")
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.Zero(t, srv.requests.Load())
+	})
+}
+
+func TestSetReturnsUsableJWK(t *testing.T) {
+	testKeys(t)
+	srv := newJWKSServer(t, setJSON(t,
+		jwkMap(t, &rsaKey1.PublicKey, map[string]any{"kid": "rsa", "alg": "PS256", "use": "sig"}),
+		jwkMap(t, edKey.Public(), map[string]any{"kid": "ed"}),
+	))
+	s := newTestSet(t, Config{URL: srv.URL})
+
+	key, err := s.Key(t.Context(), "rsa", "PS256")
+	require.NoError(t, err)
+	assert.Equal(t, jwa.PS256, key.Algorithm())
+	assert.Equal(t, "sig", key.KeyUsage())
+	assertPublic(t, key)
+	token, err := jws.Sign([]byte("payload"), jws.WithKey(jwa.PS256, rsaKey1))
+	require.NoError(t, err)
+	_, err = jws.Verify(token, jws.WithKey(jwa.PS256, key))
+	assert.NoError(t, err)
+
+	key, err = s.Key(t.Context(), "ed", "EdDSA")
+	require.NoError(t, err)
+	assert.Equal(t, jwa.OKP, key.KeyType())
+	token, err = jws.Sign([]byte("payload"), jws.WithKey(jwa.EdDSA, edKey))
+	require.NoError(t, err)
+	_, err = jws.Verify(token, jws.WithKey(jwa.EdDSA, key))
+	assert.NoError(t, err)
+}

@@ -1,0 +1,8 @@
+// Package par implements the client side of RFC 9126, OAuth 2.0 Pushed Authorization
+// Requests: it pushes the authorization parameters to the server's PAR endpoint with client
+// authentication (and optionally DPoP), and builds the front-channel authorization URL that
+// carries only client_id and request_uri, as FAPI 2.0 requires.
+//
+// The package knows nothing of HelseID, so any FAPI 2.0 client can use it. Its push arrives
+// with the user-login work (issue 4); until then the package holds only this description.
+package par
