@@ -35,7 +35,7 @@ func BenchmarkProofES256(b *testing.B) {
 	}
 	signingInput := []byte(sample[:strings.LastIndexByte(sample, '.')])
 
-	b.Run("proofer", func(b *testing.B) {
+	b.Run("impl=proofer", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := p.Proof("POST", u, nonce, ""); err != nil {
@@ -43,7 +43,7 @@ func BenchmarkProofES256(b *testing.B) {
 			}
 		}
 	})
-	b.Run("bare-signasn1", func(b *testing.B) {
+	b.Run("impl=bare-signasn1", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			digest := sha256.Sum256(signingInput)
@@ -52,7 +52,7 @@ func BenchmarkProofES256(b *testing.B) {
 			}
 		}
 	})
-	b.Run("jwx-jwt-sign", func(b *testing.B) {
+	b.Run("impl=jwx-jwt-sign", func(b *testing.B) {
 		pub, _ := jwk.FromRaw(key.Public())
 		b.ReportAllocs()
 		for b.Loop() {

@@ -183,10 +183,11 @@ func isIdentityScope(s string) bool {
 	return strings.HasPrefix(s, "helseid://scopes/")
 }
 
-// APIOf returns the API (audience) a HelseID scope belongs to: the part before its last "/",
-// as in "nhn:kjernejournal/api" → "nhn:kjernejournal". A scope without "/" is its own API.
+// APIOf returns the API (audience) a HelseID scope belongs to: the part before its first "/",
+// as in "nhn:kjernejournal/api" → "nhn:kjernejournal" and "nhn:phr/mhd/read-document" →
+// "nhn:phr". A scope without "/" is its own API.
 func APIOf(scope string) string {
-	if i := strings.LastIndexByte(scope, '/'); i > 0 {
+	if i := strings.IndexByte(scope, '/'); i > 0 {
 		return scope[:i]
 	}
 	return scope

@@ -113,7 +113,7 @@ func sanitizeJSONError(err error) error {
 
 // redacted is what every formatting of a Response shows instead of its secrets.
 func (r Response) redacted() string {
-	return fmt.Sprintf("tokenendpoint.Response{TokenType:%q, ExpiresIn:%d, Scope:%q, RefreshToken:%s, IDToken:%s, AccessToken:REDACTED}",
+	return fmt.Sprintf("TokenResponse{TokenType:%q, ExpiresIn:%d, Scope:%q, RefreshToken:%s, IDToken:%s, AccessToken:REDACTED}",
 		r.TokenType, r.ExpiresIn, r.Scope, present(r.RefreshToken), present(r.IDToken))
 }
 

@@ -1,0 +1,129 @@
+package helseidtest
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jws"
+)
+
+// Access-token claim names HelseID uses (HELSEID.md §2.4, §9).
+const (
+	ClaimOrgNrParent   = "helseid://claims/client/claims/orgnr_parent"
+	ClaimOrgNrChild    = "helseid://claims/client/claims/orgnr_child"
+	ClaimOrgNrSupplier = "helseid://claims/client/claims/orgnr_supplier"
+	ClaimClientTenancy = "helseid://claims/client/client_tenancy"
+	// AccessTokenTyp is the typ header of issued access tokens (RFC 9068).
+	AccessTokenTyp = "at+jwt"
+)
+
+// AccessTokenClaims are the claims of an access token the server issues: a JWT like HelseID's,
+// RS256 with typ at+jwt and kid, scope as a JSON array, cnf.jkt binding it to a DPoP key.
+type AccessTokenClaims struct {
+	Issuer        string   `json:"iss"`
+	Audience      string   `json:"aud"`
+	ClientID      string   `json:"client_id"`
+	Subject       string   `json:"sub"`
+	Scope         []string `json:"scope"`
+	Confirmation  Cnf      `json:"cnf"`
+	IssuedAt      int64    `json:"iat"`
+	NotBefore     int64    `json:"nbf"`
+	Expiry        int64    `json:"exp"`
+	JWTID         string   `json:"jti"`
+	ClientAMR     string   `json:"client_amr"`
+	OrgNrParent   string   `json:"helseid://claims/client/claims/orgnr_parent,omitempty"`
+	OrgNrChild    string   `json:"helseid://claims/client/claims/orgnr_child,omitempty"`
+	OrgNrSupplier string   `json:"helseid://claims/client/claims/orgnr_supplier,omitempty"`
+	ClientTenancy string   `json:"helseid://claims/client/client_tenancy"`
+}
+
+// Cnf is the confirmation claim (RFC 7800) of a DPoP-bound token (RFC 9449 §6.1).
+type Cnf struct {
+	JKT string `json:"jkt"`
+}
+
+// mintAccessToken signs an access token with the active key.
+func (s *Server) mintAccessToken(c *registeredClient, scopes []string, aud, jkt string, org orgClaims, now time.Time) (string, error) {
+	iat := now.Unix()
+	claims := AccessTokenClaims{
+		Issuer:        s.issuer,
+		Audience:      aud,
+		ClientID:      c.reg.ID,
+		Subject:       c.reg.ID,
+		Scope:         scopes,
+		Confirmation:  Cnf{JKT: jkt},
+		IssuedAt:      iat,
+		NotBefore:     iat,
+		Expiry:        iat + int64(s.opts.AccessTokenLifetime/time.Second),
+		JWTID:         randomToken(16),
+		ClientAMR:     "private_key_jwt",
+		OrgNrParent:   org.parent,
+		OrgNrChild:    org.child,
+		OrgNrSupplier: org.supplier,
+		ClientTenancy: org.tenancy,
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	key := s.keys.current()
+	hdr := jws.NewHeaders()
+	if err := hdr.Set(jws.KeyIDKey, key.kid); err != nil {
+		return "", err
+	}
+	if err := hdr.Set(jws.TypeKey, AccessTokenTyp); err != nil {
+		return "", err
+	}
+	tok, err := jws.Sign(payload, jws.WithKey(jwa.RS256, key.priv, jws.WithProtectedHeaders(hdr)))
+	if err != nil {
+		return "", err
+	}
+	return string(tok), nil
+}
+
+// verifyAccessToken checks a token presented to the demo API: RS256 signed by a published key,
+// typ at+jwt, iss, aud exactly the API's audience (one string), exp, nbf, cnf.jkt present.
+func (s *Server) verifyAccessToken(token string, now time.Time) (*AccessTokenClaims, error) {
+	j, err := parseCompactJWS(token)
+	if err != nil {
+		return nil, errors.New("malformed access token")
+	}
+	if j.alg != "RS256" {
+		return nil, errors.New("access token alg must be RS256")
+	}
+	if typ, _, _ := j.header.str("typ"); typ != AccessTokenTyp {
+		return nil, errors.New("access token typ must be at+jwt")
+	}
+	kid, _, _ := j.header.str("kid")
+	key := s.keys.lookup(kid)
+	if key == nil {
+		return nil, errors.New("access token is signed by an unknown key")
+	}
+	if err := j.verify(key.pub); err != nil {
+		return nil, errors.New("access token signature does not verify")
+	}
+	if iss, _, _ := j.payload.str("iss"); iss != s.issuer {
+		return nil, errors.New("access token issuer is wrong")
+	}
+	aud, ok, err := j.payload.str("aud")
+	if err != nil || !ok || aud != s.opts.APIAudience {
+		return nil, errors.New("access token audience is not exactly " + s.opts.APIAudience)
+	}
+	exp, err := j.payload.requiredDate("exp")
+	if err != nil || !now.Before(exp) {
+		return nil, errors.New("access token expired")
+	}
+	if nbf, ok, err := j.payload.date("nbf"); err != nil || (ok && now.Before(nbf)) {
+		return nil, errors.New("access token not yet valid")
+	}
+	var claims AccessTokenClaims
+	if err := json.Unmarshal(j.payloadJSON, &claims); err != nil {
+		return nil, errors.New("malformed access token claims")
+	}
+	if claims.Confirmation.JKT == "" {
+		return nil, errors.New("access token is not DPoP-bound (no cnf.jkt)")
+	}
+	return &claims, nil
+}

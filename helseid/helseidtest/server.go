@@ -1,0 +1,234 @@
+package helseidtest
+
+import (
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Endpoint paths, as HelseID names them. Each is relative to Issuer().
+const (
+	DiscoveryPath  = "/.well-known/openid-configuration"
+	JWKSPath       = "/.well-known/openid-configuration/jwks"
+	TokenPath      = "/connect/token"
+	AuthorizePath  = "/connect/authorize"
+	PARPath        = "/connect/par"
+	EndSessionPath = "/connect/endsession"
+	RevocationPath = "/connect/revocation"
+	APIPath        = "/api/demo"
+)
+
+// Defaults for Options.
+const (
+	DefaultAccessTokenLifetime = 600 * time.Second // HelseID test tokens: exp-iat = 600
+	DefaultProofWindow         = 60 * time.Second
+	DefaultLeeway              = 5 * time.Second
+	DefaultAPIAudience         = "nhn:helseidtest-api"
+	// MaxAssertionLifetime is how far in the future a client assertion's exp may be
+	// (HelseID: "no more than 60 seconds in the future"); Leeway is added for clock skew.
+	MaxAssertionLifetime = 60 * time.Second
+)
+
+// TB is the part of testing.TB that NewServer uses; *testing.T and *testing.B satisfy it.
+type TB interface {
+	Helper()
+	Cleanup(func())
+	Fatalf(format string, args ...any)
+}
+
+// Options configure a Server. The zero value is a HelseID-like server with rotating nonces.
+type Options struct {
+	// Now is the clock for every time check and every issued time; default time.Now.
+	// It must not go backwards by more than a proof window while the server runs, or replay
+	// records may have been pruned too early.
+	Now func() time.Time
+	// Nonce selects the DPoP nonce behaviour of the token endpoint; default NonceRotating.
+	Nonce NonceMode
+	// NonceRotateEvery, in NonceRotating mode, rotates the nonce after every that many issued
+	// tokens (the 200 that triggers the rotation already carries the new nonce). 0: never.
+	NonceRotateEvery int
+	// AccessTokenLifetime is the lifetime of issued access tokens; default 600 s.
+	AccessTokenLifetime time.Duration
+	// ProofWindow is the accepted |iat - now| of DPoP proofs; default 60 s.
+	ProofWindow time.Duration
+	// Leeway is the clock skew allowed on client-assertion times (exp, iat, nbf); default
+	// 5 s. A negative value means none.
+	Leeway time.Duration
+	// SigningKey is the initial access-token signing key (RS256, at least 2048 bits);
+	// default: a generated RSA-2048 key.
+	SigningKey *rsa.PrivateKey
+	// APIAudience is the audience of the demo API; default "nhn:helseidtest-api". Scopes
+	// "<APIAudience>/<name>" give tokens for it.
+	APIAudience string
+}
+
+// Server is an in-process, strict HelseID: discovery, JWKS, the token endpoint
+// (client_credentials with private_key_jwt and DPoP) and a demo DPoP-protected API.
+// All methods are safe for concurrent use.
+type Server struct {
+	opts   Options
+	ts     *httptest.Server
+	issuer string
+	once   sync.Once
+
+	keys      keyring
+	clientsMu sync.RWMutex
+	clients   map[string]*registeredClient
+
+	asNonce    *nonceSource
+	rsNonce    *nonceSource
+	apiNonce   atomic.Bool
+	tokenCount atomic.Int64 // tokens issued, for NonceRotateEvery
+
+	hook atomic.Pointer[tokenHook]
+
+	assertionJTIs *replayCache // client assertion jti, per client
+	proofJTIs     *replayCache // DPoP proof jti, server-wide (token endpoint and API)
+
+	stats counters
+}
+
+// Start starts a server. The caller must Close it. It fails only on invalid Options.
+func Start(opts Options) (*Server, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	switch opts.Nonce {
+	case NonceRotating, NonceSilentRotate, NonceNone:
+	default:
+		return nil, fmt.Errorf("helseidtest: unknown NonceMode %d", int(opts.Nonce))
+	}
+	if opts.AccessTokenLifetime < 0 || opts.ProofWindow < 0 || opts.NonceRotateEvery < 0 {
+		return nil, errors.New("helseidtest: negative AccessTokenLifetime, ProofWindow or NonceRotateEvery")
+	}
+	if opts.AccessTokenLifetime == 0 {
+		opts.AccessTokenLifetime = DefaultAccessTokenLifetime
+	}
+	if opts.AccessTokenLifetime < time.Second {
+		return nil, errors.New("helseidtest: AccessTokenLifetime must be at least 1s")
+	}
+	if opts.ProofWindow == 0 {
+		opts.ProofWindow = DefaultProofWindow
+	}
+	switch {
+	case opts.Leeway == 0:
+		opts.Leeway = DefaultLeeway
+	case opts.Leeway < 0:
+		opts.Leeway = 0
+	}
+	if opts.APIAudience == "" {
+		opts.APIAudience = DefaultAPIAudience
+	}
+	if !validScopeToken(opts.APIAudience) || strings.Contains(opts.APIAudience, "/") {
+		return nil, fmt.Errorf("helseidtest: invalid APIAudience %q", opts.APIAudience)
+	}
+	key, err := newSigningKey(opts.SigningKey)
+	if err != nil {
+		return nil, err
+	}
+	opts.SigningKey = nil // the keyring owns it from here
+
+	s := &Server{
+		opts:          opts,
+		clients:       make(map[string]*registeredClient),
+		asNonce:       newNonceSource(),
+		rsNonce:       newNonceSource(),
+		assertionJTIs: newReplayCache(defaultReplayCapacity),
+		proofJTIs:     newReplayCache(defaultReplayCapacity),
+	}
+	s.keys.install(key, false)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc(DiscoveryPath, s.serveDiscovery)
+	mux.HandleFunc(JWKSPath, s.serveJWKS)
+	mux.HandleFunc(TokenPath, s.serveToken)
+	mux.HandleFunc(APIPath, s.serveAPI)
+	mux.HandleFunc(APIPath+"/", s.serveAPI)
+	for _, p := range []string{AuthorizePath, PARPath, EndSessionPath, RevocationPath} {
+		mux.HandleFunc(p, serveNotImplemented)
+	}
+	ts := httptest.NewUnstartedServer(mux)
+	// Fault-injection hooks reset connections and write garbage; keep the log quiet.
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+	ts.Start()
+	s.ts = ts
+	s.issuer = ts.URL
+	return s, nil
+}
+
+// NewServer starts a server for a test and closes it in t.Cleanup. At most one Options may be
+// given. It calls t.Fatalf if the server cannot start.
+func NewServer(t TB, opts ...Options) *Server {
+	t.Helper()
+	if len(opts) > 1 {
+		t.Fatalf("helseidtest.NewServer: at most one Options, got %d", len(opts))
+		return nil
+	}
+	var o Options
+	if len(opts) == 1 {
+		o = opts[0]
+	}
+	s, err := Start(o)
+	if err != nil {
+		t.Fatalf("helseidtest.NewServer: %v", err)
+		return nil
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Issuer returns the issuer identifier: the server's base URL, http://127.0.0.1:PORT, with no
+// trailing slash. Client assertions must use exactly this string as aud.
+func (s *Server) Issuer() string { return s.issuer }
+
+// URL returns the server's base URL (the same as Issuer).
+func (s *Server) URL() string { return s.issuer }
+
+// TokenEndpoint returns the token endpoint URL, the htu of token-endpoint proofs.
+func (s *Server) TokenEndpoint() string { return s.issuer + TokenPath }
+
+// Client returns an *http.Client configured for the server.
+func (s *Server) Client() *http.Client { return s.ts.Client() }
+
+// APIURL returns the demo DPoP-protected API's URL. Any method and sub-path is accepted.
+func (s *Server) APIURL() string { return s.issuer + APIPath }
+
+// APIAudience returns the demo API's audience (the aud its tokens must carry).
+func (s *Server) APIAudience() string { return s.opts.APIAudience }
+
+// RotateNonce replaces the token endpoint's DPoP nonce; the previous one is refused from now on.
+func (s *Server) RotateNonce() { s.asNonce.rotate() }
+
+// RequireAPINonce makes the demo API demand a resource-server DPoP nonce (RFC 9449 §9),
+// a value distinct from the token endpoint's nonce.
+func (s *Server) RequireAPINonce(on bool) { s.apiNonce.Store(on) }
+
+// RotateAPINonce replaces the demo API's DPoP nonce.
+func (s *Server) RotateAPINonce() { s.rsNonce.rotate() }
+
+// Close shuts the server down: it closes all client connections (so handlers blocked on their
+// request's context return) and waits for running handlers to finish. A token hook that
+// blocks without watching r.Context() makes Close wait for it. Close is idempotent.
+func (s *Server) Close() {
+	s.once.Do(func() {
+		s.ts.CloseClientConnections()
+		s.ts.Close()
+	})
+}
+
+func (s *Server) now() time.Time { return s.opts.Now() }
+
+func serveNotImplemented(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusNotImplemented, map[string]string{
+		"error":             errServerError,
+		"error_description": "helseidtest: " + r.URL.Path + " is not implemented yet",
+	})
+}

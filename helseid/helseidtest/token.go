@@ -1,0 +1,175 @@
+package helseidtest
+
+import (
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+const (
+	// GrantClientCredentials is the grant the token endpoint implements.
+	GrantClientCredentials = "client_credentials"
+	// maxTokenRequestBytes bounds the token-request body.
+	maxTokenRequestBytes = 64 << 10
+)
+
+// TokenResponse is the token endpoint's success body (RFC 6749 §5.1, RFC 9449 §5).
+type TokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+	Scope       string `json:"scope"`
+}
+
+func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
+	s.stats.tokenRequests.Add(1)
+	if h := s.hook.Load(); h != nil && h.fn(w, r) {
+		return
+	}
+	resp, oerr := s.token(r)
+	switch s.opts.Nonce {
+	case NonceRotating:
+		// Read after issuing, so a 200 that rotated the nonce carries the new one.
+		w.Header().Set("DPoP-Nonce", s.asNonce.value())
+	case NonceSilentRotate:
+		if oerr != nil && oerr.code == errUseDPoPNonce {
+			w.Header().Set("DPoP-Nonce", s.asNonce.value())
+		}
+	}
+	switch {
+	case oerr == nil:
+		s.stats.tokensIssued.Add(1)
+		writeJSON(w, http.StatusOK, resp)
+	case oerr.code == errUseDPoPNonce:
+		s.stats.nonceChallenges.Add(1)
+		writeError(w, oerr)
+	default:
+		s.stats.tokenErrors.Add(1)
+		writeError(w, oerr)
+	}
+}
+
+// token handles one token request. The checks run in this order, and the first failure is
+// the response:
+//
+//  1. HTTP: POST, application/x-www-form-urlencoded, body ≤ 64 KiB, no URL query, no repeated
+//     parameter (invalid_request).
+//  2. Client authentication: private_key_jwt only; the assertion is fully checked, its jti
+//     is checked but not recorded (invalid_client, 401).
+//  3. DPoP proof (invalid_dpop_proof); the proof's jti is recorded once the proof is valid
+//     apart from its nonce.
+//  4. DPoP nonce (use_dpop_nonce with DPoP-Nonce). The assertion is still unused, so a client
+//     may even resend it.
+//  5. The assertion's jti is recorded: from here on, whatever the outcome, it is used up.
+//  6. grant_type (invalid_request, unsupported_grant_type), scope and resource
+//     (invalid_request, invalid_scope, invalid_target), assertion_details (invalid_request).
+//  7. The token is issued.
+func (s *Server) token(r *http.Request) (*TokenResponse, *oauthError) {
+	form, oerr := readTokenForm(r)
+	if oerr != nil {
+		return nil, oerr
+	}
+	a, oerr := s.authenticateClient(r, form)
+	if oerr != nil {
+		return nil, oerr
+	}
+	pc := proofCheck{method: http.MethodPost, htu: s.TokenEndpoint()}
+	if s.opts.Nonce != NonceNone {
+		pc.nonce = s.asNonce
+	}
+	key, perr := s.checkProof(r, pc)
+	if perr != nil {
+		switch perr.kind {
+		case proofNeedsNonce:
+			if perr.stale {
+				return nil, newError(errUseDPoPNonce, "Authorization server requires a fresh nonce in DPoP proof")
+			}
+			return nil, newError(errUseDPoPNonce, "Authorization server requires nonce in DPoP proof")
+		case proofUnavailable:
+			return nil, newError(errTemporarilyUnavail, perr.desc)
+		default:
+			return nil, newError(errInvalidDPoPProof, perr.desc)
+		}
+	}
+	if oerr := s.consumeAssertion(a); oerr != nil {
+		return nil, oerr
+	}
+	switch gt := form.Get("grant_type"); gt {
+	case GrantClientCredentials:
+	case "":
+		return nil, newError(errInvalidRequest, "grant_type is missing")
+	default:
+		return nil, newError(errUnsupportedGrantType, "only client_credentials is implemented")
+	}
+	scopes, api, oerr := checkScopes(a.client, form)
+	if oerr != nil {
+		return nil, oerr
+	}
+	org, oerr := resolveOrg(a.client, a.claims)
+	if oerr != nil {
+		return nil, oerr
+	}
+	now := s.now()
+	at, err := s.mintAccessToken(a.client, scopes, api, key.jkt, org, now)
+	if err != nil {
+		return nil, newError(errServerError, "helseidtest: cannot sign the access token")
+	}
+	s.afterIssue()
+	return &TokenResponse{
+		AccessToken: at,
+		TokenType:   "DPoP",
+		ExpiresIn:   int64(s.opts.AccessTokenLifetime / time.Second),
+		Scope:       strings.Join(scopes, " "),
+	}, nil
+}
+
+// afterIssue rotates the AS nonce as the mode says.
+func (s *Server) afterIssue() {
+	n := s.tokenCount.Add(1)
+	switch s.opts.Nonce {
+	case NonceSilentRotate:
+		s.asNonce.rotate()
+	case NonceRotating:
+		if every := int64(s.opts.NonceRotateEvery); every > 0 && n%every == 0 {
+			s.asNonce.rotate()
+		}
+	}
+}
+
+// readTokenForm applies the HTTP-level checks and parses the body. Only the body counts:
+// RFC 6749 §3.2 puts token-request parameters in the entity body, and forbids repeating one.
+func readTokenForm(r *http.Request) (url.Values, *oauthError) {
+	if r.Method != http.MethodPost {
+		return nil, newError(errInvalidRequest, "the token endpoint accepts POST only")
+	}
+	if r.URL.RawQuery != "" {
+		return nil, newError(errInvalidRequest, "parameters must be in the request body, not the URL query")
+	}
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, newError(errInvalidRequest, "Content-Type must be application/x-www-form-urlencoded")
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return nil, newError(errInvalidRequest, "the form body must be UTF-8")
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxTokenRequestBytes+1))
+	if err != nil {
+		return nil, newError(errInvalidRequest, "cannot read the request body")
+	}
+	if len(body) > maxTokenRequestBytes {
+		return nil, newError(errInvalidRequest, "the request body is too large")
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, newError(errInvalidRequest, "the form body is malformed")
+	}
+	for name, vals := range form {
+		if len(vals) > 1 {
+			return nil, newError(errInvalidRequest, "parameter "+short(name)+" is repeated")
+		}
+	}
+	return form, nil
+}
