@@ -38,5 +38,6 @@ fuzz:
 
 # Benchmarks compare each hot path with its baseline in the same run; see BENCHMARKS.md.
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCHCOUNT) ./dpop/ ./internal/clientauth/ | tee bench.txt
-	$(BENCHSTAT) -col /impl bench.txt
+	$(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCHCOUNT) ./dpop/ ./internal/clientauth/ > bench.txt
+	$(BENCHSTAT) -filter '.name:(ProofES256 OR Assertion)' -col '/impl@(bare-signasn1 proofer builder builder-with-details jwx-jwt-sign)' bench.txt
+	$(BENCHSTAT) -filter '-.name:(ProofES256 OR Assertion)' bench.txt
