@@ -24,7 +24,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/helseid-go/sdk/helseid/helseidtest"
+	"github.com/helseid-go/sdk/internal/fakeclock"
 )
+
+func newClock() *fakeclock.Clock { return fakeclock.New(time.Unix(1_750_000_000, 0)) }
 
 const (
 	readScope  = "nhn:helseidtest-api/read"
@@ -47,26 +50,6 @@ func randID() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return b64(b)
-}
-
-// fakeClock is an injectable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock { return &fakeClock{t: time.Unix(1_750_000_000, 0)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 // del marks a header parameter or claim to remove.
@@ -168,7 +151,7 @@ func clientFromJWK(t testing.TB, id string, privJWK []byte, scopes []string) *tc
 type harness struct {
 	t     *testing.T
 	srv   *helseidtest.Server
-	clock *fakeClock
+	clock *fakeclock.Clock
 	hc    *http.Client
 	nonce *nonceBox
 }
