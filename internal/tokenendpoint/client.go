@@ -47,6 +47,30 @@ type Config struct {
 	Nonces  NonceStore
 	MaxBody int64
 	Now     func() time.Time
+	// Retry bounds retries of transient failures; the zero value retries (see RetryPolicy).
+	Retry RetryPolicy
+	// Observe, when set, is told of every retry. It must not block.
+	Observe func(Event)
+	// Sleep waits between retries; nil means a timer that ends early with ctx. Tests replace it.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// EventKind says what an Event reports.
+type EventKind int
+
+const (
+	// NonceRetry: the server asked for a DPoP nonce and the request is sent again with it.
+	NonceRetry EventKind = iota + 1
+	// TransientRetry: a transient failure; the request is sent again after Wait.
+	TransientRetry
+)
+
+// Event reports a retry. It carries no secret.
+type Event struct {
+	Kind       EventKind
+	Attempt    int           // the attempt that failed, from 1
+	StatusCode int           // the failed attempt's HTTP status; 0 for a network error
+	Wait       time.Duration // TransientRetry: the wait before the next attempt
 }
 
 // Client posts authenticated forms to one endpoint. It is safe for concurrent use.
@@ -58,6 +82,9 @@ type Client struct {
 	nonces   NonceStore
 	maxBody  int64
 	now      func() time.Time
+	retry    RetryPolicy
+	observe  func(Event)
+	sleep    func(context.Context, time.Duration) error
 }
 
 // New checks cfg and returns a Client.
@@ -75,9 +102,16 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Proofer != nil && cfg.Nonces == nil {
 		return nil, errors.New("token endpoint: a dpop nonce store is required with a proofer")
 	}
-	c := &Client{http: cfg.HTTPClient, endpoint: u, auth: cfg.Auth, proofer: cfg.Proofer, nonces: cfg.Nonces, maxBody: cfg.MaxBody, now: cfg.Now}
+	c := &Client{http: cfg.HTTPClient, endpoint: u, auth: cfg.Auth, proofer: cfg.Proofer, nonces: cfg.Nonces,
+		maxBody: cfg.MaxBody, now: cfg.Now, retry: cfg.Retry.withDefaults(), observe: cfg.Observe, sleep: cfg.Sleep}
 	if c.now == nil {
 		c.now = time.Now
+	}
+	if c.sleep == nil {
+		c.sleep = sleepContext
+	}
+	if c.observe == nil {
+		c.observe = func(Event) {}
 	}
 	return c, nil
 }
@@ -85,10 +119,22 @@ func New(cfg Config) (*Client, error) {
 // Endpoint returns the URL the client posts to.
 func (c *Client) Endpoint() string { return c.endpoint.String() }
 
-// Token posts params as a token request and returns the checked response.
+// SafetyOf returns how a token request with this grant_type may be retried.
+func SafetyOf(params url.Values) Safety {
+	switch params.Get("grant_type") {
+	case "authorization_code":
+		return Once
+	case "refresh_token":
+		return ConsumesOnSuccess
+	}
+	return Idempotent
+}
+
+// Token posts params as a token request and returns the checked response. Transient failures
+// are retried as SafetyOf(params) allows.
 func (c *Client) Token(ctx context.Context, params url.Values) (*Response, error) {
 	sent := c.now()
-	body, _, err := c.Post(ctx, params, http.StatusOK)
+	body, _, err := c.Post(ctx, params, http.StatusOK, SafetyOf(params))
 	if err != nil {
 		return nil, err
 	}
@@ -118,19 +164,43 @@ func CheckTokenType(tokenType string, dpop bool) error {
 
 // Post sends params with fresh client authentication and, with a Proofer, a fresh DPoP proof
 // carrying the newest known nonce. When the server answers use_dpop_nonce with a DPoP-Nonce
-// header it retries exactly once with new credentials. It returns the body of a response with
-// status okStatus; any other status becomes an *Error.
-func (c *Client) Post(ctx context.Context, params url.Values, okStatus int) ([]byte, http.Header, error) {
-	for attempt := 1; ; attempt++ {
+// header it retries exactly once with new credentials; transient failures are retried as
+// safety and the RetryPolicy allow. It returns the body of a response with status okStatus;
+// any other status becomes an *Error.
+func (c *Client) Post(ctx context.Context, params url.Values, okStatus int, safety Safety) ([]byte, http.Header, error) {
+	nonceRetried := false
+	for attempt, failures := 1, 0; ; attempt++ {
 		body, header, err := c.attempt(ctx, params, okStatus)
 		if err == nil {
 			return body, header, nil
 		}
-		if attempt == 1 && c.proofer != nil && errors.Is(err, ErrUseDPoPNonce) && header.Get("DPoP-Nonce") != "" &&
+		status := 0
+		var oe *Error
+		if errors.As(err, &oe) {
+			status = oe.StatusCode
+		}
+		if !nonceRetried && c.proofer != nil && errors.Is(err, ErrUseDPoPNonce) && header.Get("DPoP-Nonce") != "" &&
 			c.nonces.NonceFor(c.endpoint) != "" {
+			nonceRetried = true
+			c.observe(Event{Kind: NonceRetry, Attempt: attempt, StatusCode: status})
 			continue
 		}
-		return nil, nil, err
+		failures++
+		retry, answered := transient(err)
+		if !retry || failures >= c.retry.MaxAttempts || safety == Once || (safety == ConsumesOnSuccess && !answered) {
+			return nil, nil, err
+		}
+		wait := c.retry.backoff(failures)
+		if d, ok := retryAfter(header, c.now()); ok {
+			if d > c.retry.MaxBackoff {
+				return nil, nil, err
+			}
+			wait = max(wait, d)
+		}
+		c.observe(Event{Kind: TransientRetry, Attempt: attempt, StatusCode: status, Wait: wait})
+		if serr := c.sleep(ctx, wait); serr != nil {
+			return nil, nil, fmt.Errorf("%w (gave up waiting to retry: %w)", err, serr)
+		}
 	}
 }
 
@@ -157,13 +227,16 @@ func (c *Client) attempt(ctx context.Context, params url.Values, okStatus int) (
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, nil, fmt.Errorf("token endpoint: %w", redactURLError(err))
+		return nil, nil, fmt.Errorf("token endpoint: %w", &errTransport{redactURLError(err)})
 	}
 	if c.nonces != nil {
 		c.nonces.Observe(c.endpoint, resp.Header)
 	}
 	body, err := httpx.ReadBody(resp, c.maxBody)
 	if err != nil {
+		if !errors.Is(err, httpx.ErrBodyTooLarge) {
+			err = &errTransport{err} // cut short: the server may have acted on the request
+		}
 		return nil, resp.Header, fmt.Errorf("token endpoint: %w", err)
 	}
 	if resp.StatusCode == okStatus {

@@ -113,7 +113,8 @@ func newClient(t *testing.T, endpoint string, dpop bool) (*Client, *mapNonces) {
 	t.Helper()
 	nonces := &mapNonces{m: map[string]string{}}
 	cfg := Config{HTTPClient: &http.Client{Timeout: 5 * time.Second}, Endpoint: endpoint, Auth: &fakeAuth{},
-		Now: func() time.Time { return time.Unix(1000, 0) }}
+		Now:   func() time.Time { return time.Unix(1000, 0) },
+		Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }}
 	if dpop {
 		cfg.Proofer, cfg.Nonces = &fakeProofer{}, nonces
 	}
@@ -295,9 +296,12 @@ func TestTransportErrorHasNoSecrets(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	go func() {
-		conn, err := ln.Accept()
-		if err == nil {
-			_ = conn.Close() // reset the connection without answering
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = conn.Close() // reset every connection without answering
 		}
 	}()
 	t.Cleanup(func() { _ = ln.Close() })
