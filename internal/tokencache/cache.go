@@ -1,0 +1,480 @@
+package tokencache
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrClosed is returned for a key that is not cached once the cache is closed.
+var ErrClosed = errors.New("token cache is closed")
+
+// Defaults for the zero values of Config.
+const (
+	DefaultRefreshWindow   = time.Minute
+	DefaultExpiryMargin    = 5 * time.Second
+	DefaultFetchTimeout    = time.Minute
+	DefaultFailureMin      = time.Second
+	DefaultFailureMax      = 30 * time.Second
+	DefaultMaxEntries      = 10_000
+	DefaultUnknownLifetime = time.Minute
+)
+
+// Config configures a Cache.
+type Config[K comparable, V any] struct {
+	// Fetch gets a new value for key and says when it expires (zero: unknown). It runs in a
+	// goroutine of the cache with the cache's context, not a caller's, bounded by FetchTimeout.
+	Fetch func(ctx context.Context, key K) (*V, time.Time, error)
+	// Hash spreads keys over shards; it must be consistent with ==.
+	Hash func(K) uint64
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// RefreshWindow is how long before expiry a background refresh starts, at most half the
+	// token's lifetime; the start is moved earlier by up to a fifth of the window at random, so
+	// that many keys fetched together do not refresh together.
+	RefreshWindow time.Duration
+	// ExpiryMargin: a token is not handed out when it expires within this margin, so it does
+	// not expire in flight.
+	ExpiryMargin time.Duration
+	// FetchTimeout bounds one fetch.
+	FetchTimeout time.Duration
+	// FailureMin and FailureMax bound how long a failed fetch is remembered (doubling with
+	// each consecutive failure of a key): meanwhile callers get the error without a request.
+	FailureMin, FailureMax time.Duration
+	// MaxEntries bounds the number of keys; when full, expired entries and then the least
+	// recently used ones are evicted.
+	MaxEntries int
+	// UnknownLifetime is assumed for a token whose expiry Fetch does not know.
+	UnknownLifetime time.Duration
+	// Observe, when set, is told of hits, misses, refreshes and fetch outcomes. It is called on
+	// the hit path, so it must be fast and must not block.
+	Observe func(Event)
+}
+
+// EventKind says what an Event reports.
+type EventKind int
+
+const (
+	// Hit: a cached token was returned.
+	Hit EventKind = iota + 1
+	// Miss: no usable token; the caller waits for a fetch (or a remembered failure).
+	Miss
+	// RefreshStarted: a token in its refresh window triggered a background refresh.
+	RefreshStarted
+	// Fetched: a fetch finished (Err says how); Duration is its latency.
+	Fetched
+	// Evicted: an entry was dropped to respect MaxEntries.
+	Evicted
+)
+
+// Event reports what the cache did. It carries no token.
+type Event struct {
+	Kind       EventKind
+	Background bool          // Fetched: the fetch was a refresh ahead of expiry
+	Duration   time.Duration // Fetched
+	Err        error         // Fetched: nil on success
+}
+
+type flight[V any] struct {
+	done chan struct{}
+	val  *V
+	err  error
+}
+
+type failure struct {
+	err   error
+	until int64 // unix nanoseconds
+	count int
+}
+
+// entry holds one key's token. Its times are unix nanoseconds. They and val change only under
+// mu, in the order val, refreshAt, expires, usableUntil, and readers load usableUntil first:
+// a reader that sees a new usableUntil therefore sees the value and times written with it, and
+// one that sees an old usableUntil gets a value at least as fresh as that time promises. The
+// hit path, which reads them without the lock, touches no memory but the entry itself.
+type entry[K comparable, V any] struct {
+	usableUntil atomic.Int64
+	val         atomic.Pointer[V]
+	refreshAt   atomic.Int64
+	lastUsed    atomic.Int64              // unix seconds, updated at most once a second
+	flight      atomic.Pointer[flight[V]] // set and cleared under mu
+	expires     atomic.Int64
+	mu          sync.Mutex
+	fail        *failure // under mu; nil unless the last fetch failed
+	key         K
+}
+
+// current returns the value if it is usable at now.
+func (e *entry[K, V]) current(now int64) *V {
+	if now < e.usableUntil.Load() {
+		return e.val.Load()
+	}
+	return nil
+}
+
+// clear drops the value; mu must be held.
+func (e *entry[K, V]) clear() {
+	e.usableUntil.Store(0)
+	e.val.Store(nil)
+}
+
+type shard[K comparable, V any] struct {
+	mu sync.Mutex // serialises replacing m
+	m  atomic.Pointer[map[K]*entry[K, V]]
+}
+
+// Cache is safe for concurrent use. Create it with New; Close it when done.
+type Cache[K comparable, V any] struct {
+	cfg      Config[K, V]
+	now      func() time.Time
+	shards   []shard[K, V]
+	mask     uint64
+	shardCap int
+
+	base      context.Context
+	cancel    context.CancelFunc
+	closeMu   sync.RWMutex // held for reading while starting a fetch goroutine
+	closed    bool
+	inflight  sync.WaitGroup
+	entries   atomic.Int64
+	observing bool
+
+	// Reading the system clock costs tens of nanoseconds and does not scale across cores on
+	// some virtual machines, more than the rest of a hit. Without an injected clock the hit
+	// path reads coarseNow instead: wall time updated every coarseTick by a ticker the cache
+	// owns (started with the first entry, stopped by Close). Its lag is far below the expiry
+	// margin.
+	coarse     bool
+	coarseNow  atomic.Int64
+	tickerOnce sync.Once
+}
+
+const coarseTick = 50 * time.Millisecond
+
+// New returns a Cache; Fetch and Hash are required.
+func New[K comparable, V any](cfg Config[K, V]) (*Cache[K, V], error) {
+	if cfg.Fetch == nil || cfg.Hash == nil {
+		return nil, errors.New("token cache: Fetch and Hash are required")
+	}
+	setDefault(&cfg.RefreshWindow, DefaultRefreshWindow)
+	setDefault(&cfg.ExpiryMargin, DefaultExpiryMargin)
+	setDefault(&cfg.FetchTimeout, DefaultFetchTimeout)
+	setDefault(&cfg.FailureMin, DefaultFailureMin)
+	setDefault(&cfg.FailureMax, DefaultFailureMax)
+	setDefault(&cfg.UnknownLifetime, DefaultUnknownLifetime)
+	if cfg.FailureMax < cfg.FailureMin {
+		cfg.FailureMax = cfg.FailureMin
+	}
+	if cfg.MaxEntries <= 0 {
+		cfg.MaxEntries = DefaultMaxEntries
+	}
+	n := 1
+	for n < 1024 && n*64 < cfg.MaxEntries {
+		n *= 2
+	}
+	// Eviction keeps the total at MaxEntries; the per-shard cap only bounds the cost of
+	// copying a shard when hashing is uneven.
+	c := &Cache[K, V]{cfg: cfg, now: cfg.Now, shards: make([]shard[K, V], n), mask: uint64(n - 1),
+		shardCap: 4*((cfg.MaxEntries+n-1)/n) + 8, observing: cfg.Observe != nil}
+	if c.now == nil {
+		c.now = time.Now
+		c.coarse = true
+		c.coarseNow.Store(time.Now().UnixNano())
+	}
+	for i := range c.shards {
+		empty := map[K]*entry[K, V]{}
+		c.shards[i].m.Store(&empty)
+	}
+	c.base, c.cancel = context.WithCancel(context.Background())
+	return c, nil
+}
+
+// fastNow returns the time in unix nanoseconds for the hit path.
+func (c *Cache[K, V]) fastNow() int64 {
+	if c.coarse {
+		return c.coarseNow.Load()
+	}
+	return c.now().UnixNano()
+}
+
+// startTicker keeps coarseNow current until Close.
+func (c *Cache[K, V]) startTicker() {
+	if !c.coarse {
+		return
+	}
+	c.tickerOnce.Do(func() {
+		c.closeMu.RLock()
+		defer c.closeMu.RUnlock()
+		if c.closed {
+			return
+		}
+		c.inflight.Add(1)
+		go func() {
+			defer c.inflight.Done()
+			t := time.NewTicker(coarseTick)
+			defer t.Stop()
+			for {
+				select {
+				case now := <-t.C:
+					c.coarseNow.Store(now.UnixNano())
+				case <-c.base.Done():
+					return
+				}
+			}
+		}()
+	})
+}
+
+func setDefault(d *time.Duration, def time.Duration) {
+	if *d <= 0 {
+		*d = def
+	}
+}
+
+// Len returns the number of cached keys.
+func (c *Cache[K, V]) Len() int { return int(c.entries.Load()) }
+
+// Get returns a usable value for key, fetching one if needed. A caller whose ctx ends while it
+// waits gets ctx's error at once; the fetch goes on for the other waiters.
+func (c *Cache[K, V]) Get(ctx context.Context, key K) (*V, error) {
+	sh := &c.shards[c.cfg.Hash(key)&c.mask]
+	if e := (*sh.m.Load())[key]; e != nil {
+		now := c.fastNow()
+		if v := e.current(now); v != nil {
+			if now-e.lastUsed.Load()*1e9 > 1e9 {
+				e.lastUsed.Store(now / 1e9)
+			}
+			if now >= e.refreshAt.Load() {
+				c.refreshAhead(e, now)
+			}
+			if c.observing {
+				c.cfg.Observe(Event{Kind: Hit})
+			}
+			return v, nil
+		}
+	}
+	return c.miss(ctx, sh, key)
+}
+
+// Invalidate drops key's value if it is old (or any value if old is nil), for example after an
+// API answered 401 invalid_token. A newer value fetched meanwhile is kept.
+func (c *Cache[K, V]) Invalidate(key K, old *V) {
+	sh := &c.shards[c.cfg.Hash(key)&c.mask]
+	e := (*sh.m.Load())[key]
+	if e == nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if v := e.val.Load(); v != nil && (old == nil || v == old) {
+		e.clear()
+	}
+}
+
+// Close stops background refreshes and waits for every fetch goroutine to end. Cached values
+// are still served afterwards; a miss returns ErrClosed.
+func (c *Cache[K, V]) Close() {
+	c.closeMu.Lock()
+	c.closed = true
+	c.closeMu.Unlock()
+	c.cancel()
+	c.inflight.Wait()
+}
+
+func (c *Cache[K, V]) miss(ctx context.Context, sh *shard[K, V], key K) (*V, error) {
+	if c.observing {
+		c.cfg.Observe(Event{Kind: Miss})
+	}
+	e := c.entryFor(sh, key)
+	e.mu.Lock()
+	now := c.now().UnixNano()
+	if v := e.current(now); v != nil {
+		e.mu.Unlock()
+		return v, nil
+	}
+	f := e.flight.Load()
+	if f == nil {
+		if e.fail != nil && now < e.fail.until {
+			err := e.fail.err
+			e.mu.Unlock()
+			return nil, err
+		}
+		var err error
+		if f, err = c.start(e, false); err != nil {
+			e.mu.Unlock()
+			return nil, err
+		}
+	}
+	e.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.val, f.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// refreshAhead starts a background refresh of a token that is still usable, unless one runs
+// or a failed refresh is being backed off.
+func (c *Cache[K, V]) refreshAhead(e *entry[K, V], now int64) {
+	if e.flight.Load() != nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.flight.Load() != nil || (e.fail != nil && now < e.fail.until) {
+		return
+	}
+	if _, err := c.start(e, true); err == nil && c.observing {
+		c.cfg.Observe(Event{Kind: RefreshStarted})
+	}
+}
+
+// start launches the fetch for e; e.mu must be held.
+func (c *Cache[K, V]) start(e *entry[K, V], background bool) (*flight[V], error) {
+	c.closeMu.RLock()
+	defer c.closeMu.RUnlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	f := &flight[V]{done: make(chan struct{})}
+	e.flight.Store(f)
+	c.inflight.Add(1)
+	go c.fetch(e, f, background)
+	return f, nil
+}
+
+func (c *Cache[K, V]) fetch(e *entry[K, V], f *flight[V], background bool) {
+	defer c.inflight.Done()
+	ctx, cancel := context.WithTimeout(c.base, c.cfg.FetchTimeout)
+	started := time.Now()
+	val, expiry, err := c.cfg.Fetch(ctx, e.key)
+	cancel()
+	if err == nil && val == nil {
+		err = errors.New("token cache: fetch returned no value")
+	}
+	took := time.Since(started)
+
+	now := c.now()
+	e.mu.Lock()
+	if err == nil {
+		c.store(e, val, now, expiry)
+		e.fail = nil
+		f.val = val
+	} else {
+		fl := e.fail
+		if fl == nil {
+			fl = &failure{}
+		}
+		fl.count++
+		fl.err = err
+		fl.until = now.Add(c.failureBackoff(fl.count)).UnixNano()
+		e.fail = fl
+		// A token that is still usable keeps being served, to the waiters too.
+		if v := e.current(now.UnixNano()); v != nil {
+			f.val = v
+		} else {
+			f.err = err
+		}
+	}
+	e.flight.Store(nil)
+	e.mu.Unlock()
+	close(f.done)
+	if c.observing {
+		c.cfg.Observe(Event{Kind: Fetched, Background: background, Duration: took, Err: err})
+	}
+}
+
+// store publishes a new value; e.mu must be held.
+func (c *Cache[K, V]) store(e *entry[K, V], val *V, now, expiry time.Time) {
+	if expiry.IsZero() {
+		expiry = now.Add(c.cfg.UnknownLifetime)
+	}
+	lifetime := expiry.Sub(now)
+	window := min(c.cfg.RefreshWindow, lifetime/2)
+	if window > 0 {
+		window += rand.N(window/5 + 1)
+	}
+	margin := min(c.cfg.ExpiryMargin, lifetime/4)
+	e.val.Store(val)
+	e.refreshAt.Store(expiry.Add(-window).UnixNano())
+	e.expires.Store(expiry.UnixNano())
+	e.usableUntil.Store(expiry.Add(-margin).UnixNano())
+}
+
+func (c *Cache[K, V]) failureBackoff(n int) time.Duration {
+	d := c.cfg.FailureMin
+	for i := 1; i < n && d < c.cfg.FailureMax; i++ {
+		d *= 2
+	}
+	return min(d, c.cfg.FailureMax)
+}
+
+// entryFor returns key's entry, adding it (and evicting to make room) when absent.
+func (c *Cache[K, V]) entryFor(sh *shard[K, V], key K) *entry[K, V] {
+	if e := (*sh.m.Load())[key]; e != nil {
+		return e
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	old := *sh.m.Load()
+	if e := old[key]; e != nil {
+		return e
+	}
+	e := &entry[K, V]{key: key}
+	e.lastUsed.Store(c.now().Unix())
+	next := make(map[K]*entry[K, V], len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	if len(next) >= c.shardCap || c.entries.Load() >= int64(c.cfg.MaxEntries) {
+		c.evict(next)
+	}
+	next[key] = e
+	sh.m.Store(&next)
+	c.entries.Add(1)
+	c.startTicker()
+	return e
+}
+
+// evict removes entries from m, a shard about to get one more, until the shard is under its
+// cap and the cache under MaxEntries: expired ones first, then the shard's least recently
+// used. Entries with a fetch in flight stay.
+func (c *Cache[K, V]) evict(m map[K]*entry[K, V]) {
+	now := c.now().UnixNano()
+	for k, e := range m {
+		if (e.val.Load() == nil || now >= e.expires.Load()) && e.flight.Load() == nil {
+			delete(m, k)
+			c.dropped()
+		}
+	}
+	for len(m) >= c.shardCap || (len(m) > 0 && c.entries.Load() >= int64(c.cfg.MaxEntries)) {
+		var (
+			victim K
+			oldest int64 = -1
+		)
+		for k, e := range m {
+			if e.flight.Load() != nil {
+				continue
+			}
+			if used := e.lastUsed.Load(); oldest < 0 || used < oldest {
+				victim, oldest = k, used
+			}
+		}
+		if oldest < 0 {
+			return // everything is being fetched; allow the shard to grow briefly
+		}
+		delete(m, victim)
+		c.dropped()
+	}
+}
+
+func (c *Cache[K, V]) dropped() {
+	c.entries.Add(-1)
+	if c.observing {
+		c.cfg.Observe(Event{Kind: Evicted})
+	}
+}

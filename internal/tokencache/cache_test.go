@@ -1,0 +1,346 @@
+package tokencache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/helseid-go/sdk/internal/fakeclock"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+type token struct {
+	value string
+	n     int64
+}
+
+var seed = maphash.MakeSeed()
+
+func hashString(k string) uint64 { return maphash.String(seed, k) }
+
+// fetcher is a scriptable Fetch: it counts calls and can be held until released.
+type fetcher struct {
+	calls   atomic.Int64
+	clock   *fakeclock.Clock
+	life    time.Duration
+	hold    chan struct{} // when non-nil, fetches wait for it to be closed (or their ctx)
+	started chan struct{} // when non-nil, receives once per started fetch
+	fail    atomic.Pointer[error]
+}
+
+func (f *fetcher) fetch(ctx context.Context, key string) (*token, time.Time, error) {
+	n := f.calls.Add(1)
+	if f.started != nil {
+		f.started <- struct{}{}
+	}
+	if f.hold != nil {
+		select {
+		case <-f.hold:
+		case <-ctx.Done():
+			return nil, time.Time{}, ctx.Err()
+		}
+	}
+	if err := f.fail.Load(); err != nil {
+		return nil, time.Time{}, *err
+	}
+	return &token{value: fmt.Sprintf("%s#%d", key, n), n: n}, f.clock.Now().Add(f.life), nil
+}
+
+type events struct {
+	mu     sync.Mutex
+	counts map[EventKind]int
+	fetch  chan Event
+	misses chan struct{}
+}
+
+func (ev *events) observe(e Event) {
+	ev.mu.Lock()
+	ev.counts[e.Kind]++
+	ev.mu.Unlock()
+	if e.Kind == Fetched && ev.fetch != nil {
+		ev.fetch <- e
+	}
+	if e.Kind == Miss && ev.misses != nil {
+		ev.misses <- struct{}{}
+	}
+}
+
+func (ev *events) count(k EventKind) int {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	return ev.counts[k]
+}
+
+func newCache(t *testing.T, f *fetcher, ev *events, mutate func(*Config[string, token])) *Cache[string, token] {
+	t.Helper()
+	if f.clock == nil {
+		f.clock = fakeclock.New(time.Unix(1_700_000_000, 0))
+	}
+	if f.life == 0 {
+		f.life = 10 * time.Minute
+	}
+	cfg := Config[string, token]{Fetch: f.fetch, Hash: hashString, Now: f.clock.Now}
+	if ev != nil {
+		ev.counts = map[EventKind]int{}
+		cfg.Observe = ev.observe
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	c, err := New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	return c
+}
+
+func TestColdStampedeOneFetch(t *testing.T) {
+	const callers = 1000
+	f := &fetcher{hold: make(chan struct{})}
+	ev := &events{misses: make(chan struct{}, callers)}
+	c := newCache(t, f, ev, nil)
+
+	results := make(chan *token, callers)
+	for i := 0; i < callers; i++ {
+		go func() {
+			v, err := c.Get(context.Background(), "tenant-a")
+			assert.NoError(t, err)
+			results <- v
+		}()
+	}
+	for i := 0; i < callers; i++ {
+		<-ev.misses // every caller is on the slow path before the fetch may finish
+	}
+	close(f.hold)
+	first := <-results
+	for i := 1; i < callers; i++ {
+		assert.Same(t, first, <-results)
+	}
+	assert.Equal(t, int64(1), f.calls.Load(), "1,000 callers on a cold key cause exactly one fetch")
+}
+
+func TestWaiterLeavesAtOnce(t *testing.T) {
+	f := &fetcher{hold: make(chan struct{}), started: make(chan struct{}, 1)}
+	c := newCache(t, f, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+
+	leaver := make(chan error, 1)
+	go func() { _, err := c.Get(ctx, "k"); leaver <- err }()
+	<-f.started
+	stayer := make(chan *token, 1)
+	go func() { v, err := c.Get(context.Background(), "k"); assert.NoError(t, err); stayer <- v }()
+
+	cancel()
+	assert.ErrorIs(t, <-leaver, context.Canceled, "the leaving waiter returns while the fetch still runs")
+	close(f.hold)
+	v := <-stayer
+	assert.Equal(t, "k#1", v.value, "the fetch went on for the others")
+	assert.Equal(t, int64(1), f.calls.Load())
+}
+
+func TestRefreshAheadNeverBlocks(t *testing.T) {
+	f := &fetcher{}
+	ev := &events{fetch: make(chan Event, 4)}
+	c := newCache(t, f, ev, nil)
+	ctx := context.Background()
+
+	v1, err := c.Get(ctx, "k")
+	require.NoError(t, err)
+	<-ev.fetch
+
+	// Enter the refresh window (at most 72 s before expiry) with a token endpoint that hangs.
+	f.hold = make(chan struct{})
+	f.started = make(chan struct{}, 1)
+	f.clock.Advance(f.life - 30*time.Second)
+	for i := 0; i < 100; i++ {
+		v, err := c.Get(ctx, "k")
+		require.NoError(t, err)
+		assert.Same(t, v1, v, "callers inside the refresh window get the current token at once")
+	}
+	<-f.started
+	assert.Equal(t, int64(2), f.calls.Load(), "exactly one background refresh")
+	assert.Equal(t, 1, ev.count(RefreshStarted))
+
+	close(f.hold)
+	e := <-ev.fetch
+	assert.True(t, e.Background)
+	require.NoError(t, e.Err)
+	v2, err := c.Get(ctx, "k")
+	require.NoError(t, err)
+	assert.Equal(t, "k#2", v2.value)
+}
+
+func TestRefreshFailureKeepsServing(t *testing.T) {
+	f := &fetcher{}
+	ev := &events{fetch: make(chan Event, 4)}
+	c := newCache(t, f, ev, nil)
+	ctx := context.Background()
+	v1, err := c.Get(ctx, "k")
+	require.NoError(t, err)
+	<-ev.fetch
+
+	boom := errors.New("token endpoint down")
+	f.fail.Store(&boom)
+	f.clock.Advance(f.life - 30*time.Second)
+	v, err := c.Get(ctx, "k")
+	require.NoError(t, err)
+	assert.Same(t, v1, v)
+	e := <-ev.fetch
+	assert.ErrorIs(t, e.Err, boom, "the failure is reported to the observer")
+
+	// Within the backoff no new refresh starts; the valid token is still served.
+	for i := 0; i < 10; i++ {
+		v, err = c.Get(ctx, "k")
+		require.NoError(t, err)
+		assert.Same(t, v1, v)
+	}
+	assert.Equal(t, int64(2), f.calls.Load())
+
+	// After the backoff the next hit tries again, and succeeds.
+	f.fail.Store(nil)
+	f.clock.Advance(DefaultFailureMin + time.Millisecond)
+	_, err = c.Get(ctx, "k")
+	require.NoError(t, err)
+	require.NoError(t, (<-ev.fetch).Err)
+	v, err = c.Get(ctx, "k")
+	require.NoError(t, err)
+	assert.Equal(t, "k#3", v.value)
+}
+
+func TestFailedFetchRemembered(t *testing.T) {
+	f := &fetcher{}
+	c := newCache(t, f, nil, nil)
+	ctx := context.Background()
+	boom := errors.New("invalid_client")
+	f.fail.Store(&boom)
+
+	_, err := c.Get(ctx, "k")
+	require.ErrorIs(t, err, boom)
+	for i := 0; i < 5; i++ {
+		_, err = c.Get(ctx, "k")
+		require.ErrorIs(t, err, boom)
+	}
+	assert.Equal(t, int64(1), f.calls.Load(), "a failure is remembered: waiters do not each hit the server")
+
+	f.clock.Advance(DefaultFailureMin + time.Millisecond)
+	_, err = c.Get(ctx, "k")
+	require.ErrorIs(t, err, boom)
+	assert.Equal(t, int64(2), f.calls.Load())
+	f.clock.Advance(DefaultFailureMin + time.Millisecond)
+	_, err = c.Get(ctx, "k")
+	require.ErrorIs(t, err, boom)
+	assert.Equal(t, int64(2), f.calls.Load(), "the backoff doubled after the second failure")
+
+	f.fail.Store(nil)
+	f.clock.Advance(2 * DefaultFailureMin)
+	v, err := c.Get(ctx, "k")
+	require.NoError(t, err)
+	assert.Equal(t, "k#3", v.value)
+}
+
+func TestInvalidate(t *testing.T) {
+	f := &fetcher{}
+	c := newCache(t, f, nil, nil)
+	ctx := context.Background()
+	v1, err := c.Get(ctx, "k")
+	require.NoError(t, err)
+	c.Invalidate("k", v1)
+	v2, err := c.Get(ctx, "k")
+	require.NoError(t, err)
+	assert.NotSame(t, v1, v2)
+
+	c.Invalidate("k", v1) // stale: a newer token is kept
+	v3, err := c.Get(ctx, "k")
+	require.NoError(t, err)
+	assert.Same(t, v2, v3)
+	c.Invalidate("absent", nil)
+}
+
+func TestExpiryMarginAndUnknownLifetime(t *testing.T) {
+	f := &fetcher{}
+	c := newCache(t, f, nil, nil)
+	ctx := context.Background()
+	_, err := c.Get(ctx, "k")
+	require.NoError(t, err)
+	f.clock.Advance(f.life - DefaultExpiryMargin + time.Millisecond)
+	v, err := c.Get(ctx, "k")
+	require.NoError(t, err)
+	assert.Equal(t, "k#2", v.value, "a token about to expire is not handed out")
+
+	zero := newCache(t, &fetcher{}, nil, func(cfg *Config[string, token]) {
+		cfg.Fetch = func(context.Context, string) (*token, time.Time, error) { return &token{value: "x"}, time.Time{}, nil }
+	})
+	_, err = zero.Get(ctx, "k")
+	require.NoError(t, err)
+}
+
+func TestBoundedSize(t *testing.T) {
+	f := &fetcher{}
+	ev := &events{}
+	c := newCache(t, f, ev, func(cfg *Config[string, token]) { cfg.MaxEntries = 100 })
+	ctx := context.Background()
+	for i := 0; i < 1000; i++ {
+		_, err := c.Get(ctx, fmt.Sprintf("tenant-%d", i))
+		require.NoError(t, err)
+	}
+	assert.LessOrEqual(t, c.Len(), 100)
+	assert.Equal(t, 1000-c.Len(), ev.count(Evicted))
+
+	// The most recently used key survives eviction of others.
+	f.clock.Advance(2 * time.Second)
+	_, err := c.Get(ctx, "hot")
+	require.NoError(t, err)
+	calls := f.calls.Load()
+	for i := 0; i < 50; i++ {
+		f.clock.Advance(2 * time.Second)
+		_, err := c.Get(ctx, "hot")
+		require.NoError(t, err)
+		_, err = c.Get(ctx, fmt.Sprintf("new-%d", i))
+		require.NoError(t, err)
+	}
+	assert.Equal(t, calls+50, f.calls.Load(), "the hot key was never evicted and refetched")
+}
+
+func TestCloseStopsFetches(t *testing.T) {
+	f := &fetcher{hold: make(chan struct{}), started: make(chan struct{}, 1)}
+	c := newCache(t, f, nil, nil)
+	errc := make(chan error, 1)
+	go func() { _, err := c.Get(context.Background(), "k"); errc <- err }()
+	<-f.started
+	c.Close() // cancels the blocked fetch and waits for it
+	assert.ErrorIs(t, <-errc, context.Canceled)
+	_, err := c.Get(context.Background(), "other")
+	assert.ErrorIs(t, err, ErrClosed)
+}
+
+func TestKeysNeverMix(t *testing.T) {
+	f := &fetcher{}
+	c := newCache(t, f, nil, func(cfg *Config[string, token]) { cfg.MaxEntries = 64 })
+	var wg sync.WaitGroup
+	for g := 0; g < 64; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				key := fmt.Sprintf("org-%d", (g*7+i)%100)
+				v, err := c.Get(context.Background(), key)
+				if assert.NoError(t, err) {
+					assert.Regexp(t, "^"+key+"#", v.value)
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+}
+
+func TestNewValidation(t *testing.T) {
+	_, err := New(Config[string, token]{Hash: hashString})
+	assert.Error(t, err)
+	_, err = New(Config[string, token]{Fetch: (&fetcher{}).fetch})
+	assert.Error(t, err)
+}
