@@ -1,6 +1,7 @@
 package dpop
 
 import (
+	"github.com/helseid-go/sdk/internal/httpx"
 	"net/http"
 	"net/url"
 	"sync"
@@ -18,17 +19,7 @@ const (
 
 // ValidNonce reports whether s has the syntax of a DPoP nonce (RFC 9449 §8.1):
 // nonce = 1*NQCHAR, NQCHAR = %x21 / %x23-5B / %x5D-7E, and at most 1024 characters.
-func ValidNonce(s string) bool {
-	if len(s) == 0 || len(s) > maxNonceLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x21 || c == '"' || c == '\\' || c > 0x7E {
-			return false
-		}
-	}
-	return true
-}
+func ValidNonce(s string) bool { return httpx.ValidDPoPNonce(s) }
 
 // responseNonce returns the value of the DPoP-Nonce header in h when there is exactly one and
 // it is a valid nonce. RFC 9449 §8.1 forbids more than one; two are ignored, since there is no

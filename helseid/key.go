@@ -163,8 +163,8 @@ func newKey(signer crypto.Signer, alg, kid string) (*Key, error) {
 			return nil, fmt.Errorf("%w: inconsistent rsa private key", ErrInvalidKey)
 		}
 	}
-	if ek, ok := signer.(*ecdsa.PrivateKey); ok && !ek.Curve.IsOnCurve(ek.X, ek.Y) {
-		return nil, fmt.Errorf("%w: ec public point is not on the curve", ErrInvalidKey)
+	if err := checkKeyPair(signer); err != nil {
+		return nil, err
 	}
 	thumbprint, err := jose.Thumbprint(signer.Public())
 	if err != nil {
@@ -174,6 +174,31 @@ func newKey(signer crypto.Signer, alg, kid string) (*Key, error) {
 		kid = thumbprint
 	}
 	return &Key{signer: signer, alg: alg, kid: kid, thumbprint: thumbprint}, nil
+}
+
+// checkKeyPair refuses an in-memory private key whose public half does not belong to it (a JWK
+// whose d does not match x and y). Such a key would sign, but with a kid and thumbprint of
+// another key, and HelseID would answer every request with invalid_client and no hint why.
+func checkKeyPair(signer crypto.Signer) error {
+	switch k := signer.(type) {
+	case *ecdsa.PrivateKey:
+		if !k.Curve.IsOnCurve(k.X, k.Y) {
+			return fmt.Errorf("%w: ec public point is not on the curve", ErrInvalidKey)
+		}
+		priv, err := k.ECDH()
+		if err != nil {
+			return fmt.Errorf("%w: malformed ec private key", ErrInvalidKey)
+		}
+		pub, err := k.PublicKey.ECDH()
+		if err != nil || !priv.PublicKey().Equal(pub) {
+			return fmt.Errorf("%w: the ec private key (d) does not match its public key (x, y)", ErrInvalidKey)
+		}
+	case ed25519.PrivateKey:
+		if len(k) != ed25519.PrivateKeySize || !ed25519.NewKeyFromSeed(k.Seed()).Equal(k) {
+			return fmt.Errorf("%w: the ed25519 private key does not match its public key (x)", ErrInvalidKey)
+		}
+	}
+	return nil
 }
 
 // GenerateKey makes a new private key for alg: RSA 4096 bits for RS*/PS* (as HelseID's own

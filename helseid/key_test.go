@@ -120,6 +120,21 @@ func TestParseJWK(t *testing.T) {
 	}
 }
 
+func TestParseJWKRejectsMismatchedPrivateKey(t *testing.T) {
+	a, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	b, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	var ja, jb map[string]any
+	require.NoError(t, json.Unmarshal(jwkJSON(t, a, map[string]any{"alg": "ES256"}), &ja))
+	require.NoError(t, json.Unmarshal(jwkJSON(t, b, nil), &jb))
+	ja["d"] = jb["d"] // a's public point with b's private scalar
+	mixed, err := json.Marshal(ja)
+	require.NoError(t, err)
+	_, err = ParseJWK(mixed, "")
+	require.ErrorIs(t, err, ErrInvalidKey)
+	assert.Contains(t, err.Error(), "does not match")
+	assert.NotContains(t, err.Error(), jb["d"].(string))
+}
+
 func TestParseJWKRejectsHugeInput(t *testing.T) {
 	_, err := ParseJWK([]byte(`{"kty":"EC","pad":"`+strings.Repeat("a", maxJWKSize)+`"}`), "ES256")
 	assert.ErrorIs(t, err, ErrInvalidKey)

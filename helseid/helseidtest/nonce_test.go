@@ -112,10 +112,30 @@ func TestNonceNone(t *testing.T) {
 	assert.Zero(t, h.srv.Stats().NonceChallenges)
 }
 
-// A use_dpop_nonce challenge does not use up the client assertion (HelseID lets the Java
-// library resend it), but it does use up the proof.
-func TestNonceChallengeKeepsAssertionBurnsProof(t *testing.T) {
+// By default a nonce challenge uses up both the assertion and the proof: the retry needs
+// fresh ones, as the OpenID conformance suite requires.
+func TestNonceChallengeBurnsAssertionAndProof(t *testing.T) {
 	h := newHarness(t, helseidtest.Options{})
+	c := h.client("c", readScope)
+
+	first := h.tokenReq(c)
+	res := h.send(first)
+	require.Equal(t, "use_dpop_nonce", res.code())
+
+	r := h.tokenReq(c)
+	r.Assertion = first.Assertion
+	res = h.send(r)
+	assert.Equal(t, "invalid_client", res.code(), "an assertion resent after a nonce challenge is a replay")
+	assert.Contains(t, res.JSON["error_description"], "already been used")
+
+	res = h.send(h.tokenReq(c))
+	assert.Equal(t, http.StatusOK, res.Status, "fresh assertion and proof: accepted")
+}
+
+// With ReusableAssertionAfterNonceChallenge a use_dpop_nonce challenge does not use up the
+// client assertion (HelseID lets the Java library resend it), but it does use up the proof.
+func TestNonceChallengeKeepsAssertionBurnsProof(t *testing.T) {
+	h := newHarness(t, helseidtest.Options{ReusableAssertionAfterNonceChallenge: true})
 	c := h.client("c", readScope)
 
 	first := h.tokenReq(c)

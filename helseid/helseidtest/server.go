@@ -68,6 +68,12 @@ type Options struct {
 	// APIAudience is the audience of the demo API; default "nhn:helseidtest-api". Scopes
 	// "<APIAudience>/<name>" give tokens for it.
 	APIAudience string
+	// ReusableAssertionAfterNonceChallenge keeps a client assertion unused when its request
+	// only gets a use_dpop_nonce challenge, as HelseID has been seen to do (its Java library
+	// resends the same assertion). By default the server is stricter, like the OpenID
+	// conformance suite: every assertion jti is used up once it authenticates, so the retry
+	// needs a fresh assertion.
+	ReusableAssertionAfterNonceChallenge bool
 }
 
 // Server is an in-process, strict HelseID: discovery, JWKS, the token endpoint

@@ -57,13 +57,14 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 //
 //  1. HTTP: POST, application/x-www-form-urlencoded, body ≤ 64 KiB, no URL query, no repeated
 //     parameter (invalid_request).
-//  2. Client authentication: private_key_jwt only; the assertion is fully checked, its jti
-//     is checked but not recorded (invalid_client, 401).
+//  2. Client authentication: private_key_jwt only; the assertion is fully checked and its jti
+//     recorded: from here on, whatever the outcome, it is used up (invalid_client, 401).
+//     With Options.ReusableAssertionAfterNonceChallenge the jti is only checked here and
+//     recorded after step 4, so a use_dpop_nonce challenge leaves the assertion unused.
 //  3. DPoP proof (invalid_dpop_proof); the proof's jti is recorded once the proof is valid
 //     apart from its nonce.
-//  4. DPoP nonce (use_dpop_nonce with DPoP-Nonce). The assertion is still unused, so a client
-//     may even resend it.
-//  5. The assertion's jti is recorded: from here on, whatever the outcome, it is used up.
+//  4. DPoP nonce (use_dpop_nonce with DPoP-Nonce).
+//  5. (lenient mode) The assertion's jti is recorded.
 //  6. grant_type (invalid_request, unsupported_grant_type), scope and resource
 //     (invalid_request, invalid_scope, invalid_target), assertion_details (invalid_request).
 //  7. The token is issued.
@@ -75,6 +76,12 @@ func (s *Server) token(r *http.Request) (*TokenResponse, *oauthError) {
 	a, oerr := s.authenticateClient(r, form)
 	if oerr != nil {
 		return nil, oerr
+	}
+	lenient := s.opts.ReusableAssertionAfterNonceChallenge
+	if !lenient {
+		if oerr := s.consumeAssertion(a); oerr != nil {
+			return nil, oerr
+		}
 	}
 	pc := proofCheck{method: http.MethodPost, htu: s.TokenEndpoint()}
 	if s.opts.Nonce != NonceNone {
@@ -94,8 +101,10 @@ func (s *Server) token(r *http.Request) (*TokenResponse, *oauthError) {
 			return nil, newError(errInvalidDPoPProof, perr.desc)
 		}
 	}
-	if oerr := s.consumeAssertion(a); oerr != nil {
-		return nil, oerr
+	if lenient {
+		if oerr := s.consumeAssertion(a); oerr != nil {
+			return nil, oerr
+		}
 	}
 	switch gt := form.Get("grant_type"); gt {
 	case GrantClientCredentials:

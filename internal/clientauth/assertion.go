@@ -71,8 +71,8 @@ func New(cfg Config) (*Builder, error) {
 		return nil, fmt.Errorf("%w: lifetime %s is negative", ErrInvalidConfig, cfg.Lifetime)
 	case cfg.Lifetime > MaxLifetime:
 		return nil, fmt.Errorf("%w: lifetime %s exceeds the %s servers allow", ErrInvalidConfig, cfg.Lifetime, MaxLifetime)
-	case cfg.Lifetime != 0 && cfg.Lifetime < time.Second:
-		return nil, fmt.Errorf("%w: lifetime %s is below one second", ErrInvalidConfig, cfg.Lifetime)
+	case cfg.Lifetime%time.Second != 0:
+		return nil, fmt.Errorf("%w: lifetime %s is not a whole number of seconds (exp is in seconds)", ErrInvalidConfig, cfg.Lifetime)
 	}
 	signer, err := jose.NewSigner(cfg.Key, cfg.Algorithm)
 	if err != nil {

@@ -107,6 +107,8 @@ func NewCache(cfg Config) (*Cache, error) {
 	}
 	if c.client == nil {
 		c.client = httpx.NewClient()
+	} else {
+		c.client = httpx.SecureRedirects(c.client)
 	}
 	if c.now == nil {
 		c.now = time.Now

@@ -65,3 +65,33 @@ func GetDocument(ctx context.Context, client *http.Client, url, accept string, f
 	}
 	return body, nil
 }
+
+// NoRedirects returns a copy of client that never follows a redirect: the 3xx response is
+// returned as it is. Requests that carry credentials (a client assertion, a DPoP proof, a code)
+// use it, because net/http would send a 307 or 308's body on to wherever the Location points.
+func NoRedirects(client *http.Client) *http.Client {
+	c := *client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
+}
+
+// SecureRedirects returns a copy of client that follows redirects only to https (or loopback
+// http) URLs, at most five, and otherwise as client's own policy says. Fetches of public
+// documents use it, so a caller's client cannot be led to plain http.
+func SecureRedirects(client *http.Client) *http.Client {
+	c := *client
+	inner := client.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= maxRedirects {
+			return errors.New("too many redirects")
+		}
+		if _, err := CheckEndpoint("redirect", req.URL.String()); err != nil {
+			return err
+		}
+		if inner != nil {
+			return inner(req, via)
+		}
+		return nil
+	}
+	return &c
+}

@@ -12,7 +12,7 @@ import (
 )
 
 func TestCheckEndpoint(t *testing.T) {
-	ok := []string{"https://helseid-sts.nhn.no", "https://as.example/connect/token?x=1", "http://127.0.0.1:8080/t", "http://localhost/x", "http://[::1]:99/", "http://api.localhost/"}
+	ok := []string{"https://helseid-sts.nhn.no", "https://as.example/connect/token?x=1", "http://127.0.0.1:8080/t", "http://localhost/x", "http://[::1]:99/"}
 	for _, raw := range ok {
 		_, err := CheckEndpoint("t", raw)
 		assert.NoError(t, err, raw)
@@ -21,6 +21,7 @@ func TestCheckEndpoint(t *testing.T) {
 		"http://helseid-sts.nhn.no":      "https",
 		"http://127.0.0.1.example.com/":  "https",
 		"http://localhost.evil.example/": "https",
+		"http://api.localhost/":          "https",
 		"ftp://as.example/":              "https",
 		"/relative":                      "absolute",
 		"https://user:pw@as.example/":    "user information",
@@ -76,4 +77,35 @@ func TestGetDocument(t *testing.T) {
 
 	_, err = GetDocument(ctx, client, srv.URL+"/loop", "application/json", false, 0)
 	assert.ErrorContains(t, err, "too many redirects")
+}
+
+func TestRedirectPolicies(t *testing.T) {
+	var plainHits int
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { plainHits++ }))
+	t.Cleanup(plain.Close)
+	// A TLS server redirecting to a plain-http, non-loopback-looking URL on the same machine:
+	// "localhost.example" would not resolve, so redirect to a public-looking name and check
+	// that the policy refuses before any request.
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://as.example/doc", http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(tlsSrv.Close)
+
+	caller := tlsSrv.Client() // a caller's client with no redirect policy of its own
+	_, err := GetDocument(context.Background(), SecureRedirects(caller), tlsSrv.URL, "application/json", false, 0)
+	assert.ErrorIs(t, err, ErrInsecureURL)
+
+	resp, err := NoRedirects(caller).Get(tlsSrv.URL)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusTemporaryRedirect, resp.StatusCode, "NoRedirects returns the 3xx itself")
+	assert.Zero(t, plainHits)
+	assert.Nil(t, caller.CheckRedirect, "the caller's client is not modified")
+}
+
+func TestValidDPoPNonce(t *testing.T) {
+	assert.True(t, ValidDPoPNonce("eyJ7S_zG.eyJH0-Z.HX4w-7v"))
+	for _, bad := range []string{"", "a b", `a"b`, `a\b`, "æ", strings.Repeat("a", 1025)} {
+		assert.False(t, ValidDPoPNonce(bad), bad)
+	}
 }

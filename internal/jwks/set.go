@@ -96,6 +96,8 @@ func New(cfg Config) (*Set, error) {
 	}
 	if s.client == nil {
 		s.client = httpx.NewClient()
+	} else {
+		s.client = httpx.SecureRedirects(s.client)
 	}
 	if s.now == nil {
 		s.now = time.Now

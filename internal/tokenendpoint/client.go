@@ -102,7 +102,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Proofer != nil && cfg.Nonces == nil {
 		return nil, errors.New("token endpoint: a dpop nonce store is required with a proofer")
 	}
-	c := &Client{http: cfg.HTTPClient, endpoint: u, auth: cfg.Auth, proofer: cfg.Proofer, nonces: cfg.Nonces,
+	c := &Client{http: httpx.NoRedirects(cfg.HTTPClient), endpoint: u, auth: cfg.Auth, proofer: cfg.Proofer, nonces: cfg.Nonces,
 		maxBody: cfg.MaxBody, now: cfg.Now, retry: cfg.Retry.withDefaults(), observe: cfg.Observe, sleep: cfg.Sleep}
 	if c.now == nil {
 		c.now = time.Now
@@ -168,9 +168,10 @@ func CheckTokenType(tokenType string, dpop bool) error {
 // safety and the RetryPolicy allow. It returns the body of a response with status okStatus;
 // any other status becomes an *Error.
 func (c *Client) Post(ctx context.Context, params url.Values, okStatus int, safety Safety) ([]byte, http.Header, error) {
-	nonceRetried := false
+	nonceRetried, nonce := false, ""
 	for attempt, failures := 1, 0; ; attempt++ {
-		body, header, err := c.attempt(ctx, params, okStatus)
+		body, header, err := c.attempt(ctx, params, okStatus, nonce)
+		nonce = ""
 		if err == nil {
 			return body, header, nil
 		}
@@ -179,9 +180,11 @@ func (c *Client) Post(ctx context.Context, params url.Values, okStatus int, safe
 		if errors.As(err, &oe) {
 			status = oe.StatusCode
 		}
-		if !nonceRetried && c.proofer != nil && errors.Is(err, ErrUseDPoPNonce) && header.Get("DPoP-Nonce") != "" &&
-			c.nonces.NonceFor(c.endpoint) != "" {
-			nonceRetried = true
+		// The retry signs the nonce of this very challenge: the shared store may already hold
+		// another (a concurrent response, or a resource server on the same origin).
+		if challenge := header.Get("DPoP-Nonce"); !nonceRetried && c.proofer != nil && errors.Is(err, ErrUseDPoPNonce) &&
+			httpx.ValidDPoPNonce(challenge) && len(header.Values("DPoP-Nonce")) == 1 {
+			nonceRetried, nonce = true, challenge
 			c.observe(Event{Kind: NonceRetry, Attempt: attempt, StatusCode: status})
 			continue
 		}
@@ -204,7 +207,8 @@ func (c *Client) Post(ctx context.Context, params url.Values, okStatus int, safe
 	}
 }
 
-func (c *Client) attempt(ctx context.Context, params url.Values, okStatus int) ([]byte, http.Header, error) {
+// attempt sends one request; nonce, when set, overrides the store's nonce in the proof.
+func (c *Client) attempt(ctx context.Context, params url.Values, okStatus int, nonce string) ([]byte, http.Header, error) {
 	form := make(url.Values, len(params)+3)
 	for k, v := range params {
 		form[k] = v
@@ -219,7 +223,10 @@ func (c *Client) attempt(ctx context.Context, params url.Values, okStatus int) (
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	if c.proofer != nil {
-		proof, err := c.proofer.Proof(http.MethodPost, c.endpoint, c.nonces.NonceFor(c.endpoint), "")
+		if nonce == "" {
+			nonce = c.nonces.NonceFor(c.endpoint)
+		}
+		proof, err := c.proofer.Proof(http.MethodPost, c.endpoint, nonce, "")
 		if err != nil {
 			return nil, nil, fmt.Errorf("token endpoint: %w", err)
 		}

@@ -361,3 +361,56 @@ func TestErrorIs(t *testing.T) {
 	assert.NotErrorIs(t, err, ErrInvalidClient)
 	assert.False(t, errors.Is(&Error{StatusCode: 400}, &Error{}), "empty code matches nothing")
 }
+
+// A token endpoint that redirects must not get the credentials forwarded: the assertion and
+// proof would reach whatever the Location names.
+func TestRedirectNotFollowed(t *testing.T) {
+	var elsewhere atomic.Int32
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		w.Header().Set("DPoP-Nonce", "evil-nonce")
+		_, _ = w.Write([]byte(`{"access_token":"attacker-token","token_type":"DPoP"}`))
+	}))
+	t.Cleanup(evil.Close)
+	srv := newScript(t, func(w http.ResponseWriter) {
+		w.Header().Set("Location", evil.URL+"/token")
+		w.WriteHeader(http.StatusTemporaryRedirect)
+	})
+	c, nonces := newClient(t, srv.URL, true)
+	_, err := c.Token(context.Background(), url.Values{"grant_type": {"client_credentials"}})
+	var oe *Error
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, http.StatusTemporaryRedirect, oe.StatusCode)
+	assert.Zero(t, elsewhere.Load(), "nothing was sent to the redirect target")
+	assert.Empty(t, nonces.m)
+}
+
+// The retry carries the nonce of the challenge it answers, even when the shared store has
+// meanwhile been given another (another server on the same origin, a concurrent response).
+func TestNonceRetryUsesChallengeNonce(t *testing.T) {
+	var c *Client
+	var nonces *mapNonces
+	srv := newScript(t, func(w http.ResponseWriter) {
+		nonceChallenge(w)
+	}, reply(200, okDPoP))
+	c, nonces = newClient(t, srv.URL, true)
+	// A resource server on the same origin overwrites the store right after the challenge.
+	c.nonces = overwritingNonces{mapNonces: nonces, value: "rs-nonce"}
+	_, err := c.Token(context.Background(), url.Values{"grant_type": {"client_credentials"}})
+	require.NoError(t, err)
+	reqs := srv.recorded()
+	require.Len(t, reqs, 2)
+	assert.Contains(t, reqs[1].proof, "|nonce=n-1|")
+}
+
+type overwritingNonces struct {
+	*mapNonces
+	value string
+}
+
+func (o overwritingNonces) Observe(u *url.URL, h http.Header) {
+	o.mapNonces.Observe(u, h)
+	o.mu.Lock()
+	o.m[u.Host] = o.value
+	o.mu.Unlock()
+}
