@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/helseid-go/sdk/dpop"
 	"github.com/helseid-go/sdk/internal/clientauth"
 	"github.com/helseid-go/sdk/internal/discovery"
 	"github.com/helseid-go/sdk/internal/httpx"
+	"github.com/helseid-go/sdk/internal/tokencache"
 	"github.com/helseid-go/sdk/internal/tokenendpoint"
 )
 
@@ -45,7 +48,23 @@ type Config struct {
 	Now func() time.Time
 	// AssertionLifetime is the client assertions' exp - iat: 10 s when zero, at most 60 s.
 	AssertionLifetime time.Duration
+	// Observer is told of cache hits and misses, refreshes, token requests and retries; nil
+	// means none. See SlogObserver.
+	Observer Observer
+	// RefreshWindow is how long before expiry a cached token is refreshed in the background
+	// (60 s when zero; at most half the token's lifetime). Callers keep getting the current
+	// token meanwhile, and while a refresh fails.
+	RefreshWindow time.Duration
+	// MaxCachedTokens bounds the token cache: 10,000 when zero. A multi-tenant system should
+	// set it to at least its number of organisations times the APIs each uses.
+	MaxCachedTokens int
+	// Retry bounds retries of transient token-request failures (network errors, 5xx, 429);
+	// the zero value retries up to 3 attempts. Set MaxAttempts to 1 to disable.
+	Retry RetryPolicy
 }
+
+// RetryPolicy bounds retries of transient token-request failures; see Config.Retry.
+type RetryPolicy = tokenendpoint.RetryPolicy
 
 // Client talks to HelseID for one registered client. It is safe for concurrent use.
 type Client struct {
@@ -55,7 +74,12 @@ type Client struct {
 	discovery  *discovery.Cache
 	assertions *clientauth.Builder
 	proofer    *dpop.Proofer
-	nonces     *dpop.NonceStore
+	nonces     *dpop.NonceStore // the authorization server's
+	apiNonces  *dpop.NonceStore // resource servers'
+	cache      *tokencache.Cache[tokenKey, Token]
+	specs      sync.Map // canonical request → *tokenSpec
+	seed       maphash.Seed
+	observer   Observer
 }
 
 // NewClient checks cfg and returns a Client. It makes no network call; discovery happens on
@@ -105,7 +129,31 @@ func NewClient(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("%w: DPoPKey: %w", ErrInvalidConfig, err)
 	}
 	c.nonces = dpop.NewNonceStore()
+	c.apiNonces = dpop.NewNonceStore()
+	c.seed = maphash.MakeSeed()
+	c.observer = cfg.Observer
+	cacheCfg := tokencache.Config[tokenKey, Token]{
+		Fetch:         c.fetchToken,
+		Hash:          c.hashKey,
+		Now:           cfg.Now,
+		RefreshWindow: cfg.RefreshWindow,
+		MaxEntries:    cfg.MaxCachedTokens,
+	}
+	if c.observer != nil {
+		cacheCfg.Observe = c.observeCache
+	}
+	c.cache, err = tokencache.New(cacheCfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	return c, nil
+}
+
+// Close stops the client's background token refreshes and waits for them to end. Cached tokens
+// are still served afterwards, but no new token is requested through the cache.
+func (c *Client) Close() error {
+	c.cache.Close()
+	return nil
 }
 
 // Issuer returns the configured issuer identifier.
@@ -118,8 +166,9 @@ func (c *Client) ClientID() string { return c.cfg.ClientID }
 // proofs to APIs.
 func (c *Client) Proofer() *dpop.Proofer { return c.proofer }
 
-// Nonces returns the store of DPoP nonces the client has received, per server.
-func (c *Client) Nonces() *dpop.NonceStore { return c.nonces }
+// APINonces returns the store of DPoP nonces resource servers have sent, per origin, for
+// proofs made by hand with Proofer; HTTPClient uses it. HelseID's own nonces are kept apart.
+func (c *Client) APINonces() *dpop.NonceStore { return c.apiNonces }
 
 // Metadata returns HelseID's discovery document, fetched once and cached for 24 hours.
 func (c *Client) Metadata(ctx context.Context) (*Metadata, error) {
@@ -137,41 +186,110 @@ type ClientCredentialsRequest struct {
 	Organization Organization
 }
 
-// ClientCredentials requests a DPoP-bound access token with the client_credentials grant.
+// ClientCredentials requests a new DPoP-bound access token with the client_credentials grant,
+// bypassing the cache; most callers want Token, which caches. The organisation is the
+// request's, or else the one in ctx (WithOrganization).
 func (c *Client) ClientCredentials(ctx context.Context, req ClientCredentialsRequest) (*TokenResponse, error) {
-	if err := checkScopes(req.Scopes); err != nil {
+	spec, err := c.spec(req)
+	if err != nil {
 		return nil, err
 	}
-	details, err := req.Organization.AssertionDetails(c.cfg.Tenancy)
+	org, err := c.organization(ctx, req.Organization)
+	if err != nil {
+		return nil, err
+	}
+	return c.requestToken(ctx, spec, org)
+}
+
+// Token returns a cached DPoP-bound access token for req, requesting one when none is usable.
+// One request is in flight per token however many callers wait; a caller whose ctx ends
+// returns at once. Tokens are refreshed in the background before they expire. The
+// organisation is the request's, or else the one in ctx (WithOrganization); tokens of
+// different organisations never mix.
+func (c *Client) Token(ctx context.Context, req ClientCredentialsRequest) (*Token, error) {
+	spec, err := c.spec(req)
+	if err != nil {
+		return nil, err
+	}
+	return c.cachedToken(ctx, spec, req.Organization)
+}
+
+func (c *Client) cachedToken(ctx context.Context, spec *tokenSpec, fixed Organization) (*Token, error) {
+	org, err := c.organization(ctx, fixed)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := c.cache.Get(ctx, tokenKey{spec: spec, org: org})
+	if err != nil {
+		return nil, err
+	}
+	return tok, nil
+}
+
+// organization picks the request's organisation, or else the context's, and validates it.
+func (c *Client) organization(ctx context.Context, fixed Organization) (Organization, error) {
+	org := fixed
+	if org.IsZero() {
+		org, _ = OrganizationFromContext(ctx)
+	}
+	if err := org.Validate(c.cfg.Tenancy); err != nil {
+		return Organization{}, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)
+	}
+	return org, nil
+}
+
+// requestToken sends one client-credentials token request (with the nonce handshake and
+// transient retries).
+func (c *Client) requestToken(ctx context.Context, spec *tokenSpec, org Organization) (*TokenResponse, error) {
+	details, err := org.AssertionDetails(c.cfg.Tenancy)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)
 	}
-	endpoint, err := c.tokenEndpoint(ctx, tokenendpoint.AuthenticatorFunc(func(form url.Values) error {
+	endpoint, err := c.tokenEndpoint(ctx, spec, org, tokenendpoint.AuthenticatorFunc(func(form url.Values) error {
 		return c.assertions.Authenticate(form, details)
 	}))
 	if err != nil {
 		return nil, err
 	}
-	params := url.Values{"grant_type": {"client_credentials"}, "scope": {strings.Join(req.Scopes, " ")}}
-	if req.Resource != "" {
-		params.Set("resource", req.Resource)
+	params := url.Values{"grant_type": {spec.grant}, "scope": {spec.scope}}
+	if spec.resource != "" {
+		params.Set("resource", spec.resource)
 	}
 	resp, err := endpoint.Token(ctx, params)
 	if err != nil {
-		return nil, fmt.Errorf("helseid: client credentials: %w", err)
+		return nil, fmt.Errorf("helseid: %s: %w", spec.grant, err)
 	}
 	return resp, nil
 }
 
-func (c *Client) tokenEndpoint(ctx context.Context, auth tokenendpoint.Authenticator) (*tokenendpoint.Client, error) {
+// fetchToken is the cache's Fetch.
+func (c *Client) fetchToken(ctx context.Context, key tokenKey) (*Token, time.Time, error) {
+	resp, err := c.requestToken(ctx, key.spec, key.org)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return &Token{AccessToken: resp.AccessToken, Expiry: resp.Expiry}, resp.Expiry, nil
+}
+
+func (c *Client) tokenEndpoint(ctx context.Context, spec *tokenSpec, org Organization, auth tokenendpoint.Authenticator) (*tokenendpoint.Client, error) {
 	md, err := c.discovery.Metadata(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("helseid: discovery: %w", err)
 	}
-	return tokenendpoint.New(tokenendpoint.Config{
+	cfg := tokenendpoint.Config{
 		HTTPClient: c.http, Endpoint: md.TokenEndpoint, Auth: auth,
-		Proofer: c.proofer, Nonces: c.nonces, Now: c.now,
-	})
+		Proofer: c.proofer, Nonces: c.nonces, Now: c.now, Retry: c.cfg.Retry,
+	}
+	if c.observer != nil {
+		cfg.Observe = func(e tokenendpoint.Event) {
+			kind := NonceRetry
+			if e.Kind == tokenendpoint.TransientRetry {
+				kind = TransientRetry
+			}
+			c.observer.Observe(Event{Kind: kind, Grant: spec.grant, Scopes: spec.scope, Organization: org, StatusCode: e.StatusCode, Wait: e.Wait})
+		}
+	}
+	return tokenendpoint.New(cfg)
 }
 
 // identityScopes are user scopes that the client_credentials grant cannot carry.

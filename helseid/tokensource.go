@@ -6,13 +6,14 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// TokenSource adapts client-credentials requests to oauth2.TokenSource for code that needs one.
-// Each Token call requests a new token with ctx; wrap it in oauth2.ReuseTokenSource to reuse
-// tokens until they expire.
+// TokenSource adapts the client's token cache to oauth2.TokenSource for code that needs one:
+// every Token call returns the cached token for req, requesting one when needed. No
+// oauth2.ReuseTokenSource is needed around it. oauth2.TokenSource has no context parameter, so
+// ctx is used for every call; pass one that lives as long as the source.
 //
 // The tokens are DPoP-bound (Type() is "DPoP"): a request must carry a proof from
 // c.Proofer() as well as the token. Never hand this source to oauth2.NewClient or
-// oauth2.Transport, which send the token without a proof; the API would refuse every call.
+// oauth2.Transport, which send the token without a proof; use HTTPClient instead.
 func (c *Client) TokenSource(ctx context.Context, req ClientCredentialsRequest) oauth2.TokenSource {
 	return tokenSource{ctx: ctx, client: c, req: req}
 }
@@ -24,9 +25,9 @@ type tokenSource struct {
 }
 
 func (s tokenSource) Token() (*oauth2.Token, error) {
-	resp, err := s.client.ClientCredentials(s.ctx, s.req)
+	tok, err := s.client.Token(s.ctx, s.req)
 	if err != nil {
 		return nil, err
 	}
-	return &oauth2.Token{AccessToken: resp.AccessToken, TokenType: resp.TokenType, Expiry: resp.Expiry, ExpiresIn: resp.ExpiresIn}, nil
+	return &oauth2.Token{AccessToken: tok.AccessToken, TokenType: "DPoP", Expiry: tok.Expiry}, nil
 }

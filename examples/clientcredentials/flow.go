@@ -12,6 +12,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/helseid-go/sdk/helseid"
@@ -89,86 +90,89 @@ type flow struct {
 
 func (f flow) run(ctx context.Context, out io.Writer) error {
 	trace := &tracingTransport{next: http.DefaultTransport, out: out}
+	events := &countingObserver{}
 	client, err := helseid.NewClient(helseid.Config{
 		Issuer: f.issuer, ClientID: f.clientID, Key: f.key, Tenancy: f.tenancy,
 		HTTPClient: &http.Client{Transport: trace, Timeout: 30 * time.Second},
+		Observer:   events,
 	})
 	if err != nil {
 		return err
 	}
+	defer client.Close()
+	req := helseid.ClientCredentialsRequest{Scopes: f.scopes, Organization: f.org}
 	fmt.Fprintf(out, "1. Client key %s (kid %s); DPoP key: ephemeral P-256, jkt %s\n", f.key.Algorithm(), f.key.KeyID(), client.Proofer().Thumbprint())
 	if !f.org.IsZero() {
 		fmt.Fprintf(out, "   organisation: parent %s, child %s (%s)\n", f.org.Parent, f.org.Child, f.tenancy)
 	}
 
-	fmt.Fprintf(out, "\n2. Token request: client_credentials for %s\n", strings.Join(f.scopes, " "))
+	fmt.Fprintf(out, "\n2. Token: client_credentials for %s (cached; DPoP-bound)\n", strings.Join(f.scopes, " "))
 	start := time.Now()
-	tok, err := client.ClientCredentials(ctx, helseid.ClientCredentialsRequest{Scopes: f.scopes, Organization: f.org})
+	tok, err := client.Token(ctx, req)
 	if err != nil {
 		return fmt.Errorf("get token: %w", err)
 	}
-	fmt.Fprintf(out, "   got a %s token, expires in %d s, in %s\n", tok.TokenType, tok.ExpiresIn, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(out, "   got %v in %s\n", tok, time.Since(start).Round(time.Millisecond))
 	fmt.Fprintln(out, "   claims (decoded for display, not verified; the token itself is not shown):")
 	if err := printClaims(out, tok.AccessToken); err != nil {
 		fmt.Fprintf(out, "   (the access token is not a JWT: %v)\n", err)
 	}
 
-	fmt.Fprintln(out, "\n3. Second token request: the newest DPoP nonce is reused")
-	start = time.Now()
-	if _, err := client.ClientCredentials(ctx, helseid.ClientCredentialsRequest{Scopes: f.scopes, Organization: f.org}); err != nil {
-		return fmt.Errorf("get second token: %w", err)
-	}
-	fmt.Fprintf(out, "   done in %s\n", time.Since(start).Round(time.Millisecond))
-
 	if f.apiURL == "" {
 		fmt.Fprintln(out, "\nNo API configured (HELSEID_API_URL); done.")
 		return nil
 	}
-	fmt.Fprintf(out, "\n4. API call: GET %s with Authorization: DPoP and a proof carrying ath\n", f.apiURL)
-	start = time.Now()
-	body, err := callAPI(ctx, client, trace, f.apiURL, tok.AccessToken)
+	api, err := client.HTTPClient(req)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "   answered in %s:\n", time.Since(start).Round(time.Millisecond))
-	fmt.Fprintf(out, "   %s\n", strings.TrimSpace(string(body)))
-	fmt.Fprintln(out, "\nDone.")
+	for i := 1; i <= 2; i++ {
+		fmt.Fprintf(out, "\n%d. API call %d: GET %s (Authorization: DPoP, a fresh proof with ath)\n", i+2, i, f.apiURL)
+		start = time.Now()
+		body, err := get(ctx, api, f.apiURL)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "   answered in %s: %s\n", time.Since(start).Round(time.Millisecond), strings.TrimSpace(string(body)))
+	}
+	fmt.Fprintf(out, "\nToken requests: %d, nonce retries at HelseID: %d, cache hits: %d. Done.\n",
+		events.fetched.Load(), events.nonceRetries.Load(), events.hits.Load())
 	return nil
 }
 
-// callAPI sends one DPoP request and, when the API asks for a nonce (RFC 9449 §9), retries
-// once with a fresh proof carrying it. The DPoP http.Client of the next release does this for
-// every request.
-func callAPI(ctx context.Context, client *helseid.Client, trace *tracingTransport, apiURL, accessToken string) ([]byte, error) {
-	hc := &http.Client{Transport: trace, Timeout: 30 * time.Second}
-	for attempt := 1; ; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, apiURL, nil)
-		if err != nil {
-			return nil, err
-		}
-		proof, err := client.Proofer().Proof(req.Method, req.URL, client.Nonces().NonceFor(req.URL), accessToken)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Authorization", "DPoP "+accessToken)
-		req.Header.Set("DPoP", proof)
-		resp, err := hc.Do(req)
-		if err != nil {
-			return nil, fmt.Errorf("call api: %w", err)
-		}
-		client.Nonces().Observe(req.URL, resp.Header)
-		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		_ = resp.Body.Close()
-		if err != nil {
-			return nil, fmt.Errorf("call api: %w", err)
-		}
-		if resp.StatusCode == http.StatusOK {
-			return body, nil
-		}
-		if resp.StatusCode == http.StatusUnauthorized && attempt == 1 && resp.Header.Get("DPoP-Nonce") != "" {
-			continue
-		}
+func get(ctx context.Context, client *http.Client, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("call api: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("call api: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("call api: http %d (WWW-Authenticate: %s)", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	return body, nil
+}
+
+// countingObserver counts what the client reports (helseid.SlogObserver logs it instead).
+type countingObserver struct {
+	hits, fetched, nonceRetries atomic.Int64
+}
+
+func (o *countingObserver) Observe(e helseid.Event) {
+	switch e.Kind {
+	case helseid.CacheHit:
+		o.hits.Add(1)
+	case helseid.TokenFetched:
+		o.fetched.Add(1)
+	case helseid.NonceRetry:
+		o.nonceRetries.Add(1)
 	}
 }
 
@@ -217,7 +221,7 @@ func (t *tracingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	case resp.StatusCode == http.StatusBadRequest && resp.Header.Get("DPoP-Nonce") != "":
 		note = "  (authorization server asks for a DPoP nonce; retrying once with it and a fresh assertion)"
 	case resp.StatusCode == http.StatusUnauthorized && resp.Header.Get("DPoP-Nonce") != "":
-		note = "  (resource server asks for a DPoP nonce; retrying once with it)"
+		note = "  (the API asks for a DPoP nonce; retrying once with it)"
 	case resp.Header.Get("DPoP-Nonce") != "":
 		note = "  (new DPoP nonce kept for the next request)"
 	}

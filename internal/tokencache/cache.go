@@ -49,9 +49,9 @@ type Config[K comparable, V any] struct {
 	MaxEntries int
 	// UnknownLifetime is assumed for a token whose expiry Fetch does not know.
 	UnknownLifetime time.Duration
-	// Observe, when set, is told of hits, misses, refreshes and fetch outcomes. It is called on
-	// the hit path, so it must be fast and must not block.
-	Observe func(Event)
+	// Observe, when set, is told of hits, misses, refreshes and fetch outcomes, with the key.
+	// It is called on the hit path, so it must be fast and must not block.
+	Observe func(key K, e Event)
 }
 
 // EventKind says what an Event reports.
@@ -251,7 +251,7 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (*V, error) {
 				c.refreshAhead(e, now)
 			}
 			if c.observing {
-				c.cfg.Observe(Event{Kind: Hit})
+				c.cfg.Observe(key, Event{Kind: Hit})
 			}
 			return v, nil
 		}
@@ -286,7 +286,7 @@ func (c *Cache[K, V]) Close() {
 
 func (c *Cache[K, V]) miss(ctx context.Context, sh *shard[K, V], key K) (*V, error) {
 	if c.observing {
-		c.cfg.Observe(Event{Kind: Miss})
+		c.cfg.Observe(key, Event{Kind: Miss})
 	}
 	e := c.entryFor(sh, key)
 	e.mu.Lock()
@@ -329,7 +329,7 @@ func (c *Cache[K, V]) refreshAhead(e *entry[K, V], now int64) {
 		return
 	}
 	if _, err := c.start(e, true); err == nil && c.observing {
-		c.cfg.Observe(Event{Kind: RefreshStarted})
+		c.cfg.Observe(e.key, Event{Kind: RefreshStarted})
 	}
 }
 
@@ -384,7 +384,7 @@ func (c *Cache[K, V]) fetch(e *entry[K, V], f *flight[V], background bool) {
 	e.mu.Unlock()
 	close(f.done)
 	if c.observing {
-		c.cfg.Observe(Event{Kind: Fetched, Background: background, Duration: took, Err: err})
+		c.cfg.Observe(e.key, Event{Kind: Fetched, Background: background, Duration: took, Err: err})
 	}
 }
 
@@ -448,7 +448,7 @@ func (c *Cache[K, V]) evict(m map[K]*entry[K, V]) {
 	for k, e := range m {
 		if (e.val.Load() == nil || now >= e.expires.Load()) && e.flight.Load() == nil {
 			delete(m, k)
-			c.dropped()
+			c.dropped(k)
 		}
 	}
 	for len(m) >= c.shardCap || (len(m) > 0 && c.entries.Load() >= int64(c.cfg.MaxEntries)) {
@@ -468,13 +468,21 @@ func (c *Cache[K, V]) evict(m map[K]*entry[K, V]) {
 			return // everything is being fetched; allow the shard to grow briefly
 		}
 		delete(m, victim)
-		c.dropped()
+		c.dropped(victim)
 	}
 }
 
-func (c *Cache[K, V]) dropped() {
+func (c *Cache[K, V]) dropped(key K) {
 	c.entries.Add(-1)
 	if c.observing {
-		c.cfg.Observe(Event{Kind: Evicted})
+		c.cfg.Observe(key, Event{Kind: Evicted})
 	}
+}
+
+// Peek returns key's current value, usable or not, without fetching; nil when there is none.
+func (c *Cache[K, V]) Peek(key K) *V {
+	if e := (*c.shards[c.cfg.Hash(key)&c.mask].m.Load())[key]; e != nil {
+		return e.val.Load()
+	}
+	return nil
 }

@@ -59,7 +59,7 @@ type events struct {
 	misses chan struct{}
 }
 
-func (ev *events) observe(e Event) {
+func (ev *events) observe(_ string, e Event) {
 	ev.mu.Lock()
 	ev.counts[e.Kind]++
 	ev.mu.Unlock()

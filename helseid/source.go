@@ -1,0 +1,55 @@
+package helseid
+
+import (
+	"context"
+	"fmt"
+)
+
+// Source hands out cached tokens for one kind of request without re-validating it on every
+// call: with a fixed organisation, or the one in each call's context. It is what DPoP HTTP
+// clients use, and implements dpop.TokenSource. Its Token allocates nothing on a cache hit.
+type Source struct {
+	client *Client
+	spec   *tokenSpec
+	org    Organization
+}
+
+// Source validates req once and returns a Source for it.
+func (c *Client) Source(req ClientCredentialsRequest) (*Source, error) {
+	spec, err := c.spec(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := req.Organization.Validate(c.cfg.Tenancy); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)
+	}
+	return &Source{client: c, spec: spec, org: req.Organization}, nil
+}
+
+// Token returns a cached token, as Client.Token does.
+func (s *Source) Token(ctx context.Context) (*Token, error) {
+	return s.client.cachedToken(ctx, s.spec, s.org)
+}
+
+// AccessToken returns the access token string (dpop.TokenSource).
+func (s *Source) AccessToken(ctx context.Context) (string, error) {
+	tok, err := s.Token(ctx)
+	if err != nil {
+		return "", err
+	}
+	return tok.AccessToken, nil
+}
+
+// InvalidateToken drops token from the cache if it is still the cached one, so that the next
+// call requests a new token; for example after an API answered 401 invalid_token
+// (dpop.TokenInvalidator).
+func (s *Source) InvalidateToken(ctx context.Context, token string) {
+	org, err := s.client.organization(ctx, s.org)
+	if err != nil {
+		return
+	}
+	key := tokenKey{spec: s.spec, org: org}
+	if cur := s.client.cache.Peek(key); cur != nil && cur.AccessToken == token {
+		s.client.cache.Invalidate(key, cur)
+	}
+}
