@@ -38,6 +38,8 @@ fuzz:
 
 # Benchmarks compare each hot path with its baseline in the same run; see BENCHMARKS.md.
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCHCOUNT) ./dpop/ ./internal/clientauth/ > bench.txt
+	$(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCHCOUNT) ./dpop/ ./internal/clientauth/ ./internal/tokencache/ > bench.txt
 	$(BENCHSTAT) -filter '.name:(ProofES256 OR Assertion)' -col '/impl@(bare-signasn1 proofer builder builder-with-details jwx-jwt-sign)' bench.txt
-	$(BENCHSTAT) -filter '-.name:(ProofES256 OR Assertion)' bench.txt
+	$(BENCHSTAT) -filter '.name:(Hit OR TransportRoundTrip)' -col '/impl@(oauth2-reuse tokencache bare transport)' bench.txt
+	$(BENCHSTAT) -filter '.name:Tenants' bench.txt
+	$(BENCHSTAT) -filter '-.name:(ProofES256 OR Assertion OR Hit OR TransportRoundTrip OR Tenants)' bench.txt

@@ -219,7 +219,7 @@ func (c *Client) cachedToken(ctx context.Context, spec *tokenSpec, fixed Organiz
 	if err != nil {
 		return nil, err
 	}
-	tok, err := c.cache.Get(ctx, tokenKey{spec: spec, org: org})
+	tok, err := c.cache.Get(ctx, newTokenKey(spec, org))
 	if err != nil {
 		return nil, err
 	}
@@ -264,7 +264,7 @@ func (c *Client) requestToken(ctx context.Context, spec *tokenSpec, org Organiza
 
 // fetchToken is the cache's Fetch.
 func (c *Client) fetchToken(ctx context.Context, key tokenKey) (*Token, time.Time, error) {
-	resp, err := c.requestToken(ctx, key.spec, key.org)
+	resp, err := c.requestToken(ctx, key.spec, key.organization())
 	if err != nil {
 		return nil, time.Time{}, err
 	}

@@ -48,7 +48,7 @@ func (s *Source) InvalidateToken(ctx context.Context, token string) {
 	if err != nil {
 		return
 	}
-	key := tokenKey{spec: s.spec, org: org}
+	key := newTokenKey(s.spec, org)
 	if cur := s.client.cache.Peek(key); cur != nil && cur.AccessToken == token {
 		s.client.cache.Invalidate(key, cur)
 	}

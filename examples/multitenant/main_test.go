@@ -1,0 +1,20 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRun(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), &out, 30))
+	s := out.String()
+	assert.Equal(t, len(organisations), strings.Count(s, "  yes"))
+	assert.Contains(t, s, "HelseID issued 4 tokens (one per organisation)")
+	assert.NotRegexp(t, `eyJ[A-Za-z0-9_-]+\.eyJ`, s)
+}
