@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/helseid-go/sdk/internal/docserver"
 	"github.com/helseid-go/sdk/internal/fakeclock"
 	"github.com/helseid-go/sdk/internal/httpx"
 )
@@ -22,64 +23,13 @@ func newFakeClock() *fakeclock.Clock {
 	return fakeclock.New(time.Date(2025, 2, 1, 12, 0, 0, 0, time.UTC))
 }
 
-// discoveryServer is an httptest server that serves a discovery document whose behaviour the
-// test changes as it goes, and counts the requests it gets.
-type discoveryServer struct {
-	*httptest.Server
-	requests atomic.Int32
-
-	mu     sync.Mutex
-	status int
-	body   string
-	block  chan struct{} // when non-nil, each request waits for it to close
-	header http.Header   // headers of the last request
-}
-
 // newDiscoveryServer starts a server for the issuer srv.URL+path; it serves a valid document.
-func newDiscoveryServer(t *testing.T, path string) (*discoveryServer, string) {
+func newDiscoveryServer(t *testing.T, path string) (*docserver.Server, string) {
 	t.Helper()
-	s := &discoveryServer{status: http.StatusOK}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(s.Close)
+	s := docserver.New(t, "application/json", "")
 	issuer := s.URL + path
-	s.set(http.StatusOK, helseIDDocument(issuer, s.URL))
+	s.Set(http.StatusOK, helseIDDocument(issuer, s.URL))
 	return s, issuer
-}
-
-func (s *discoveryServer) serve(w http.ResponseWriter, r *http.Request) {
-	s.requests.Add(1)
-	s.mu.Lock()
-	status, body, block := s.status, s.body, s.block
-	s.header = r.Header.Clone()
-	s.mu.Unlock()
-	if block != nil {
-		select {
-		case <-block:
-		case <-r.Context().Done():
-			return
-		}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
-}
-
-func (s *discoveryServer) set(status int, body string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.status, s.body = status, body
-}
-
-func (s *discoveryServer) setBlock(ch chan struct{}) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.block = ch
-}
-
-func (s *discoveryServer) lastHeader() http.Header {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.header
 }
 
 func newTestCache(t *testing.T, cfg Config) *Cache {
@@ -116,14 +66,14 @@ func TestCacheFetchesAndServesFromCache(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, issuer, md.Issuer)
 	assert.Equal(t, srv.URL+"/connect/token", md.TokenEndpoint)
-	assert.Equal(t, "application/json", srv.lastHeader().Get("Accept"))
+	assert.Equal(t, "application/json", srv.LastHeader().Get("Accept"))
 
 	for range 10 {
 		again, err := c.Metadata(t.Context())
 		require.NoError(t, err)
 		assert.Same(t, md, again)
 	}
-	assert.EqualValues(t, 1, srv.requests.Load())
+	assert.EqualValues(t, 1, srv.Requests.Load())
 }
 
 func TestCacheIssuerWithTrailingSlash(t *testing.T) {
@@ -149,7 +99,7 @@ func TestCacheIssuerMismatchFromServer(t *testing.T) {
 	// Conformance module discovery-issuer-mismatch: the document's issuer is the real one plus
 	// "INVALID". The document must be refused, and nothing more requested inside the backoff.
 	srv, issuer := newDiscoveryServer(t, "/test/a/alias/")
-	srv.set(http.StatusOK, helseIDDocument(issuer+"INVALID", srv.URL))
+	srv.Set(http.StatusOK, helseIDDocument(issuer+"INVALID", srv.URL))
 	clock := newFakeClock()
 	c := newTestCache(t, Config{Issuer: issuer, Now: clock.Now})
 
@@ -161,14 +111,14 @@ func TestCacheIssuerMismatchFromServer(t *testing.T) {
 
 	_, err = c.Metadata(t.Context())
 	assert.ErrorIs(t, err, ErrIssuerMismatch)
-	assert.EqualValues(t, 1, srv.requests.Load())
+	assert.EqualValues(t, 1, srv.Requests.Load())
 }
 
 func TestCacheSingleFetchForConcurrentCallers(t *testing.T) {
 	const callers = 100
 	srv, issuer := newDiscoveryServer(t, "")
 	release := make(chan struct{})
-	srv.setBlock(release)
+	srv.SetBlock(release)
 	c := newTestCache(t, Config{Issuer: issuer})
 
 	var waiting atomic.Int32
@@ -193,7 +143,7 @@ func TestCacheSingleFetchForConcurrentCallers(t *testing.T) {
 	close(release)
 	wg.Wait()
 
-	assert.EqualValues(t, 1, srv.requests.Load(), "one request for all callers")
+	assert.EqualValues(t, 1, srv.Requests.Load(), "one request for all callers")
 	for i := range callers {
 		require.NoError(t, errs[i])
 		assert.Same(t, results[0], results[i])
@@ -203,7 +153,7 @@ func TestCacheSingleFetchForConcurrentCallers(t *testing.T) {
 func TestCacheWaiterWithEndedContextReturnsAtOnce(t *testing.T) {
 	srv, issuer := newDiscoveryServer(t, "")
 	release := make(chan struct{})
-	srv.setBlock(release)
+	srv.SetBlock(release)
 	c := newTestCache(t, Config{Issuer: issuer})
 
 	waiting := make(chan struct{}, 2)
@@ -239,7 +189,7 @@ func TestCacheWaiterWithEndedContextReturnsAtOnce(t *testing.T) {
 	md := <-patient
 	require.NotNil(t, md)
 	assert.Equal(t, issuer, md.Issuer)
-	assert.EqualValues(t, 1, srv.requests.Load())
+	assert.EqualValues(t, 1, srv.Requests.Load())
 }
 
 func TestCacheRefetchesAfterTTL(t *testing.T) {
@@ -254,20 +204,20 @@ func TestCacheRefetchesAfterTTL(t *testing.T) {
 	again, err := c.Metadata(t.Context())
 	require.NoError(t, err)
 	assert.Same(t, first, again)
-	assert.EqualValues(t, 1, srv.requests.Load())
+	assert.EqualValues(t, 1, srv.Requests.Load())
 
-	srv.set(http.StatusOK, strings.Replace(helseIDDocument(issuer, srv.URL), "/connect/token", "/connect/token2", 1))
+	srv.Set(http.StatusOK, strings.Replace(helseIDDocument(issuer, srv.URL), "/connect/token", "/connect/token2", 1))
 	clock.Advance(time.Nanosecond)
 	second, err := c.Metadata(t.Context())
 	require.NoError(t, err)
-	assert.EqualValues(t, 2, srv.requests.Load())
+	assert.EqualValues(t, 2, srv.Requests.Load())
 	assert.Equal(t, srv.URL+"/connect/token2", second.TokenEndpoint)
-	assert.Empty(t, srv.lastHeader().Get("Cache-Control"), "a TTL refresh is not forced")
+	assert.Empty(t, srv.LastHeader().Get("Cache-Control"), "a TTL refresh is not forced")
 }
 
 func TestCacheBackoffAfterFailure(t *testing.T) {
 	srv, issuer := newDiscoveryServer(t, "")
-	srv.set(http.StatusServiceUnavailable, "")
+	srv.Set(http.StatusServiceUnavailable, "")
 	clock := newFakeClock()
 	c := newTestCache(t, Config{Issuer: issuer, Now: clock.Now, MinRetry: time.Second, MaxRetry: 4 * time.Second})
 
@@ -277,7 +227,7 @@ func TestCacheBackoffAfterFailure(t *testing.T) {
 		var fe *FetchError
 		require.ErrorAs(t, err, &fe)
 		assert.Equal(t, http.StatusServiceUnavailable, fe.StatusCode)
-		assert.EqualValues(t, requests, srv.requests.Load())
+		assert.EqualValues(t, requests, srv.Requests.Load())
 	}
 
 	expectFailure(1) // t=0: fails; next try at 1 s
@@ -295,21 +245,21 @@ func TestCacheBackoffAfterFailure(t *testing.T) {
 	expectFailure(4)
 
 	// Success resets the backoff: the next failure waits MinRetry again.
-	srv.set(http.StatusOK, helseIDDocument(issuer, srv.URL))
+	srv.Set(http.StatusOK, helseIDDocument(issuer, srv.URL))
 	clock.Advance(time.Millisecond)
 	_, err := c.Metadata(t.Context())
 	require.NoError(t, err)
-	assert.EqualValues(t, 5, srv.requests.Load())
+	assert.EqualValues(t, 5, srv.Requests.Load())
 	assert.Zero(t, c.failures)
 
-	srv.set(http.StatusInternalServerError, "")
+	srv.Set(http.StatusInternalServerError, "")
 	c.Invalidate()
 	c.mu.Lock()
 	c.doc = nil // forget the document so that the failure surfaces
 	c.mu.Unlock()
 	_, err = c.Metadata(t.Context())
 	require.Error(t, err)
-	assert.EqualValues(t, 6, srv.requests.Load())
+	assert.EqualValues(t, 6, srv.Requests.Load())
 	c.mu.Lock()
 	assert.Equal(t, clock.Now().Add(time.Second), c.retryAt)
 	c.mu.Unlock()
@@ -339,34 +289,34 @@ func TestCacheServesStaleDocumentWhenRefreshFails(t *testing.T) {
 	first, err := c.Metadata(t.Context())
 	require.NoError(t, err)
 
-	srv.set(http.StatusBadGateway, "")
+	srv.Set(http.StatusBadGateway, "")
 	clock.Advance(2 * time.Hour)
 	stale, err := c.Metadata(t.Context())
 	require.NoError(t, err, "a failed refresh is not an error while a document exists")
 	assert.Same(t, first, stale)
-	assert.EqualValues(t, 2, srv.requests.Load())
+	assert.EqualValues(t, 2, srv.Requests.Load())
 
 	// Inside the backoff window the stale document is served without a request.
 	stale, err = c.Metadata(t.Context())
 	require.NoError(t, err)
 	assert.Same(t, first, stale)
-	assert.EqualValues(t, 2, srv.requests.Load())
+	assert.EqualValues(t, 2, srv.Requests.Load())
 
 	// A document that fails validation does not replace the good one either.
-	srv.set(http.StatusOK, helseIDDocument(issuer+"INVALID", srv.URL))
+	srv.Set(http.StatusOK, helseIDDocument(issuer+"INVALID", srv.URL))
 	clock.Advance(time.Minute)
 	stale, err = c.Metadata(t.Context())
 	require.NoError(t, err)
 	assert.Same(t, first, stale)
-	assert.EqualValues(t, 3, srv.requests.Load())
+	assert.EqualValues(t, 3, srv.Requests.Load())
 
 	// Recovery.
-	srv.set(http.StatusOK, helseIDDocument(issuer, srv.URL))
+	srv.Set(http.StatusOK, helseIDDocument(issuer, srv.URL))
 	clock.Advance(time.Hour)
 	fresh, err := c.Metadata(t.Context())
 	require.NoError(t, err)
 	assert.NotSame(t, first, fresh)
-	assert.EqualValues(t, 4, srv.requests.Load())
+	assert.EqualValues(t, 4, srv.Requests.Load())
 }
 
 func TestCacheInvalidate(t *testing.T) {
@@ -379,28 +329,28 @@ func TestCacheInvalidate(t *testing.T) {
 	c.Invalidate()
 	_, err = c.Metadata(t.Context())
 	require.NoError(t, err)
-	assert.EqualValues(t, 2, srv.requests.Load())
-	assert.Equal(t, "no-cache", srv.lastHeader().Get("Cache-Control"), "a forced refresh bypasses HTTP caches")
+	assert.EqualValues(t, 2, srv.Requests.Load())
+	assert.Equal(t, "no-cache", srv.LastHeader().Get("Cache-Control"), "a forced refresh bypasses HTTP caches")
 
 	// Invalidate skips the backoff window after a failure.
-	srv.set(http.StatusInternalServerError, "")
+	srv.Set(http.StatusInternalServerError, "")
 	c.Invalidate()
 	_, err = c.Metadata(t.Context())
 	require.NoError(t, err, "stale document served")
-	assert.EqualValues(t, 3, srv.requests.Load())
+	assert.EqualValues(t, 3, srv.Requests.Load())
 	_, err = c.Metadata(t.Context())
 	require.NoError(t, err)
-	assert.EqualValues(t, 3, srv.requests.Load(), "inside the backoff window")
+	assert.EqualValues(t, 3, srv.Requests.Load(), "inside the backoff window")
 	c.Invalidate()
 	_, err = c.Metadata(t.Context())
 	require.NoError(t, err)
-	assert.EqualValues(t, 4, srv.requests.Load(), "Invalidate skips the window")
+	assert.EqualValues(t, 4, srv.Requests.Load(), "Invalidate skips the window")
 }
 
 func TestCacheInvalidateJoinsFetchInFlight(t *testing.T) {
 	srv, issuer := newDiscoveryServer(t, "")
 	release := make(chan struct{})
-	srv.setBlock(release)
+	srv.SetBlock(release)
 	c := newTestCache(t, Config{Issuer: issuer})
 	waiting := make(chan struct{}, 2)
 	c.testHookWaiting = func() { waiting <- struct{}{} }
@@ -414,13 +364,13 @@ func TestCacheInvalidateJoinsFetchInFlight(t *testing.T) {
 	close(release)
 	require.NoError(t, <-results)
 	require.NoError(t, <-results)
-	assert.EqualValues(t, 1, srv.requests.Load(), "Invalidate does not start a second fetch while one runs")
+	assert.EqualValues(t, 1, srv.Requests.Load(), "Invalidate does not start a second fetch while one runs")
 }
 
 func TestCacheFetchErrors(t *testing.T) {
 	t.Run("500 is a typed error", func(t *testing.T) {
 		srv, issuer := newDiscoveryServer(t, "")
-		srv.set(http.StatusInternalServerError, `{"error":"server_error"}`)
+		srv.Set(http.StatusInternalServerError, `{"error":"server_error"}`)
 		c := newTestCache(t, Config{Issuer: issuer})
 		_, err := c.Metadata(t.Context())
 		var fe *FetchError
@@ -431,7 +381,7 @@ func TestCacheFetchErrors(t *testing.T) {
 	})
 	t.Run("oversized body", func(t *testing.T) {
 		srv, issuer := newDiscoveryServer(t, "")
-		srv.set(http.StatusOK, helseIDDocument(issuer, srv.URL))
+		srv.Set(http.StatusOK, helseIDDocument(issuer, srv.URL))
 		c := newTestCache(t, Config{Issuer: issuer, MaxBody: 512})
 		_, err := c.Metadata(t.Context())
 		assert.ErrorIs(t, err, httpx.ErrBodyTooLarge)
@@ -439,14 +389,14 @@ func TestCacheFetchErrors(t *testing.T) {
 	t.Run("default limit is 1 MiB", func(t *testing.T) {
 		srv, issuer := newDiscoveryServer(t, "")
 		doc := helseIDDocument(issuer, srv.URL)
-		srv.set(http.StatusOK, strings.Replace(doc, `"issuer"`, `"padding": "`+strings.Repeat("x", httpx.DefaultMaxBody)+`", "issuer"`, 1))
+		srv.Set(http.StatusOK, strings.Replace(doc, `"issuer"`, `"padding": "`+strings.Repeat("x", httpx.DefaultMaxBody)+`", "issuer"`, 1))
 		c := newTestCache(t, Config{Issuer: issuer})
 		_, err := c.Metadata(t.Context())
 		assert.ErrorIs(t, err, httpx.ErrBodyTooLarge)
 	})
 	t.Run("not JSON", func(t *testing.T) {
 		srv, issuer := newDiscoveryServer(t, "")
-		srv.set(http.StatusOK, "<html><body>maintenance</body></html>")
+		srv.Set(http.StatusOK, "<html><body>maintenance</body></html>")
 		c := newTestCache(t, Config{Issuer: issuer})
 		_, err := c.Metadata(t.Context())
 		assert.ErrorIs(t, err, ErrInvalidMetadata)
@@ -471,7 +421,7 @@ func TestCacheFetchErrors(t *testing.T) {
 	t.Run("fetch is bounded by its own timeout", func(t *testing.T) {
 		srv, issuer := newDiscoveryServer(t, "")
 		never := make(chan struct{})
-		srv.setBlock(never)
+		srv.SetBlock(never)
 		c := newTestCache(t, Config{Issuer: issuer, Timeout: 20 * time.Millisecond})
 		_, err := c.Metadata(context.Background())
 		assert.ErrorIs(t, err, context.DeadlineExceeded)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/helseid-go/sdk/internal/docserver"
 	"github.com/helseid-go/sdk/internal/fakeclock"
 	"github.com/helseid-go/sdk/internal/httpx"
 )
@@ -24,60 +24,9 @@ func newFakeClock() *fakeclock.Clock {
 	return fakeclock.New(time.Date(2025, 2, 1, 12, 0, 0, 0, time.UTC))
 }
 
-// jwksServer serves a key set the test changes as it goes and counts requests.
-type jwksServer struct {
-	*httptest.Server
-	requests atomic.Int32
-
-	mu     sync.Mutex
-	status int
-	body   []byte
-	block  chan struct{}
-	header http.Header
-}
-
-func newJWKSServer(t *testing.T, body []byte) *jwksServer {
+func newJWKSServer(t *testing.T, body []byte) *docserver.Server {
 	t.Helper()
-	s := &jwksServer{status: http.StatusOK, body: body}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(s.Close)
-	return s
-}
-
-func (s *jwksServer) serve(w http.ResponseWriter, r *http.Request) {
-	s.requests.Add(1)
-	s.mu.Lock()
-	status, body, block := s.status, s.body, s.block
-	s.header = r.Header.Clone()
-	s.mu.Unlock()
-	if block != nil {
-		select {
-		case <-block:
-		case <-r.Context().Done():
-			return
-		}
-	}
-	w.Header().Set("Content-Type", "application/jwk-set+json")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
-}
-
-func (s *jwksServer) set(status int, body []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.status, s.body = status, body
-}
-
-func (s *jwksServer) setBlock(ch chan struct{}) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.block = ch
-}
-
-func (s *jwksServer) lastHeader() http.Header {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.header
+	return docserver.New(t, "application/jwk-set+json", string(body))
 }
 
 func newTestSet(t *testing.T, cfg Config) *Set {
@@ -153,14 +102,14 @@ func TestSetFetchesOnceAndServesFromCache(t *testing.T) {
 	for range 10 {
 		require.NoError(t, verify(t.Context(), s, signES256(t, ecKey256, "k1")))
 	}
-	assert.EqualValues(t, 1, srv.requests.Load())
-	assert.Contains(t, srv.lastHeader().Get("Accept"), "application/jwk-set+json")
+	assert.EqualValues(t, 1, srv.Requests.Load())
+	assert.Contains(t, srv.LastHeader().Get("Accept"), "application/jwk-set+json")
 
 	_, err := s.Key(t.Context(), "k1", "none")
 	assert.ErrorIs(t, err, ErrUnsupportedAlgorithm)
 	_, err = s.Key(t.Context(), "k1", "HS256")
 	assert.ErrorIs(t, err, ErrUnsupportedAlgorithm)
-	assert.EqualValues(t, 1, srv.requests.Load())
+	assert.EqualValues(t, 1, srv.Requests.Load())
 }
 
 func TestSetUnknownKidSingleRefetchForConcurrentCallers(t *testing.T) {
@@ -171,12 +120,12 @@ func TestSetUnknownKidSingleRefetchForConcurrentCallers(t *testing.T) {
 	s := newTestSet(t, Config{URL: srv.URL, Now: clock.Now})
 	_, err := s.Key(t.Context(), "k1", "ES256")
 	require.NoError(t, err)
-	require.EqualValues(t, 1, srv.requests.Load())
+	require.EqualValues(t, 1, srv.Requests.Load())
 
 	// The issuer adds k2; tokens signed with it arrive at once, from many goroutines.
-	srv.set(http.StatusOK, ecSet(t, map[string]*ecdsa.PrivateKey{"k1": ecKey256, "k2": ecKey256b}))
+	srv.Set(http.StatusOK, string(ecSet(t, map[string]*ecdsa.PrivateKey{"k1": ecKey256, "k2": ecKey256b})))
 	release := make(chan struct{})
-	srv.setBlock(release)
+	srv.SetBlock(release)
 	var waiting atomic.Int32
 	allWaiting := make(chan struct{})
 	s.testHookWaiting = func() {
@@ -201,15 +150,15 @@ func TestSetUnknownKidSingleRefetchForConcurrentCallers(t *testing.T) {
 	for _, err := range errs {
 		assert.NoError(t, err)
 	}
-	assert.EqualValues(t, 2, srv.requests.Load(), "exactly one refetch")
-	assert.Equal(t, "no-cache", srv.lastHeader().Get("Cache-Control"), "a miss refetch bypasses HTTP caches")
+	assert.EqualValues(t, 2, srv.Requests.Load(), "exactly one refetch")
+	assert.Equal(t, "no-cache", srv.LastHeader().Get("Cache-Control"), "a miss refetch bypasses HTTP caches")
 }
 
 func TestSetWaiterWithEndedContextReturnsAtOnce(t *testing.T) {
 	testKeys(t)
 	srv := newJWKSServer(t, ecSet(t, map[string]*ecdsa.PrivateKey{"k1": ecKey256}))
 	release := make(chan struct{})
-	srv.setBlock(release)
+	srv.SetBlock(release)
 	s := newTestSet(t, Config{URL: srv.URL})
 	waiting := make(chan struct{}, 2)
 	s.testHookWaiting = func() { waiting <- struct{}{} }
@@ -232,7 +181,7 @@ func TestSetWaiterWithEndedContextReturnsAtOnce(t *testing.T) {
 	assert.ErrorIs(t, <-impatient, context.Canceled)
 	close(release)
 	assert.NoError(t, <-patient, "the fetch went on for the patient caller")
-	assert.EqualValues(t, 1, srv.requests.Load())
+	assert.EqualValues(t, 1, srv.Requests.Load())
 }
 
 func TestSetRepeatedMissesAreRateLimited(t *testing.T) {
@@ -243,14 +192,14 @@ func TestSetRepeatedMissesAreRateLimited(t *testing.T) {
 
 	_, err := s.Key(t.Context(), "k1", "ES256")
 	require.NoError(t, err)
-	require.EqualValues(t, 1, srv.requests.Load())
+	require.EqualValues(t, 1, srv.Requests.Load())
 
 	// The first miss after a fetch that found its key refetches at once.
 	clock.Advance(time.Second)
 	_, err = s.Key(t.Context(), "random-1", "ES256")
 	assert.ErrorIs(t, err, ErrKeyNotFound)
 	assert.Contains(t, err.Error(), `"random-1"`)
-	assert.EqualValues(t, 2, srv.requests.Load())
+	assert.EqualValues(t, 2, srv.Requests.Load())
 
 	// That refetch still missed: further misses wait for the interval.
 	for i := range 20 {
@@ -259,7 +208,7 @@ func TestSetRepeatedMissesAreRateLimited(t *testing.T) {
 		require.ErrorIs(t, err, ErrKeyNotFound, i)
 		assert.Contains(t, err.Error(), "rate-limited")
 	}
-	assert.EqualValues(t, 2, srv.requests.Load(), "no request inside the interval")
+	assert.EqualValues(t, 2, srv.Requests.Load(), "no request inside the interval")
 
 	// Known keys keep verifying meanwhile, without requests.
 	_, err = s.Key(t.Context(), "k1", "ES256")
@@ -268,17 +217,17 @@ func TestSetRepeatedMissesAreRateLimited(t *testing.T) {
 	clock.Advance(time.Second) // 10 s after the last refetch started
 	_, err = s.Key(t.Context(), "random-2", "ES256")
 	assert.ErrorIs(t, err, ErrKeyNotFound)
-	assert.EqualValues(t, 3, srv.requests.Load(), "one refetch per interval")
+	assert.EqualValues(t, 3, srv.Requests.Load(), "one refetch per interval")
 
 	_, err = s.Key(t.Context(), "random-3", "ES256")
 	assert.ErrorIs(t, err, ErrKeyNotFound)
-	assert.EqualValues(t, 3, srv.requests.Load())
+	assert.EqualValues(t, 3, srv.Requests.Load())
 
 	// A kid that exists but cannot verify the algorithm is not a miss: no refetch.
 	clock.Advance(time.Minute)
 	_, err = s.Key(t.Context(), "k1", "ES384")
 	assert.ErrorIs(t, err, ErrKeyUnusable)
-	assert.EqualValues(t, 3, srv.requests.Load())
+	assert.EqualValues(t, 3, srv.Requests.Load())
 }
 
 func TestSetKeyRotation(t *testing.T) {
@@ -290,10 +239,10 @@ func TestSetKeyRotation(t *testing.T) {
 	require.NoError(t, verify(t.Context(), s, signES256(t, ecKey256, "old")))
 
 	// The issuer rotates just after we started: the new key replaces the old one.
-	srv.set(http.StatusOK, ecSet(t, map[string]*ecdsa.PrivateKey{"new": ecKey256b}))
+	srv.Set(http.StatusOK, string(ecSet(t, map[string]*ecdsa.PrivateKey{"new": ecKey256b})))
 	clock.Advance(2 * time.Second)
 	require.NoError(t, verify(t.Context(), s, signES256(t, ecKey256b, "new")), "the new kid verifies after one refetch")
-	assert.EqualValues(t, 2, srv.requests.Load())
+	assert.EqualValues(t, 2, srv.Requests.Load())
 
 	// A token signed by the new key but claiming the old kid does not verify.
 	err := verify(t.Context(), s, signES256(t, ecKey256b, "old"))
@@ -315,20 +264,20 @@ func TestSetTTLRefresh(t *testing.T) {
 	clock.Advance(time.Hour - time.Nanosecond)
 	_, err = s.Key(t.Context(), "k1", "ES256")
 	require.NoError(t, err)
-	assert.EqualValues(t, 1, srv.requests.Load(), "fresh until the TTL")
+	assert.EqualValues(t, 1, srv.Requests.Load(), "fresh until the TTL")
 
-	srv.set(http.StatusOK, ecSet(t, map[string]*ecdsa.PrivateKey{"k2": ecKey256b}))
+	srv.Set(http.StatusOK, string(ecSet(t, map[string]*ecdsa.PrivateKey{"k2": ecKey256b})))
 	clock.Advance(time.Nanosecond)
 	key, err := s.Key(t.Context(), "k1", "ES256")
 	require.NoError(t, err, "the stale set is served while it refreshes")
 	require.NotNil(t, key)
 	waitIdle(s)
-	assert.EqualValues(t, 2, srv.requests.Load())
-	assert.Empty(t, srv.lastHeader().Get("Cache-Control"), "a TTL refresh is not forced")
+	assert.EqualValues(t, 2, srv.Requests.Load())
+	assert.Empty(t, srv.LastHeader().Get("Cache-Control"), "a TTL refresh is not forced")
 
 	_, err = s.Key(t.Context(), "k2", "ES256")
 	require.NoError(t, err, "the refreshed set is in use")
-	assert.EqualValues(t, 2, srv.requests.Load())
+	assert.EqualValues(t, 2, srv.Requests.Load())
 }
 
 func TestSetFailedRefreshKeepsOldKeys(t *testing.T) {
@@ -347,23 +296,23 @@ func TestSetFailedRefreshKeepsOldKeys(t *testing.T) {
 		{"not JSON", http.StatusOK, []byte(`<html>maintenance</html>`)},
 		{"empty set", http.StatusOK, []byte(`{"keys":[]}`)},
 	} {
-		srv.set(broken.status, broken.body)
-		before := srv.requests.Load()
+		srv.Set(broken.status, string(broken.body))
+		before := srv.Requests.Load()
 		clock.Advance(2 * time.Hour)
 		require.NoError(t, verify(t.Context(), s, signES256(t, ecKey256, "k1")), broken.name)
 		waitIdle(s)
-		assert.EqualValues(t, before+1, srv.requests.Load(), broken.name)
+		assert.EqualValues(t, before+1, srv.Requests.Load(), broken.name)
 
 		// Old keys keep verifying, with no request inside the interval after the failure.
 		require.NoError(t, verify(t.Context(), s, signES256(t, ecKey256, "k1")), broken.name)
 		_, err := s.Key(t.Context(), "k2", "ES256")
 		require.ErrorIs(t, err, ErrKeyNotFound, broken.name)
-		assert.EqualValues(t, before+1, srv.requests.Load(), broken.name)
+		assert.EqualValues(t, before+1, srv.Requests.Load(), broken.name)
 	}
 
 	// A miss-triggered refetch that fails reports the failure but keeps the old keys.
 	clock.Advance(time.Minute)
-	srv.set(http.StatusBadGateway, nil)
+	srv.Set(http.StatusBadGateway, "")
 	_, err := s.Key(t.Context(), "k2", "ES256")
 	require.ErrorIs(t, err, ErrKeyNotFound)
 	var fe *FetchError
@@ -376,7 +325,7 @@ func TestSetFailedRefreshKeepsOldKeys(t *testing.T) {
 func TestSetColdStartFailure(t *testing.T) {
 	testKeys(t)
 	srv := newJWKSServer(t, nil)
-	srv.set(http.StatusServiceUnavailable, nil)
+	srv.Set(http.StatusServiceUnavailable, "")
 	clock := newFakeClock()
 	s := newTestSet(t, Config{URL: srv.URL, Now: clock.Now, MissRefetchInterval: 10 * time.Second})
 
@@ -389,13 +338,13 @@ func TestSetColdStartFailure(t *testing.T) {
 	clock.Advance(9 * time.Second)
 	_, err = s.Key(t.Context(), "k1", "ES256")
 	require.ErrorAs(t, err, &fe, "the remembered failure")
-	assert.EqualValues(t, 1, srv.requests.Load())
+	assert.EqualValues(t, 1, srv.Requests.Load())
 
-	srv.set(http.StatusOK, ecSet(t, map[string]*ecdsa.PrivateKey{"k1": ecKey256}))
+	srv.Set(http.StatusOK, string(ecSet(t, map[string]*ecdsa.PrivateKey{"k1": ecKey256})))
 	clock.Advance(time.Second)
 	_, err = s.Key(t.Context(), "k1", "ES256")
 	require.NoError(t, err)
-	assert.EqualValues(t, 2, srv.requests.Load())
+	assert.EqualValues(t, 2, srv.Requests.Load())
 }
 
 func TestSetFetchErrors(t *testing.T) {
@@ -418,7 +367,7 @@ func TestSetFetchErrors(t *testing.T) {
 	})
 	t.Run("fetch is bounded by its own timeout", func(t *testing.T) {
 		srv := newJWKSServer(t, body)
-		srv.setBlock(make(chan struct{}))
+		srv.SetBlock(make(chan struct{}))
 		s := newTestSet(t, Config{URL: srv.URL, Timeout: 20 * time.Millisecond})
 		_, err := s.Key(context.Background(), "k1", "ES256")
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
@@ -440,7 +389,7 @@ func TestSetFetchErrors(t *testing.T) {
 		cancel()
 		_, err := s.Key(ctx, "k1", "ES256")
 		assert.ErrorIs(t, err, context.Canceled)
-		assert.Zero(t, srv.requests.Load())
+		assert.Zero(t, srv.Requests.Load())
 	})
 }
 
