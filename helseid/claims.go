@@ -1,0 +1,14 @@
+package helseid
+
+// HelseID claim names (HELSEID.md §2.4, §9).
+const (
+	ClaimPID           = "helseid://claims/identity/pid"
+	ClaimPIDPseudonym  = "helseid://claims/identity/pid_pseudonym"
+	ClaimSecurityLevel = "helseid://claims/identity/security_level"
+	ClaimHPRNumber     = "helseid://claims/hpr/hpr_number"
+	ClaimOrgNrParent   = "helseid://claims/client/claims/orgnr_parent"
+	ClaimOrgNrChild    = "helseid://claims/client/claims/orgnr_child"
+	ClaimOrgNrSupplier = "helseid://claims/client/claims/orgnr_supplier"
+	ClaimClientTenancy = "helseid://claims/client/client_tenancy"
+	ClaimClientName    = "helseid://claims/client/client_name"
+)
