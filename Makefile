@@ -8,6 +8,7 @@ BENCHSTAT ?= $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c
 # longer with e.g. `make fuzz FUZZTIME=5m`.
 FUZZ_TARGETS := \
 	./dpop:FuzzParseChallenges \
+	./dpop:FuzzVerifyProof \
 	./helseid:FuzzAccessTokenClaims \
 	./helseid:FuzzParseJWK \
 	./internal/discovery:FuzzParse \

@@ -100,19 +100,24 @@ func loadKeys(t *testing.T) *testKeys {
 	return &keys
 }
 
-// Every algorithm's output must verify with an independent implementation (jwx).
-func TestSignCompactVerifiesWithJWX(t *testing.T) {
-	k := loadKeys(t)
-	cases := []struct {
-		alg string
-		key crypto.Signer
-	}{
+type algKey struct {
+	alg string
+	key crypto.Signer
+}
+
+// everyAlgorithm pairs each algorithm with a test key that fits it.
+func everyAlgorithm(k *testKeys) []algKey {
+	return []algKey{
 		{"RS256", k.rsa}, {"RS384", k.rsa}, {"RS512", k.rsa},
 		{"PS256", k.rsa}, {"PS384", k.rsa}, {"PS512", k.rsa},
 		{"ES256", k.p256}, {"ES384", k.p384}, {"ES512", k.p521},
 		{"EdDSA", k.ed},
 	}
-	for _, tc := range cases {
+}
+
+// Every algorithm's output must verify with an independent implementation (jwx).
+func TestSignCompactVerifiesWithJWX(t *testing.T) {
+	for _, tc := range everyAlgorithm(loadKeys(t)) {
 		t.Run(tc.alg, func(t *testing.T) {
 			s, err := NewSigner(tc.key, tc.alg)
 			require.NoError(t, err)

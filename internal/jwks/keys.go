@@ -1,18 +1,16 @@
 package jwks
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 
+	"github.com/helseid-go/sdk/internal/jose"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 )
@@ -22,9 +20,9 @@ const (
 	// MaxKeys bounds the number of keys in one set. Issuers publish a handful.
 	MaxKeys = 100
 	// MinRSABits is the smallest RSA modulus accepted (FAPI 2.0 and HelseID require 2048).
-	MinRSABits = 2048
+	MinRSABits = jose.MinRSABits
 	// MaxRSABits is the largest RSA modulus accepted, bounding the cost of a verification.
-	MaxRSABits = 16384
+	MaxRSABits = jose.MaxRSABits
 )
 
 // kind is what a key can verify: a key type, plus the curve for EC and OKP keys.
@@ -133,10 +131,6 @@ func parseSet(data []byte) (*keySet, error) {
 	return ks, nil
 }
 
-// privateMembers are the JWK members that carry private or secret key material
-// (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2).
-var privateMembers = [...]string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
-
 // parseKey parses one element of "keys". ok is false for an element that can never be
 // selected: not an object, or a kid that is not a string, or an unusable key with no kid.
 func parseKey(raw json.RawMessage) (e entry, ok bool) {
@@ -187,34 +181,26 @@ func (e *entry) load(m map[string]json.RawMessage) string {
 			return "its key_ops do not include \"verify\""
 		}
 	}
-	if kty == "oct" {
-		return "it is a symmetric key"
-	}
-	for _, name := range privateMembers {
-		if _, has := m[name]; has {
+	for _, name := range jose.PrivateJWKMembers {
+		if _, has := m[name]; has && kty != "oct" {
 			return "the set publishes its private material, so it is compromised"
 		}
 	}
-
-	var pub crypto.PublicKey
-	switch kty {
-	case "RSA":
-		pub, err = rsaKey(m)
-		e.kind = kindRSA
-	case "EC":
-		pub, e.kind, err = ecKey(m)
-	case "OKP":
-		pub, err = okpKey(m)
-		e.kind = kindEd25519
-	case "":
-		return "it has no kty"
-	default:
-		return fmt.Sprintf("its kty %s is not supported", quote(kty))
+	members := jose.PublicJWKMembers{Kty: kty}
+	for name, dst := range map[string]*string{"crv": &members.Crv, "x": &members.X, "y": &members.Y, "n": &members.N, "e": &members.E} {
+		if *dst, _, err = stringMember(m, name); err != nil {
+			return err.Error()
+		}
 	}
+	pub, err := jose.ParsePublicKey(members)
 	if err != nil {
-		e.kind = 0
+		var jerr *jose.JWKError
+		if errors.As(err, &jerr) {
+			return jerr.Reason
+		}
 		return err.Error()
 	}
+	e.kind = kindOf(pub)
 	key, err := publicJWK(pub, e.kid, alg, hasUse)
 	if err != nil {
 		e.kind = 0
@@ -248,94 +234,6 @@ func publicJWK(pub crypto.PublicKey, kid, alg string, sig bool) (jwk.Key, error)
 	return key, nil
 }
 
-func rsaKey(m map[string]json.RawMessage) (crypto.PublicKey, error) {
-	n, err := bytesMember(m, "n")
-	if err != nil {
-		return nil, err
-	}
-	eb, err := bytesMember(m, "e")
-	if err != nil {
-		return nil, err
-	}
-	eb = bytes.TrimLeft(eb, "\x00")
-	if len(eb) == 0 || len(eb) > 4 {
-		return nil, errors.New("its RSA exponent is out of range")
-	}
-	var exp int64
-	for _, b := range eb {
-		exp = exp<<8 | int64(b)
-	}
-	if exp < 3 || exp > 1<<31-1 || exp%2 == 0 {
-		return nil, errors.New("its RSA exponent is out of range")
-	}
-	mod := new(big.Int).SetBytes(n)
-	switch bits := mod.BitLen(); {
-	case bits < MinRSABits:
-		return nil, fmt.Errorf("its RSA modulus has %d bits, at least %d are required", bits, MinRSABits)
-	case bits > MaxRSABits:
-		return nil, fmt.Errorf("its RSA modulus has %d bits, at most %d are accepted", bits, MaxRSABits)
-	}
-	if mod.Bit(0) == 0 {
-		return nil, errors.New("its RSA modulus is even")
-	}
-	return &rsa.PublicKey{N: mod, E: int(exp)}, nil
-}
-
-func ecKey(m map[string]json.RawMessage) (crypto.PublicKey, kind, error) {
-	crv, _, err := stringMember(m, "crv")
-	if err != nil {
-		return nil, 0, err
-	}
-	var curve elliptic.Curve
-	var k kind
-	switch crv {
-	case "P-256":
-		curve, k = elliptic.P256(), kindP256
-	case "P-384":
-		curve, k = elliptic.P384(), kindP384
-	case "P-521":
-		curve, k = elliptic.P521(), kindP521
-	default:
-		return nil, 0, fmt.Errorf("its curve %s is not supported", quote(crv))
-	}
-	size := (curve.Params().BitSize + 7) / 8
-	x, err := bytesMember(m, "x")
-	if err != nil {
-		return nil, 0, err
-	}
-	y, err := bytesMember(m, "y")
-	if err != nil {
-		return nil, 0, err
-	}
-	// RFC 7518 §6.2.1.2-3: the coordinates are the full size of the curve.
-	if len(x) != size || len(y) != size {
-		return nil, 0, fmt.Errorf("its %s coordinates are not %d bytes long", crv, size)
-	}
-	pub := &ecdsa.PublicKey{Curve: curve, X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}
-	if _, err := pub.ECDH(); err != nil { // rejects points off the curve and the point at infinity
-		return nil, 0, errors.New("its point is not on the curve")
-	}
-	return pub, k, nil
-}
-
-func okpKey(m map[string]json.RawMessage) (crypto.PublicKey, error) {
-	crv, _, err := stringMember(m, "crv")
-	if err != nil {
-		return nil, err
-	}
-	if crv != "Ed25519" {
-		return nil, fmt.Errorf("its curve %s is not supported", quote(crv))
-	}
-	x, err := bytesMember(m, "x")
-	if err != nil {
-		return nil, err
-	}
-	if len(x) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("its Ed25519 key is %d bytes, not %d", len(x), ed25519.PublicKeySize)
-	}
-	return ed25519.PublicKey(x), nil
-}
-
 // stringMember returns the string member name of m; present is false when it is absent.
 func stringMember(m map[string]json.RawMessage, name string) (value string, present bool, err error) {
 	raw, ok := m[name]
@@ -346,22 +244,6 @@ func stringMember(m map[string]json.RawMessage, name string) (value string, pres
 		return "", true, fmt.Errorf("its %s is not a string", name)
 	}
 	return value, true, nil
-}
-
-// bytesMember decodes the required base64url (no padding, RFC 7515 §2) member name of m.
-func bytesMember(m map[string]json.RawMessage, name string) ([]byte, error) {
-	s, present, err := stringMember(m, name)
-	if err != nil {
-		return nil, err
-	}
-	if !present || s == "" {
-		return nil, fmt.Errorf("it has no %s", name)
-	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	if err != nil {
-		return nil, fmt.Errorf("its %s is not base64url", name)
-	}
-	return b, nil
 }
 
 // find selects the key for (kid, alg); want is kindFor(alg). A nil key with a nil error is
@@ -415,6 +297,26 @@ func (e *entry) unfit(alg string, want kind) string {
 		return fmt.Sprintf("its alg is %s, not %s", quote(e.alg), alg)
 	}
 	return ""
+}
+
+// kindOf returns what pub, a key from jose.ParsePublicKey, verifies.
+func kindOf(pub crypto.PublicKey) kind {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return kindRSA
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return kindP256
+		case elliptic.P384():
+			return kindP384
+		case elliptic.P521():
+			return kindP521
+		}
+	case ed25519.PublicKey:
+		return kindEd25519
+	}
+	return 0
 }
 
 func samePublicKey(a, b crypto.PublicKey) bool {

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/helseid-go/sdk/internal/jose"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -192,7 +193,7 @@ func assertPublic(t *testing.T, key jwk.Key) {
 	require.NoError(t, err)
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(data, &m))
-	for _, name := range privateMembers {
+	for _, name := range jose.PrivateJWKMembers {
 		assert.NotContains(t, m, name)
 	}
 }

@@ -1,0 +1,428 @@
+package dpop
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/helseid-go/sdk/internal/jose"
+)
+
+var (
+	// ErrInvalidProof reports a DPoP proof that must be refused (RFC 9449 invalid_dpop_proof):
+	// missing, malformed, badly signed, for another request or token, too old, replayed.
+	ErrInvalidProof = errors.New("invalid dpop proof")
+	// ErrReplayed reports a proof whose jti was already accepted; it wraps ErrInvalidProof.
+	ErrReplayed = fmt.Errorf("%w: replayed (its jti was used before)", ErrInvalidProof)
+	// ErrUseNonce reports a proof without the server's current nonce (RFC 9449 use_dpop_nonce):
+	// the client should retry with the nonce sent in DPoP-Nonce.
+	ErrUseNonce = errors.New("dpop proof lacks the current server nonce")
+	// ErrReplayCheck reports that the replay store failed: the proof may be fine, but it is
+	// refused because its freshness could not be established (answer 503).
+	ErrReplayCheck = errors.New("dpop replay check failed")
+	// ErrInvalidVerifierConfig reports a VerifierConfig that cannot be used.
+	ErrInvalidVerifierConfig = errors.New("invalid dpop verifier configuration")
+)
+
+// Defaults and bounds of VerifierConfig.
+const (
+	DefaultMaxAge = 60 * time.Second
+	DefaultLeeway = 5 * time.Second
+	maxMaxAge     = 10 * time.Minute
+	maxLeeway     = 5 * time.Minute
+	// maxProofSize bounds what is parsed: a proof with an RSA-4096 jwk is about 1.5 KiB.
+	maxProofSize = 8 << 10
+	maxJTILen    = 256
+)
+
+// DefaultVerifierAlgorithms are accepted when VerifierConfig.Algorithms is nil: every
+// asymmetric algorithm HelseID's clients may sign proofs with (its
+// dpop_signing_alg_values_supported) and EdDSA.
+func DefaultVerifierAlgorithms() []string {
+	return []string{"ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512", "EdDSA"}
+}
+
+// FAPI2Algorithms are the proof algorithms the FAPI 2.0 Security Profile allows (§5.4.1).
+func FAPI2Algorithms() []string { return []string{"PS256", "ES256", "EdDSA"} }
+
+// VerifierConfig configures a Verifier. The zero value is valid: the default algorithms, proofs
+// at most a minute old with 5 s of clock skew, an in-memory replay store, no nonces, and the
+// request's own URL.
+type VerifierConfig struct {
+	// Algorithms accepted for the proof signature; nil means DefaultVerifierAlgorithms. none
+	// and HS* are never accepted.
+	Algorithms []string
+	// MaxAge is how long after its iat a proof is accepted; zero means DefaultMaxAge, at most
+	// 10 minutes. With Nonces the nonce bounds freshness too.
+	MaxAge time.Duration
+	// Leeway is the clock skew allowed: iat that far in the future, and MaxAge that much
+	// longer. Zero means DefaultLeeway, negative means none, at most 5 minutes.
+	Leeway time.Duration
+	// Replay remembers accepted proofs; nil means a MemoryReplayStore. Share one store among
+	// every machine of an API (see ReplayStore).
+	Replay ReplayStore
+	// Nonces, when set, makes a current server nonce mandatory (RFC 9449 §9): a proof without
+	// one is refused with ErrUseNonce, and the server answers with Nonces.Nonce().
+	Nonces *NonceSource
+	// ExternalURL is the API's base URL as clients call it, such as
+	// "https://api.example.no/journal", when a proxy or load balancer stands in front of it
+	// and the request's own scheme, host or path prefix differ. The htu a proof must carry is
+	// then the scheme and host of ExternalURL, its path (without a trailing slash), and the
+	// request's path. Empty means the request's own URL: https when it came over TLS, its
+	// Host header, and its path.
+	ExternalURL string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Verifier checks DPoP proofs on the server side (RFC 9449 §4.3, §7.1). It is safe for
+// concurrent use; make one per API and keep it.
+type Verifier struct {
+	algs     []string
+	maxAge   time.Duration
+	leeway   time.Duration
+	replay   ReplayStore
+	nonces   *NonceSource
+	external *url.URL // scheme and host; Path holds the prefix without a trailing slash
+	now      func() time.Time
+	headers  headerCache
+}
+
+// NewVerifier checks cfg and returns a Verifier.
+func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
+	v := &Verifier{algs: cfg.Algorithms, maxAge: cfg.MaxAge, leeway: cfg.Leeway, replay: cfg.Replay, nonces: cfg.Nonces, now: cfg.Now}
+	if v.algs == nil {
+		v.algs = DefaultVerifierAlgorithms()
+	}
+	if len(v.algs) == 0 {
+		return nil, fmt.Errorf("%w: no algorithms", ErrInvalidVerifierConfig)
+	}
+	v.algs = slices.Clone(v.algs)
+	for _, alg := range v.algs {
+		if err := jose.CheckAlgorithm(alg); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidVerifierConfig, err)
+		}
+	}
+	switch {
+	case v.maxAge == 0:
+		v.maxAge = DefaultMaxAge
+	case v.maxAge < 0 || v.maxAge > maxMaxAge:
+		return nil, fmt.Errorf("%w: MaxAge %s is not between 0 and %s", ErrInvalidVerifierConfig, v.maxAge, maxMaxAge)
+	}
+	switch {
+	case v.leeway == 0:
+		v.leeway = DefaultLeeway
+	case v.leeway < 0:
+		v.leeway = 0
+	case v.leeway > maxLeeway:
+		return nil, fmt.Errorf("%w: Leeway %s is over %s", ErrInvalidVerifierConfig, v.leeway, maxLeeway)
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	if v.replay == nil {
+		v.replay = NewMemoryReplayStore(MemoryReplayStoreConfig{Now: v.now})
+	}
+	if cfg.ExternalURL != "" {
+		u, err := url.Parse(cfg.ExternalURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("%w: ExternalURL must be an absolute http(s) URL without query or fragment", ErrInvalidVerifierConfig)
+		}
+		v.external = &url.URL{Scheme: u.Scheme, Host: u.Host, Path: strings.TrimSuffix(u.EscapedPath(), "/")}
+	}
+	return v, nil
+}
+
+// Algorithms returns the accepted proof algorithms, for the algs parameter of a
+// WWW-Authenticate challenge.
+func (v *Verifier) Algorithms() []string { return slices.Clone(v.algs) }
+
+// Nonces returns the configured NonceSource, or nil.
+func (v *Verifier) Nonces() *NonceSource { return v.nonces }
+
+// Proof is a verified DPoP proof.
+type Proof struct {
+	// JKT is the RFC 7638 thumbprint of the proof key: a DPoP-bound token's cnf.jkt must
+	// equal it.
+	JKT       string
+	Algorithm string
+	PublicKey crypto.PublicKey
+	JTI       string
+	IssuedAt  time.Time
+	Nonce     string
+}
+
+// Verify checks the DPoP proof of an incoming request: exactly one DPoP header, then the
+// checks of VerifyProof with the request's method and URL (see VerifierConfig.ExternalURL).
+// accessToken is the token the request presents, or "" where none is (a token endpoint).
+func (v *Verifier) Verify(ctx context.Context, r *http.Request, accessToken string) (*Proof, error) {
+	vals := r.Header.Values("DPoP")
+	switch len(vals) {
+	case 0:
+		return nil, fmt.Errorf("%w: the request has no DPoP header", ErrInvalidProof)
+	case 1:
+	default:
+		return nil, fmt.Errorf("%w: the request has %d DPoP headers", ErrInvalidProof, len(vals))
+	}
+	return v.VerifyProof(ctx, vals[0], r.Method, v.requestURL(r), accessToken)
+}
+
+// requestURL is the URL a proof for r must name, before HTU normalises it.
+func (v *Verifier) requestURL(r *http.Request) *url.URL {
+	if v.external != nil {
+		return &url.URL{Scheme: v.external.Scheme, Host: v.external.Host, Opaque: "//" + v.external.Host + v.external.Path + r.URL.EscapedPath()}
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return &url.URL{Scheme: scheme, Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath}
+}
+
+// proofHeader and proofClaims are the members a proof is checked on. Unknown members are
+// ignored, as RFC 7515 §4 and RFC 9449 §4.2 allow.
+type proofHeader struct {
+	Typ  string          `json:"typ"`
+	Alg  string          `json:"alg"`
+	JWK  *proofJWK       `json:"jwk"`
+	Crit json.RawMessage `json:"crit"`
+}
+
+type proofJWK struct {
+	jose.PublicJWKMembers
+	D   json.RawMessage `json:"d"`
+	P   json.RawMessage `json:"p"`
+	Q   json.RawMessage `json:"q"`
+	DP  json.RawMessage `json:"dp"`
+	DQ  json.RawMessage `json:"dq"`
+	QI  json.RawMessage `json:"qi"`
+	Oth json.RawMessage `json:"oth"`
+	K   json.RawMessage `json:"k"`
+}
+
+func (k *proofJWK) hasPrivate() bool {
+	return k.D != nil || k.P != nil || k.Q != nil || k.DP != nil || k.DQ != nil || k.QI != nil || k.Oth != nil || k.K != nil
+}
+
+type proofClaims struct {
+	JTI   string   `json:"jti"`
+	HTM   string   `json:"htm"`
+	HTU   string   `json:"htu"`
+	IAT   *float64 `json:"iat"`
+	Nonce *string  `json:"nonce"`
+	ATH   *string  `json:"ath"`
+}
+
+// VerifyProof checks a compact DPoP proof for a request with method to u, presenting
+// accessToken ("" for none), in this order: JWS structure; typ dpop+jwt; alg in the allow-list;
+// jwk present, public only (a private member refuses the proof), fitting alg; signature with
+// that jwk; jti; htm equal to method; htu equal to u without query and fragment (scheme and
+// host compared case-insensitively, default ports ignored); iat within MaxAge and Leeway; ath
+// equal to the token's hash, or absent with no token; the current nonce when Nonces is set; and
+// last the replay check, so only proofs valid in every other respect are recorded. Errors wrap
+// ErrInvalidProof, ErrUseNonce or ErrReplayCheck and never contain the proof or the token.
+func (v *Verifier) VerifyProof(ctx context.Context, proof, method string, u *url.URL, accessToken string) (*Proof, error) {
+	if len(proof) > maxProofSize {
+		return nil, invalid("it is larger than %d bytes", maxProofSize)
+	}
+	dot1 := strings.IndexByte(proof, '.')
+	dot2 := strings.LastIndexByte(proof, '.')
+	if dot1 <= 0 || dot2 == dot1 || dot2 == len(proof)-1 || strings.IndexByte(proof[dot1+1:dot2], '.') >= 0 {
+		return nil, invalid("it is not a compact JWS")
+	}
+	h, err := v.header(proof[:dot1])
+	if err != nil {
+		return nil, err
+	}
+	enc := base64.RawURLEncoding.Strict()
+	payload, err := enc.DecodeString(proof[dot1+1 : dot2])
+	if err != nil {
+		return nil, invalid("its payload is not base64url")
+	}
+	sig, err := enc.DecodeString(proof[dot2+1:])
+	if err != nil {
+		return nil, invalid("its signature is not base64url")
+	}
+	if err := jose.Verify(h.alg, h.pub, []byte(proof[:dot2]), sig); err != nil {
+		return nil, invalid("the signature does not verify with its jwk")
+	}
+
+	var c proofClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, invalid("its claims are not a JSON object of the expected types")
+	}
+	if c.JTI == "" || len(c.JTI) > maxJTILen {
+		return nil, invalid("jti is missing or longer than %d bytes", maxJTILen)
+	}
+	if c.HTM != method {
+		return nil, invalid("htm is not the request method")
+	}
+	if !v.htuMatches(c.HTU, u) {
+		return nil, invalid("htu is not the request url")
+	}
+	if c.IAT == nil || math.IsNaN(*c.IAT) || math.IsInf(*c.IAT, 0) {
+		return nil, invalid("iat is missing")
+	}
+	sec, frac := math.Modf(*c.IAT)
+	iat := time.Unix(int64(sec), int64(frac*1e9))
+	now := v.now()
+	switch {
+	case iat.After(now.Add(v.leeway)):
+		return nil, invalid("iat is in the future")
+	case now.Sub(iat) > v.maxAge+v.leeway:
+		return nil, invalid("it is older than %s", v.maxAge)
+	}
+	if accessToken == "" {
+		if c.ATH != nil {
+			return nil, invalid("ath is present, but no access token is")
+		}
+	} else {
+		sum := sha256.Sum256([]byte(accessToken))
+		var want [43]byte
+		base64.RawURLEncoding.Encode(want[:], sum[:])
+		if c.ATH == nil || subtle.ConstantTimeCompare([]byte(*c.ATH), want[:]) != 1 {
+			return nil, invalid("ath is not the hash of the access token")
+		}
+	}
+	p := &Proof{JKT: h.jkt, Algorithm: h.alg, PublicKey: h.pub, JTI: c.JTI, IssuedAt: iat}
+	if c.Nonce != nil {
+		p.Nonce = *c.Nonce
+	}
+	if v.nonces != nil && !v.nonces.Valid(p.Nonce) {
+		if p.Nonce == "" {
+			return nil, fmt.Errorf("%w: the proof has no nonce", ErrUseNonce)
+		}
+		return nil, fmt.Errorf("%w: the proof's nonce is not current", ErrUseNonce)
+	}
+	fresh, err := v.replay.CheckAndSet(ctx, replayID(p.JKT, c.JTI), iat.Add(v.maxAge+v.leeway+time.Second))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", ErrReplayCheck, err)
+	case !fresh:
+		return nil, ErrReplayed
+	}
+	return p, nil
+}
+
+// parsedHeader is a proof header that passed every check that depends on the header alone.
+type parsedHeader struct {
+	alg string
+	pub crypto.PublicKey
+	jkt string
+}
+
+// header parses and checks a proof's encoded header: typ, alg, crit, and a public jwk that fits
+// alg. A client sends the same header with every proof (its key does not change), so checked
+// headers are kept by their exact encoding and the work is done once per key.
+func (v *Verifier) header(encoded string) (*parsedHeader, error) {
+	if h := v.headers.get(encoded); h != nil {
+		return h, nil
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(encoded)
+	if err != nil {
+		return nil, invalid("its header is not base64url")
+	}
+	var h proofHeader
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return nil, invalid("its header is not a JSON object of the expected types")
+	}
+	if h.Typ != "dpop+jwt" {
+		return nil, invalid(`typ is not "dpop+jwt"`)
+	}
+	if !slices.Contains(v.algs, h.Alg) {
+		return nil, invalid("alg %.16q is not accepted", h.Alg)
+	}
+	if h.Crit != nil {
+		return nil, invalid("crit is not supported")
+	}
+	if h.JWK == nil {
+		return nil, invalid("the jwk header is missing")
+	}
+	if h.JWK.hasPrivate() {
+		return nil, invalid("the jwk header carries private key material")
+	}
+	pub, err := jose.ParsePublicKey(h.JWK.PublicJWKMembers)
+	if err != nil {
+		return nil, invalid("the jwk header: %w", err)
+	}
+	if err := jose.CheckKey(pub, h.Alg); err != nil {
+		return nil, invalid("the jwk does not fit alg %s", h.Alg)
+	}
+	jkt, err := jose.Thumbprint(pub)
+	if err != nil {
+		return nil, invalid("the jwk header: %w", err)
+	}
+	ph := &parsedHeader{alg: h.Alg, pub: pub, jkt: jkt}
+	if len(encoded) <= maxCachedHeaderLen {
+		v.headers.put(encoded, ph)
+	}
+	return ph, nil
+}
+
+// The header cache holds one entry per client key seen recently, each at most 2 KiB of key
+// (an RSA-4096 header is about 1 KiB), so it never holds more than 8 MiB.
+const (
+	maxCachedHeaders   = 4096
+	maxCachedHeaderLen = 2 << 10
+)
+
+// headerCache maps encoded proof headers to their checked form. It is bounded: when full it
+// starts afresh, which costs each client one header parse.
+type headerCache struct {
+	mu sync.RWMutex
+	m  map[string]*parsedHeader
+}
+
+func (c *headerCache) get(encoded string) *parsedHeader {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.m[encoded]
+}
+
+func (c *headerCache) put(encoded string, h *parsedHeader) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedHeaders {
+		c.m = make(map[string]*parsedHeader)
+	}
+	c.m[encoded] = h
+}
+
+// htuMatches compares a proof's htu with the request URL after HTU normalises both.
+func (v *Verifier) htuMatches(htu string, u *url.URL) bool {
+	if htu == "" || u == nil {
+		return false
+	}
+	claimed, err := url.Parse(htu)
+	if err != nil || claimed.Host == "" || (claimed.Scheme != "https" && claimed.Scheme != "http") || claimed.User != nil {
+		return false
+	}
+	return HTU(claimed) == HTU(u)
+}
+
+// replayID scopes a jti to the key that signed it and hashes the two, so a store sees a fixed
+// 43-character URL-safe id and no client-chosen text.
+func replayID(jkt, jti string) string {
+	h := sha256.New()
+	h.Write([]byte(jkt))
+	h.Write([]byte{0})
+	h.Write([]byte(jti))
+	var sum [sha256.Size]byte
+	return base64.RawURLEncoding.EncodeToString(h.Sum(sum[:0]))
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %w", ErrInvalidProof, fmt.Errorf(format, args...))
+}
