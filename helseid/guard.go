@@ -1,0 +1,178 @@
+package helseid
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/helseid-go/sdk/dpop"
+)
+
+// GuardConfig configures a Guard: the access tokens it accepts and how it checks proofs.
+type GuardConfig struct {
+	AccessTokenConfig
+	// DPoP configures proof checking: algorithms, proof age, the replay store (share one
+	// across machines, see dpop.ReplayStore), resource-server nonces and the external URL
+	// behind a proxy. Its Now defaults to AccessTokenConfig.Now.
+	DPoP dpop.VerifierConfig
+}
+
+// Guard protects an API with HelseID DPoP-bound access tokens: it validates the token
+// (AccessTokenValidator), verifies the request's DPoP proof (dpop.Verifier: method, URL, age,
+// ath, replay, nonce), requires the proof's key to be the one the token is bound to, and refuses
+// Bearer tokens. It is safe for concurrent use.
+type Guard struct {
+	tokens *AccessTokenValidator
+	proofs *dpop.Verifier
+	nonces *dpop.NonceSource
+	algs   string // for WWW-Authenticate
+}
+
+// NewGuard checks cfg and returns a Guard.
+func NewGuard(cfg GuardConfig) (*Guard, error) {
+	tokens, err := NewAccessTokenValidator(cfg.AccessTokenConfig)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.DPoP.Now == nil {
+		cfg.DPoP.Now = cfg.AccessTokenConfig.Now
+	}
+	proofs, err := dpop.NewVerifier(cfg.DPoP)
+	if err != nil {
+		return nil, fmt.Errorf("%w: DPoP: %w", ErrInvalidConfig, err)
+	}
+	return &Guard{tokens: tokens, proofs: proofs, nonces: cfg.DPoP.Nonces, algs: strings.Join(proofs.Algorithms(), " ")}, nil
+}
+
+// AuthError is why a Guard refused a request: the HTTP status and the RFC 6750 / RFC 9449
+// error code it answers with. Err holds the detail for logs; it is never sent to the client.
+type AuthError struct {
+	Status int
+	// Code is invalid_request, invalid_token, invalid_dpop_proof, use_dpop_nonce or
+	// insufficient_scope; empty when the request carried no credentials at all.
+	Code string
+	Err  error
+}
+
+func (e *AuthError) Error() string {
+	if e.Code == "" {
+		return fmt.Sprintf("unauthenticated request (http %d): %v", e.Status, e.Err)
+	}
+	return fmt.Sprintf("%s (http %d): %v", e.Code, e.Status, e.Err)
+}
+
+func (e *AuthError) Unwrap() error { return e.Err }
+
+var errNoCredentials = errors.New("no authorization header")
+
+type claimsKey struct{}
+
+// ClaimsFromContext returns the claims a Guard's Middleware put in the request's context.
+func ClaimsFromContext(ctx context.Context) (*AccessTokenClaims, bool) {
+	c, ok := ctx.Value(claimsKey{}).(*AccessTokenClaims)
+	return c, ok
+}
+
+// Authenticate checks r and returns the token's claims, or an *AuthError.
+func (g *Guard) Authenticate(r *http.Request) (*AccessTokenClaims, error) {
+	token, aerr := accessTokenOf(r)
+	if aerr != nil {
+		return nil, aerr
+	}
+	claims, err := g.tokens.Validate(r.Context(), token)
+	insufficient := errors.Is(err, ErrInsufficientScope)
+	switch {
+	case err == nil || insufficient:
+	case errors.Is(err, ErrValidatorUnavailable):
+		return nil, &AuthError{Status: http.StatusServiceUnavailable, Err: err}
+	default:
+		return nil, &AuthError{Status: http.StatusUnauthorized, Code: "invalid_token", Err: err}
+	}
+	proof, err := g.proofs.Verify(r.Context(), r, token)
+	switch {
+	case err == nil:
+	case errors.Is(err, dpop.ErrReplayCheck):
+		// The replay store is down: the proof's freshness is unknown, so refuse without
+		// blaming the client.
+		return nil, &AuthError{Status: http.StatusServiceUnavailable, Err: err}
+	case errors.Is(err, dpop.ErrUseNonce):
+		return nil, &AuthError{Status: http.StatusUnauthorized, Code: "use_dpop_nonce", Err: err}
+	default:
+		return nil, &AuthError{Status: http.StatusUnauthorized, Code: "invalid_dpop_proof", Err: err}
+	}
+	if !base64URLEqual(proof.JKT, claims.JKT) {
+		return nil, &AuthError{Status: http.StatusUnauthorized, Code: "invalid_token",
+			Err: fmt.Errorf("%w: the proof's key is not the one the token is bound to", ErrInvalidToken)}
+	}
+	if insufficient {
+		return nil, &AuthError{Status: http.StatusForbidden, Code: "insufficient_scope", Err: ErrInsufficientScope}
+	}
+	return claims, nil
+}
+
+// accessTokenOf takes the token from "Authorization: DPoP <token>", refusing other schemes,
+// several Authorization headers, and tokens in the URL (RFC 6750 §2, RFC 9449 §7.2).
+func accessTokenOf(r *http.Request) (string, *AuthError) {
+	if r.URL.Query().Has("access_token") {
+		return "", &AuthError{Status: http.StatusBadRequest, Code: "invalid_request", Err: errors.New("access token in the url")}
+	}
+	values := r.Header.Values("Authorization")
+	switch len(values) {
+	case 0:
+		return "", &AuthError{Status: http.StatusUnauthorized, Err: errNoCredentials}
+	case 1:
+	default:
+		return "", &AuthError{Status: http.StatusBadRequest, Code: "invalid_request", Err: errors.New("several authorization headers")}
+	}
+	scheme, token, ok := strings.Cut(values[0], " ")
+	token = strings.TrimLeft(token, " ")
+	switch {
+	case !ok || token == "" || strings.ContainsAny(token, " \t,"):
+		return "", &AuthError{Status: http.StatusBadRequest, Code: "invalid_request", Err: errors.New("malformed authorization header")}
+	case strings.EqualFold(scheme, "DPoP"):
+		return token, nil
+	case strings.EqualFold(scheme, "Bearer"):
+		return "", &AuthError{Status: http.StatusUnauthorized, Code: "invalid_token", Err: errors.New("bearer token where a dpop-bound token is required")}
+	default:
+		return "", &AuthError{Status: http.StatusUnauthorized, Code: "invalid_token", Err: fmt.Errorf("unsupported authorization scheme %.16q", scheme)}
+	}
+}
+
+// Middleware calls next with the token's claims in the request context (ClaimsFromContext),
+// or answers the failure itself: the status, WWW-Authenticate with the error code and the
+// accepted proof algorithms, and a DPoP-Nonce when nonces are in use. Nothing beyond the error
+// code is disclosed; pass onError to log the detail (it may be nil).
+func (g *Guard) Middleware(next http.Handler, onError func(*http.Request, *AuthError)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		claims, err := g.Authenticate(r)
+		if g.nonces != nil {
+			w.Header().Set("DPoP-Nonce", g.nonces.Nonce())
+		}
+		if err != nil {
+			var aerr *AuthError
+			if !errors.As(err, &aerr) {
+				aerr = &AuthError{Status: http.StatusInternalServerError, Err: err}
+			}
+			if onError != nil {
+				onError(r, aerr)
+			}
+			g.refuse(w, aerr)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, claims)))
+	})
+}
+
+func (g *Guard) refuse(w http.ResponseWriter, e *AuthError) {
+	if e.Status == http.StatusUnauthorized || e.Status == http.StatusBadRequest || e.Status == http.StatusForbidden {
+		challenge := `DPoP algs="` + g.algs + `"`
+		if e.Code != "" {
+			challenge = `DPoP error="` + e.Code + `", algs="` + g.algs + `"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Error(w, http.StatusText(e.Status), e.Status)
+}
