@@ -25,7 +25,7 @@ var (
 	// missing, malformed, badly signed, for another request or token, too old, replayed.
 	ErrInvalidProof = errors.New("invalid dpop proof")
 	// ErrReplayed reports a proof whose jti was already accepted; it wraps ErrInvalidProof.
-	ErrReplayed = fmt.Errorf("%w: replayed (its jti was used before)", ErrInvalidProof)
+	ErrReplayed = fmt.Errorf("%w: replayed (its jti has already been used)", ErrInvalidProof)
 	// ErrUseNonce reports a proof without the server's current nonce (RFC 9449 use_dpop_nonce):
 	// the client should retry with the nonce sent in DPoP-Nonce.
 	ErrUseNonce = errors.New("dpop proof lacks the current server nonce")
@@ -171,7 +171,7 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, accessToken stri
 	vals := r.Header.Values("DPoP")
 	switch len(vals) {
 	case 0:
-		return nil, fmt.Errorf("%w: the request has no DPoP header", ErrInvalidProof)
+		return nil, fmt.Errorf("%w: the DPoP header is missing", ErrInvalidProof)
 	case 1:
 	default:
 		return nil, fmt.Errorf("%w: the request has %d DPoP headers", ErrInvalidProof, len(vals))
@@ -228,8 +228,9 @@ type proofClaims struct {
 // VerifyProof checks a compact DPoP proof for a request with method to u, presenting
 // accessToken ("" for none), in this order: JWS structure; typ dpop+jwt; alg in the allow-list;
 // jwk present, public only (a private member refuses the proof), fitting alg; signature with
-// that jwk; jti; htm equal to method; htu equal to u without query and fragment (scheme and
-// host compared case-insensitively, default ports ignored); iat within MaxAge and Leeway; ath
+// that jwk; jti; htm equal to method; htu equal to u without its query and fragment (scheme and
+// host compared case-insensitively, default ports ignored; an htu with a query or fragment is
+// refused); iat within MaxAge and Leeway; ath
 // equal to the token's hash, or absent with no token; the current nonce when Nonces is set; and
 // last the replay check, so only proofs valid in every other respect are recorded. Errors wrap
 // ErrInvalidProof, ErrUseNonce or ErrReplayCheck and never contain the proof or the token.
@@ -282,7 +283,7 @@ func (v *Verifier) VerifyProof(ctx context.Context, proof, method string, u *url
 	case iat.After(now.Add(v.leeway)):
 		return nil, invalid("iat is in the future")
 	case now.Sub(iat) > v.maxAge+v.leeway:
-		return nil, invalid("it is older than %s", v.maxAge)
+		return nil, invalid("iat is older than %s", v.maxAge)
 	}
 	if accessToken == "" {
 		if c.ATH != nil {
@@ -403,6 +404,11 @@ func (c *headerCache) put(encoded string, h *parsedHeader) {
 // htuMatches compares a proof's htu with the request URL after HTU normalises both.
 func (v *Verifier) htuMatches(htu string, u *url.URL) bool {
 	if htu == "" || u == nil {
+		return false
+	}
+	// RFC 9449 §4.2: htu carries no query and no fragment. A proof with either is refused,
+	// as the OpenID conformance suite does, rather than compared without them.
+	if strings.ContainsAny(htu, "?#") {
 		return false
 	}
 	claimed, err := url.Parse(htu)

@@ -115,11 +115,13 @@ func TestVerifyRefusals(t *testing.T) {
 		{name: "htu with another scheme", mutate: func(pp *proofParts) { pp.claims["htu"] = "http://api.example.no/journal/patients" }, want: "htu"},
 		{name: "htu with another port", mutate: func(pp *proofParts) { pp.claims["htu"] = "https://api.example.no:8443/journal/patients" }, want: "htu"},
 		{name: "htu with a trailing slash", mutate: func(pp *proofParts) { pp.claims["htu"] = "https://api.example.no/journal/patients/" }, want: "htu"},
+		{name: "htu with a query", mutate: func(pp *proofParts) { pp.claims["htu"] = "https://api.example.no/journal/patients?a=1" }, want: "htu"},
+		{name: "htu with a fragment", mutate: func(pp *proofParts) { pp.claims["htu"] = "https://api.example.no/journal/patients#f" }, want: "htu"},
 		{name: "htu relative", mutate: func(pp *proofParts) { pp.claims["htu"] = "/journal/patients" }, want: "htu"},
 		{name: "htu missing", mutate: func(pp *proofParts) { delete(pp.claims, "htu") }, want: "htu"},
 		{name: "iat too old", mutate: func(pp *proofParts) {
 			pp.claims["iat"] = verifierNow.Add(-DefaultMaxAge - DefaultLeeway - time.Second).Unix()
-		}, want: "older"},
+		}, want: "iat is older"},
 		{name: "iat in the future", mutate: func(pp *proofParts) { pp.claims["iat"] = verifierNow.Add(DefaultLeeway + time.Second).Unix() }, want: "future"},
 		{name: "iat missing", mutate: func(pp *proofParts) { delete(pp.claims, "iat") }, want: "iat"},
 		{name: "iat as a string", mutate: func(pp *proofParts) { pp.claims["iat"] = "1780000000" }, want: "types"},
@@ -326,7 +328,7 @@ func TestVerifyRequest(t *testing.T) {
 		r := httptest.NewRequest("GET", "http://api.example.no/x", nil)
 		_, err = v.Verify(context.Background(), r, "tok")
 		assert.ErrorIs(t, err, ErrInvalidProof)
-		assert.Contains(t, err.Error(), "no DPoP header")
+		assert.Contains(t, err.Error(), "missing")
 		r.Header.Add("DPoP", "a.b.c")
 		r.Header.Add("DPoP", "a.b.c")
 		_, err = v.Verify(context.Background(), r, "tok")

@@ -2,7 +2,6 @@ package helseidtest
 
 import (
 	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
@@ -81,49 +80,4 @@ func (s *Server) mintAccessToken(c *registeredClient, scopes []string, aud, jkt 
 		return "", err
 	}
 	return string(tok), nil
-}
-
-// verifyAccessToken checks a token presented to the demo API: RS256 signed by a published key,
-// typ at+jwt, iss, aud exactly the API's audience (one string), exp, nbf, cnf.jkt present.
-func (s *Server) verifyAccessToken(token string, now time.Time) (*AccessTokenClaims, error) {
-	j, err := parseCompactJWS(token)
-	if err != nil {
-		return nil, errors.New("malformed access token")
-	}
-	if j.alg != "RS256" {
-		return nil, errors.New("access token alg must be RS256")
-	}
-	if typ, _, _ := j.header.str("typ"); typ != AccessTokenTyp {
-		return nil, errors.New("access token typ must be at+jwt")
-	}
-	kid, _, _ := j.header.str("kid")
-	key := s.keys.lookup(kid)
-	if key == nil {
-		return nil, errors.New("access token is signed by an unknown key")
-	}
-	if err := j.verify(key.pub); err != nil {
-		return nil, errors.New("access token signature does not verify")
-	}
-	if iss, _, _ := j.payload.str("iss"); iss != s.issuer {
-		return nil, errors.New("access token issuer is wrong")
-	}
-	aud, ok, err := j.payload.str("aud")
-	if err != nil || !ok || aud != s.opts.APIAudience {
-		return nil, errors.New("access token audience is not exactly " + s.opts.APIAudience)
-	}
-	exp, err := j.payload.requiredDate("exp")
-	if err != nil || !now.Before(exp) {
-		return nil, errors.New("access token expired")
-	}
-	if nbf, ok, err := j.payload.date("nbf"); err != nil || (ok && now.Before(nbf)) {
-		return nil, errors.New("access token not yet valid")
-	}
-	var claims AccessTokenClaims
-	if err := json.Unmarshal(j.payloadJSON, &claims); err != nil {
-		return nil, errors.New("malformed access token claims")
-	}
-	if claims.Confirmation.JKT == "" {
-		return nil, errors.New("access token is not DPoP-bound (no cnf.jkt)")
-	}
-	return &claims, nil
 }

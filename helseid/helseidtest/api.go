@@ -1,8 +1,14 @@
 package helseidtest
 
 import (
+	"crypto/rand"
+	"errors"
 	"net/http"
 	"strings"
+	"sync"
+
+	"github.com/helseid-go/sdk/dpop"
+	"github.com/helseid-go/sdk/helseid"
 )
 
 // APIResponse is the demo API's success body: the request it saw and the claims of the
@@ -24,79 +30,114 @@ type APIResponse struct {
 // apiAlgs is the algs parameter of the demo API's WWW-Authenticate challenges.
 var apiAlgs = strings.Join(proofAlgs, " ")
 
-// serveAPI is a DPoP-protected resource (RFC 9449 §7): Authorization: DPoP <token> plus a
-// proof with ath, checked against the token's cnf.jkt. Order: Authorization header; token;
-// proof (jti recorded when otherwise valid); key binding; RS nonce when required.
+// demoAPI protects the demo API with the SDK's own helseid.Guard, so the checks an API
+// provider gets are the ones every SDK test meets. The guard is rebuilt when the API's nonce
+// setting or the server's signing keys change, so it sees them at once; the replay store
+// outlives the rebuilds, so a proof is accepted once whatever happened in between.
+type demoAPI struct {
+	mu       sync.Mutex
+	guard    *helseid.Guard
+	nonces   *dpop.NonceSource // nil while no nonce is required
+	required bool
+	replay   dpop.ReplayStore
+}
+
+// apiGuard returns the current guard and nonce source, building them on first use.
+func (s *Server) apiGuard() (*helseid.Guard, *dpop.NonceSource, error) {
+	a := &s.api
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.guard != nil {
+		return a.guard, a.nonces, nil
+	}
+	if a.replay == nil {
+		a.replay = dpop.NewMemoryReplayStore(dpop.MemoryReplayStoreConfig{Now: s.opts.Now})
+	}
+	a.nonces = nil
+	if a.required {
+		secret := make([]byte, 32)
+		_, _ = rand.Read(secret)
+		ns, err := dpop.NewNonceSource(secret, 0, s.opts.Now)
+		if err != nil {
+			return nil, nil, err
+		}
+		a.nonces = ns
+	}
+	leeway := s.opts.Leeway
+	if leeway == 0 {
+		leeway = -1 // the options' zero is "none" once Start has applied defaults
+	}
+	g, err := helseid.NewGuard(helseid.GuardConfig{
+		AccessTokenConfig: helseid.AccessTokenConfig{
+			Issuer: s.issuer, Audience: s.opts.APIAudience, HTTPClient: s.ts.Client(), Now: s.opts.Now,
+			Algorithms: []string{"RS256"}, Leeway: -1, // its own tokens: RS256, exp and nbf exact
+		},
+		DPoP: dpop.VerifierConfig{
+			Algorithms: proofAlgs, MaxAge: s.opts.ProofWindow, Leeway: leeway, Replay: a.replay, Nonces: a.nonces,
+		},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	a.guard = g
+	return g, a.nonces, nil
+}
+
+// resetAPIGuard makes the next API request build a new guard.
+func (s *Server) resetAPIGuard(change func(*demoAPI)) {
+	s.api.mu.Lock()
+	defer s.api.mu.Unlock()
+	if change != nil {
+		change(&s.api)
+	}
+	s.api.guard = nil
+}
+
+// serveAPI is a DPoP-protected resource (RFC 9449 §7) behind helseid.Guard. Unlike a
+// production API it says in error_description which check failed, to help debug clients.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	s.stats.apiRequests.Add(1)
-	if r.URL.Query().Has("access_token") {
-		s.apiReject(w, http.StatusBadRequest, errInvalidRequest, "access tokens are not accepted in the URL")
-		return
-	}
-	auths := r.Header.Values("Authorization")
-	switch {
-	case len(auths) == 0:
-		// RFC 6750 §3.1: no error information when the request carries no authentication.
-		s.stats.apiRejections.Add(1)
-		w.Header().Set("WWW-Authenticate", `DPoP algs="`+apiAlgs+`"`)
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(http.StatusUnauthorized)
-		return
-	case len(auths) > 1:
-		s.apiReject(w, http.StatusBadRequest, errInvalidRequest, "more than one Authorization header")
-		return
-	}
-	scheme, token, _ := strings.Cut(auths[0], " ")
-	switch {
-	case strings.EqualFold(scheme, "Bearer"):
-		s.apiReject(w, http.StatusUnauthorized, errInvalidToken, "DPoP-bound access tokens must use the DPoP scheme, not Bearer")
-		return
-	case !strings.EqualFold(scheme, "DPoP"):
-		s.apiReject(w, http.StatusUnauthorized, errInvalidToken, "the authorization scheme must be DPoP")
-		return
-	case token == "" || strings.ContainsAny(token, " \t"):
-		s.apiReject(w, http.StatusUnauthorized, errInvalidToken, "malformed DPoP authorization header")
-		return
-	}
-	claims, err := s.verifyAccessToken(token, s.now())
+	guard, nonces, err := s.apiGuard()
 	if err != nil {
-		s.apiReject(w, http.StatusUnauthorized, errInvalidToken, err.Error())
+		s.apiReject(w, http.StatusInternalServerError, errServerError, "helseidtest: "+err.Error())
 		return
 	}
-	pc := proofCheck{method: r.Method, htu: requestURL(r), accessToken: token}
-	if s.apiNonce.Load() {
-		pc.nonce = s.rsNonce
+	if nonces != nil {
+		w.Header().Set("DPoP-Nonce", nonces.Nonce())
 	}
-	key, perr := s.checkProof(r, pc)
-	if perr != nil {
-		switch perr.kind {
-		case proofNeedsNonce:
+	claims, err := guard.Authenticate(r)
+	if err != nil {
+		var aerr *helseid.AuthError
+		if !errors.As(err, &aerr) {
+			s.apiReject(w, http.StatusInternalServerError, errServerError, "helseidtest: "+err.Error())
+			return
+		}
+		switch {
+		case aerr.Code == "" && aerr.Status == http.StatusUnauthorized:
+			// RFC 6750 §3.1: no error information when the request carries no authentication.
+			s.stats.apiRejections.Add(1)
+			w.Header().Set("WWW-Authenticate", `DPoP algs="`+apiAlgs+`"`)
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusUnauthorized)
+		case aerr.Code == errUseDPoPNonce:
 			s.stats.apiNonceChallenges.Add(1)
-			w.Header().Set("DPoP-Nonce", s.rsNonce.value())
 			w.Header().Set("WWW-Authenticate", challenge(errUseDPoPNonce, "Resource server requires nonce in DPoP proof"))
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": errUseDPoPNonce, "error_description": "Resource server requires nonce in DPoP proof"})
-		case proofUnavailable:
-			s.apiReject(w, http.StatusServiceUnavailable, errTemporarilyUnavail, perr.desc)
+		case aerr.Code == "":
+			s.apiReject(w, aerr.Status, errTemporarilyUnavail, aerr.Err.Error())
 		default:
-			s.apiReject(w, http.StatusUnauthorized, errInvalidDPoPProof, perr.desc)
+			s.apiReject(w, aerr.Status, aerr.Code, aerr.Err.Error())
 		}
 		return
-	}
-	if key.jkt != claims.Confirmation.JKT {
-		s.apiReject(w, http.StatusUnauthorized, errInvalidToken, "Invalid DPoP key binding")
-		return
-	}
-	if s.apiNonce.Load() {
-		w.Header().Set("DPoP-Nonce", s.rsNonce.value())
 	}
 	writeJSON(w, http.StatusOK, APIResponse{
 		Method:        r.Method,
 		Path:          r.URL.Path,
 		ClientID:      claims.ClientID,
 		Subject:       claims.Subject,
-		Scope:         claims.Scope,
+		Scope:         claims.Scopes,
 		Audience:      claims.Audience,
-		Confirmation:  claims.Confirmation,
+		Confirmation:  Cnf{JKT: claims.JKT},
 		OrgNrParent:   claims.OrgNrParent,
 		OrgNrChild:    claims.OrgNrChild,
 		OrgNrSupplier: claims.OrgNrSupplier,
@@ -119,14 +160,4 @@ func challenge(code, desc string) string {
 		return r
 	}, desc)
 	return `DPoP error="` + code + `", error_description="` + desc + `", algs="` + apiAlgs + `"`
-}
-
-// requestURL is the URL the request was made to as the server sees it, without query or
-// fragment: the value a proof's htu must equal. No normalisation is applied.
-func requestURL(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host + r.URL.EscapedPath()
 }

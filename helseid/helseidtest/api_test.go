@@ -83,7 +83,7 @@ func TestAPIStrictness(t *testing.T) {
 
 	rows := []apiRow{
 		{name: "no Authorization header", mutate: func(_ *harness, r *apiReq, _ string, _ *apiReq) { r.Auth = "" }, status: 401},
-		{name: "Bearer scheme", mutate: func(_ *harness, r *apiReq, tok string, _ *apiReq) { r.Auth = "Bearer " + tok }, status: 401, code: "invalid_token", desc: "Bearer"},
+		{name: "Bearer scheme", mutate: func(_ *harness, r *apiReq, tok string, _ *apiReq) { r.Auth = "Bearer " + tok }, status: 401, code: "invalid_token", desc: "bearer"},
 		{name: "Basic scheme", mutate: func(_ *harness, r *apiReq, _ string, _ *apiReq) { r.Auth = "Basic Yzpk" }, status: 401, code: "invalid_token"},
 		{name: "two Authorization headers", mutate: func(_ *harness, r *apiReq, tok string, _ *apiReq) {
 			r.Header.Add("Authorization", "DPoP "+tok)
@@ -97,14 +97,14 @@ func TestAPIStrictness(t *testing.T) {
 		}, status: 401, code: "invalid_token", desc: "signature"},
 		{name: "token for another API", mutate: func(_ *harness, r *apiReq, _ string, _ *apiReq) {
 			r.Auth, r.PClaims["ath"], r.PHeader["jwk"], r.PKey = "DPoP "+otherToken, ath(otherToken), other.proof.jwk, other.proof.priv
-		}, status: 401, code: "invalid_token", desc: "audience"},
-		{name: "DPoP header missing", mutate: func(_ *harness, r *apiReq, _ string, _ *apiReq) { r.NoProof = true }, status: 401, code: "invalid_dpop_proof", desc: "missing"},
-		{name: "two DPoP headers", mutate: func(_ *harness, r *apiReq, _ string, _ *apiReq) { r.ExtraProof = true }, status: 401, code: "invalid_dpop_proof", desc: "more than one"},
+		}, status: 401, code: "invalid_token", desc: "aud is not this api"},
+		{name: "DPoP header missing", mutate: func(_ *harness, r *apiReq, _ string, _ *apiReq) { r.NoProof = true }, status: 401, code: "invalid_dpop_proof", desc: "DPoP header is missing"},
+		{name: "two DPoP headers", mutate: func(_ *harness, r *apiReq, _ string, _ *apiReq) { r.ExtraProof = true }, status: 401, code: "invalid_dpop_proof", desc: "2 DPoP headers"},
 		{name: "ath missing", mutate: func(_ *harness, r *apiReq, _ string, _ *apiReq) { r.PClaims["ath"] = del{} }, status: 401, code: "invalid_dpop_proof", desc: "ath"},
 		{name: "wrong ath", mutate: func(_ *harness, r *apiReq, _ string, _ *apiReq) { r.PClaims["ath"] = ath("another token") }, status: 401, code: "invalid_dpop_proof", desc: "ath"},
 		{name: "proof by another key (wrong jkt)", mutate: func(_ *harness, r *apiReq, _ string, _ *apiReq) {
 			r.PHeader["jwk"], r.PKey = otherJWK, otherKey
-		}, status: 401, code: "invalid_token", desc: "Invalid DPoP key binding"},
+		}, status: 401, code: "invalid_token", desc: "not the one the token is bound to"},
 		{name: "private jwk", mutate: func(_ *harness, r *apiReq, _ string, _ *apiReq) { r.PHeader["jwk"] = privJWK }, status: 401, code: "invalid_dpop_proof", desc: "private"},
 		{name: "bad proof signature", mutate: func(_ *harness, r *apiReq, _ string, _ *apiReq) { r.PKey = otherKey }, status: 401, code: "invalid_dpop_proof", desc: "signature"},
 		{name: "typ JWT", mutate: func(_ *harness, r *apiReq, _ string, _ *apiReq) { r.PHeader["typ"] = "JWT" }, status: 401, code: "invalid_dpop_proof", desc: "typ"},
@@ -113,7 +113,7 @@ func TestAPIStrictness(t *testing.T) {
 		{name: "htu with the query", mutate: func(h *harness, r *apiReq, _ string, _ *apiReq) {
 			r.URL += "?x=1"
 			r.PClaims["htu"] = h.srv.APIURL() + "?x=1"
-		}, status: 401, code: "invalid_dpop_proof", desc: "query"},
+		}, status: 401, code: "invalid_dpop_proof", desc: "htu"},
 		{name: "htu of the token endpoint", mutate: func(h *harness, r *apiReq, _ string, _ *apiReq) { r.PClaims["htu"] = h.srv.TokenEndpoint() }, status: 401, code: "invalid_dpop_proof", desc: "htu"},
 		{name: "old iat", mutate: func(_ *harness, r *apiReq, _ string, _ *apiReq) { r.PClaims["iat"] = now() - 120 }, status: 401, code: "invalid_dpop_proof", desc: "iat"},
 		{name: "replayed proof", mutate: func(_ *harness, r *apiReq, _ string, good *apiReq) { r.PClaims["jti"] = good.PClaims["jti"] }, status: 401, code: "invalid_dpop_proof", desc: "already been used"},
@@ -225,6 +225,6 @@ func TestAPITokenLifetimeAndKeyRotation(t *testing.T) {
 	assert.False(t, found)
 	res = h.sendAPI(h.apiReq(c, fresh))
 	assert.Equal(t, http.StatusUnauthorized, res.Status)
-	assert.Contains(t, res.Header.Get("WWW-Authenticate"), "unknown key")
+	assert.Contains(t, res.Header.Get("WWW-Authenticate"), "no matching signing key")
 	assert.Equal(t, http.StatusOK, h.sendAPI(h.apiReq(c, h.token(c))).Status)
 }

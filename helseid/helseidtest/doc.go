@@ -75,7 +75,8 @@
 // client that keeps it needs one round trip per token; NonceSilentRotate mimics the OpenID
 // conformance suite and observed HelseID, costing every request one challenge; NonceNone
 // turns nonces off. The demo API can separately demand its own resource-server nonce
-// (RequireAPINonce), answered with 401 and WWW-Authenticate: DPoP error="use_dpop_nonce".
+// (RequireAPINonce, from a dpop.NonceSource), answered with 401 and WWW-Authenticate: DPoP
+// error="use_dpop_nonce".
 //
 // # Organisation numbers
 //
@@ -87,12 +88,17 @@
 //
 // # Demo API
 //
-// APIURL accepts Authorization: DPoP <token> (scheme case-insensitive) with a proof carrying
-// ath, and checks the token (RS256 by a published key, typ at+jwt, iss, aud exactly
-// APIAudience, exp, nbf) and its cnf.jkt against the proof key. Failures are 401 with
-// WWW-Authenticate: DPoP error="invalid_token" or "invalid_dpop_proof" and algs; a request
-// with no Authorization header gets the bare challenge DPoP algs="..." (RFC 6750 §3.1). On
-// success it echoes the request and the token's claims as an APIResponse.
+// APIURL is protected by the SDK's own helseid.Guard, the middleware an API provider uses, so
+// every test that calls it exercises those checks: Authorization: DPoP <token> (scheme
+// case-insensitive, Bearer refused), the token (RS256 by a published key, typ at+jwt, iss, aud
+// exactly APIAudience, exp and nbf without leeway) and a proof (dpop.Verifier: typ, algorithm,
+// public jwk, signature, htm, htu, iat within ProofWindow, ath, one use per jti) by the key of
+// the token's cnf.jkt. Failures are 401 (400 for a malformed request) with WWW-Authenticate:
+// DPoP error="invalid_token" or "invalid_dpop_proof" and algs; unlike a production API it names
+// the failed check in error_description, to help debug clients. A request with no
+// Authorization header gets the bare challenge DPoP algs="..." (RFC 6750 §3.1). On success it
+// echoes the request and the token's claims as an APIResponse. RotateSigningKey is passed on to
+// the API at once (a real API would see it when its JWKS cache refreshes).
 //
 // # Fault injection and concurrency
 //

@@ -2,6 +2,7 @@ package helseidtest
 
 import (
 	"crypto/ed25519"
+	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -219,4 +220,14 @@ func TestScopeHelpers(t *testing.T) {
 	assert.False(t, isOrgNumber("99459875"))
 	assert.False(t, isOrgNumber("99459875a"))
 	assert.False(t, isOrgNumber("٩٩٤٥٩٨٧٥٩"))
+}
+
+// requestURL is the URL the request was made to as the server sees it, without query or
+// fragment: the value a proof's htu must equal. No normalisation is applied.
+func requestURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + r.URL.EscapedPath()
 }

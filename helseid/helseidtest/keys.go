@@ -112,6 +112,9 @@ func (s *Server) RotateSigningKey(keepOld bool) {
 		panic(err)
 	}
 	s.keys.install(k, keepOld)
+	// The demo API caches the JWKS as a real API does; it is told, so a dropped key is
+	// refused at once rather than after the cache's TTL.
+	s.resetAPIGuard(nil)
 }
 
 // PublicKeys returns a copy of the published verification keys (the JWKS).

@@ -77,7 +77,8 @@ type Options struct {
 }
 
 // Server is an in-process, strict HelseID: discovery, JWKS, the token endpoint
-// (client_credentials with private_key_jwt and DPoP) and a demo DPoP-protected API.
+// (client_credentials with private_key_jwt and DPoP) and a demo DPoP-protected API behind
+// helseid.Guard.
 // All methods are safe for concurrent use.
 type Server struct {
 	opts   Options
@@ -90,14 +91,13 @@ type Server struct {
 	clients   map[string]*registeredClient
 
 	asNonce    *nonceSource
-	rsNonce    *nonceSource
-	apiNonce   atomic.Bool
+	api        demoAPI
 	tokenCount atomic.Int64 // tokens issued, for NonceRotateEvery
 
 	hook atomic.Pointer[tokenHook]
 
 	assertionJTIs *replayCache // client assertion jti, per client
-	proofJTIs     *replayCache // DPoP proof jti, server-wide (token endpoint and API)
+	proofJTIs     *replayCache // DPoP proof jti at the token endpoint (the API's guard has its own)
 
 	stats counters
 }
@@ -146,7 +146,6 @@ func Start(opts Options) (*Server, error) {
 		opts:          opts,
 		clients:       make(map[string]*registeredClient),
 		asNonce:       newNonceSource(),
-		rsNonce:       newNonceSource(),
 		assertionJTIs: newReplayCache(defaultReplayCapacity),
 		proofJTIs:     newReplayCache(defaultReplayCapacity),
 	}
@@ -214,11 +213,12 @@ func (s *Server) APIAudience() string { return s.opts.APIAudience }
 func (s *Server) RotateNonce() { s.asNonce.rotate() }
 
 // RequireAPINonce makes the demo API demand a resource-server DPoP nonce (RFC 9449 §9),
-// a value distinct from the token endpoint's nonce.
-func (s *Server) RequireAPINonce(on bool) { s.apiNonce.Store(on) }
+// a value distinct from the token endpoint's nonce, from a new dpop.NonceSource.
+func (s *Server) RequireAPINonce(on bool) { s.resetAPIGuard(func(a *demoAPI) { a.required = on }) }
 
-// RotateAPINonce replaces the demo API's DPoP nonce.
-func (s *Server) RotateAPINonce() { s.rsNonce.rotate() }
+// RotateAPINonce replaces the demo API's DPoP nonce (with a new nonce secret): earlier nonces
+// are refused from now on.
+func (s *Server) RotateAPINonce() { s.resetAPIGuard(nil) }
 
 // Close shuts the server down: it closes all client connections (so handlers blocked on their
 // request's context return) and waits for running handlers to finish. A token hook that
