@@ -3,6 +3,7 @@ package dpop
 import (
 	"context"
 	"crypto"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -29,6 +30,9 @@ var (
 	// ErrUseNonce reports a proof without the server's current nonce (RFC 9449 use_dpop_nonce):
 	// the client should retry with the nonce sent in DPoP-Nonce.
 	ErrUseNonce = errors.New("dpop proof lacks the current server nonce")
+	// ErrKeyNotBound reports a valid proof by a key other than the one the access token is
+	// bound to (its cnf.jkt): RFC 9449 §7.1 answers it with invalid_token.
+	ErrKeyNotBound = errors.New("dpop proof key is not the one the token is bound to")
 	// ErrReplayCheck reports that the replay store failed: the proof may be fine, but it is
 	// refused because its freshness could not be established (answer 503).
 	ErrReplayCheck = errors.New("dpop replay check failed")
@@ -42,9 +46,10 @@ const (
 	DefaultLeeway = 5 * time.Second
 	maxMaxAge     = 10 * time.Minute
 	maxLeeway     = 5 * time.Minute
-	// maxProofSize bounds what is parsed: a proof with an RSA-4096 jwk is about 1.5 KiB.
-	maxProofSize = 8 << 10
-	maxJTILen    = 256
+	// maxProofSize bounds what is parsed: a proof with an RSA-4096 jwk is about 2.5 KiB.
+	maxProofSize    = 4 << 10
+	maxProofRSABits = 4096
+	maxJTILen       = 256
 )
 
 // DefaultVerifierAlgorithms are accepted when VerifierConfig.Algorithms is nil: every
@@ -77,11 +82,16 @@ type VerifierConfig struct {
 	// one is refused with ErrUseNonce, and the server answers with Nonces.Nonce().
 	Nonces *NonceSource
 	// ExternalURL is the API's base URL as clients call it, such as
-	// "https://api.example.no/journal", when a proxy or load balancer stands in front of it
-	// and the request's own scheme, host or path prefix differ. The htu a proof must carry is
+	// "https://api.example.no/journal". Set it in production. The htu a proof must carry is
 	// then the scheme and host of ExternalURL, its path (without a trailing slash), and the
-	// request's path. Empty means the request's own URL: https when it came over TLS, its
-	// Host header, and its path.
+	// request's path as the handler sees it: right when a proxy strips that prefix before the
+	// request reaches the API (or when ExternalURL has no path); under http.StripPrefix, or
+	// behind a proxy that keeps the prefix, give ExternalURL without the path.
+	//
+	// Empty means the request's own URL: https when it came over TLS, its Host header, and
+	// its path. The Host header is chosen by the client, so a proof captured at one
+	// deployment of the API (another region, staging) could then be replayed at another with
+	// a matching Host; with ExternalURL it cannot.
 	ExternalURL string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -166,8 +176,9 @@ type Proof struct {
 
 // Verify checks the DPoP proof of an incoming request: exactly one DPoP header, then the
 // checks of VerifyProof with the request's method and URL (see VerifierConfig.ExternalURL).
-// accessToken is the token the request presents, or "" where none is (a token endpoint).
-func (v *Verifier) Verify(ctx context.Context, r *http.Request, accessToken string) (*Proof, error) {
+// accessToken is the token the request presents and jkt the thumbprint it is bound to (its
+// cnf.jkt); both are "" where no token is presented (a token endpoint).
+func (v *Verifier) Verify(ctx context.Context, r *http.Request, accessToken, jkt string) (*Proof, error) {
 	vals := r.Header.Values("DPoP")
 	switch len(vals) {
 	case 0:
@@ -176,7 +187,20 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, accessToken stri
 	default:
 		return nil, fmt.Errorf("%w: the request has %d DPoP headers", ErrInvalidProof, len(vals))
 	}
-	return v.VerifyProof(ctx, vals[0], r.Method, v.requestURL(r), accessToken)
+	return v.VerifyProof(ctx, vals[0], ProofRequest{Method: r.Method, URL: v.requestURL(r), AccessToken: accessToken, JKT: jkt})
+}
+
+// ProofRequest is what a proof must match.
+type ProofRequest struct {
+	// Method and URL are the request's; the proof's htm and htu must name them.
+	Method string
+	URL    *url.URL
+	// AccessToken is the token the request presents; the proof's ath must be its hash. ""
+	// where none is presented, and then the proof must have no ath.
+	AccessToken string
+	// JKT is the thumbprint the access token is bound to (cnf.jkt); the proof must be signed
+	// by that key. "" checks no binding (the caller must then compare Proof.JKT itself).
+	JKT string
 }
 
 // requestURL is the URL a proof for r must name, before HTU normalises it.
@@ -196,24 +220,8 @@ func (v *Verifier) requestURL(r *http.Request) *url.URL {
 type proofHeader struct {
 	Typ  string          `json:"typ"`
 	Alg  string          `json:"alg"`
-	JWK  *proofJWK       `json:"jwk"`
+	JWK  json.RawMessage `json:"jwk"`
 	Crit json.RawMessage `json:"crit"`
-}
-
-type proofJWK struct {
-	jose.PublicJWKMembers
-	D   json.RawMessage `json:"d"`
-	P   json.RawMessage `json:"p"`
-	Q   json.RawMessage `json:"q"`
-	DP  json.RawMessage `json:"dp"`
-	DQ  json.RawMessage `json:"dq"`
-	QI  json.RawMessage `json:"qi"`
-	Oth json.RawMessage `json:"oth"`
-	K   json.RawMessage `json:"k"`
-}
-
-func (k *proofJWK) hasPrivate() bool {
-	return k.D != nil || k.P != nil || k.Q != nil || k.DP != nil || k.DQ != nil || k.QI != nil || k.Oth != nil || k.K != nil
 }
 
 type proofClaims struct {
@@ -225,16 +233,17 @@ type proofClaims struct {
 	ATH   *string  `json:"ath"`
 }
 
-// VerifyProof checks a compact DPoP proof for a request with method to u, presenting
-// accessToken ("" for none), in this order: JWS structure; typ dpop+jwt; alg in the allow-list;
-// jwk present, public only (a private member refuses the proof), fitting alg; signature with
-// that jwk; jti; htm equal to method; htu equal to u without its query and fragment (scheme and
+// VerifyProof checks a compact DPoP proof for req in this order: JWS structure; typ dpop+jwt;
+// alg in the allow-list; jwk present, public only (a private member refuses the proof), fitting
+// alg (RSA at most 4096 bits with exponent 65537, so a proof costs little to check); the key
+// the token is bound to (req.JKT); signature with that jwk; jti; htm equal to method; htu equal to u without its query and fragment (scheme and
 // host compared case-insensitively, default ports ignored; an htu with a query or fragment is
 // refused); iat within MaxAge and Leeway; ath
 // equal to the token's hash, or absent with no token; the current nonce when Nonces is set; and
 // last the replay check, so only proofs valid in every other respect are recorded. Errors wrap
-// ErrInvalidProof, ErrUseNonce or ErrReplayCheck and never contain the proof or the token.
-func (v *Verifier) VerifyProof(ctx context.Context, proof, method string, u *url.URL, accessToken string) (*Proof, error) {
+// ErrInvalidProof, ErrKeyNotBound, ErrUseNonce or ErrReplayCheck and never contain the proof
+// or the token.
+func (v *Verifier) VerifyProof(ctx context.Context, proof string, req ProofRequest) (*Proof, error) {
 	if len(proof) > maxProofSize {
 		return nil, invalid("it is larger than %d bytes", maxProofSize)
 	}
@@ -246,6 +255,10 @@ func (v *Verifier) VerifyProof(ctx context.Context, proof, method string, u *url
 	h, err := v.header(proof[:dot1])
 	if err != nil {
 		return nil, err
+	}
+	if req.JKT != "" && subtle.ConstantTimeCompare([]byte(h.jkt), []byte(req.JKT)) != 1 {
+		// Before the replay check: a proof by a foreign key must not take space in the store.
+		return nil, ErrKeyNotBound
 	}
 	enc := base64.RawURLEncoding.Strict()
 	payload, err := enc.DecodeString(proof[dot1+1 : dot2])
@@ -267,14 +280,17 @@ func (v *Verifier) VerifyProof(ctx context.Context, proof, method string, u *url
 	if c.JTI == "" || len(c.JTI) > maxJTILen {
 		return nil, invalid("jti is missing or longer than %d bytes", maxJTILen)
 	}
-	if c.HTM != method {
+	if c.HTM != req.Method {
 		return nil, invalid("htm is not the request method")
 	}
-	if !v.htuMatches(c.HTU, u) {
+	if !v.htuMatches(c.HTU, req.URL) {
 		return nil, invalid("htu is not the request url")
 	}
-	if c.IAT == nil || math.IsNaN(*c.IAT) || math.IsInf(*c.IAT, 0) {
+	if c.IAT == nil {
 		return nil, invalid("iat is missing")
+	}
+	if *c.IAT < 0 || *c.IAT > 1e11 { // JSON has no NaN or infinity; this bounds the conversion
+		return nil, invalid("iat is not a numeric date")
 	}
 	sec, frac := math.Modf(*c.IAT)
 	iat := time.Unix(int64(sec), int64(frac*1e9))
@@ -285,12 +301,12 @@ func (v *Verifier) VerifyProof(ctx context.Context, proof, method string, u *url
 	case now.Sub(iat) > v.maxAge+v.leeway:
 		return nil, invalid("iat is older than %s", v.maxAge)
 	}
-	if accessToken == "" {
+	if req.AccessToken == "" {
 		if c.ATH != nil {
 			return nil, invalid("ath is present, but no access token is")
 		}
 	} else {
-		sum := sha256.Sum256([]byte(accessToken))
+		sum := sha256.Sum256([]byte(req.AccessToken))
 		var want [43]byte
 		base64.RawURLEncoding.Encode(want[:], sum[:])
 		if c.ATH == nil || subtle.ConstantTimeCompare([]byte(*c.ATH), want[:]) != 1 {
@@ -348,18 +364,12 @@ func (v *Verifier) header(encoded string) (*parsedHeader, error) {
 	if h.Crit != nil {
 		return nil, invalid("crit is not supported")
 	}
-	if h.JWK == nil {
+	if len(h.JWK) == 0 || string(h.JWK) == "null" {
 		return nil, invalid("the jwk header is missing")
 	}
-	if h.JWK.hasPrivate() {
-		return nil, invalid("the jwk header carries private key material")
-	}
-	pub, err := jose.ParsePublicKey(h.JWK.PublicJWKMembers)
+	pub, err := proofKey(h.JWK, h.Alg)
 	if err != nil {
-		return nil, invalid("the jwk header: %w", err)
-	}
-	if err := jose.CheckKey(pub, h.Alg); err != nil {
-		return nil, invalid("the jwk does not fit alg %s", h.Alg)
+		return nil, err
 	}
 	jkt, err := jose.Thumbprint(pub)
 	if err != nil {
@@ -370,6 +380,39 @@ func (v *Verifier) header(encoded string) (*parsedHeader, error) {
 		v.headers.put(encoded, ph)
 	}
 	return ph, nil
+}
+
+// proofKey reads the public key of a proof's jwk header: an object with exactly-named members,
+// no private member, fitting alg. RSA keys are held to at most maxProofRSABits bits with the
+// exponent 65537: a proof key is the client's own, so nothing needs more, and a larger
+// modulus or exponent would let anyone make the server spend milliseconds per proof.
+func proofKey(raw json.RawMessage, alg string) (crypto.PublicKey, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return nil, invalid("the jwk header is not a JSON object")
+	}
+	for _, name := range jose.PrivateJWKMembers {
+		if _, ok := m[name]; ok {
+			return nil, invalid("the jwk header carries private key material")
+		}
+	}
+	var members jose.PublicJWKMembers
+	for name, dst := range map[string]*string{"kty": &members.Kty, "crv": &members.Crv, "x": &members.X, "y": &members.Y, "n": &members.N, "e": &members.E} {
+		if v, ok := m[name]; ok && json.Unmarshal(v, dst) != nil {
+			return nil, invalid("the jwk header's %s is not a string", name)
+		}
+	}
+	pub, err := jose.ParsePublicKey(members)
+	if err != nil {
+		return nil, invalid("the jwk header: %w", err)
+	}
+	if err := jose.CheckKey(pub, alg); err != nil {
+		return nil, invalid("the jwk does not fit alg %s", alg)
+	}
+	if k, ok := pub.(*rsa.PublicKey); ok && (k.N.BitLen() > maxProofRSABits || k.E != 65537) {
+		return nil, invalid("the jwk header's RSA key must have at most %d bits and exponent 65537", maxProofRSABits)
+	}
+	return pub, nil
 }
 
 // The header cache holds one entry per client key seen recently, each at most 2 KiB of key

@@ -56,7 +56,7 @@ func BenchmarkVerifyES256(b *testing.B) {
 			if i == pool {
 				v, i = newVerifier(), 0
 			}
-			if _, err := v.VerifyProof(context.Background(), proofs[i], "GET", u, token); err != nil {
+			if _, err := v.VerifyProof(context.Background(), proofs[i], ProofRequest{Method: "GET", URL: u, AccessToken: token}); err != nil {
 				b.Fatal(err)
 			}
 			i++

@@ -40,7 +40,7 @@ func FuzzVerifyProof(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := v.VerifyProof(context.Background(), proof, "GET", u, rfcToken)
+		p, err := v.VerifyProof(context.Background(), proof, ProofRequest{Method: "GET", URL: u, AccessToken: rfcToken})
 		if err != nil {
 			if p != nil {
 				t.Fatal("a proof with an error")
@@ -53,7 +53,7 @@ func FuzzVerifyProof(f *testing.F) {
 		if p.JKT == "" || p.JTI == "" || p.PublicKey == nil {
 			t.Fatalf("accepted proof without key or jti: %+v", p)
 		}
-		if _, err := v.VerifyProof(context.Background(), proof, "GET", u, rfcToken); err == nil {
+		if _, err := v.VerifyProof(context.Background(), proof, ProofRequest{Method: "GET", URL: u, AccessToken: rfcToken}); err == nil {
 			t.Fatal("the same proof was accepted twice")
 		}
 	})

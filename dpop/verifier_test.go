@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -39,18 +40,18 @@ func TestVerifyRFC9449Vectors(t *testing.T) {
 	v, err := NewVerifier(VerifierConfig{Now: clock.Now})
 	require.NoError(t, err)
 
-	p, err := v.VerifyProof(context.Background(), rfcResourceProof, "GET", mustURL(t, "https://resource.example.org/protectedresource"), rfcToken)
+	p, err := v.VerifyProof(context.Background(), rfcResourceProof, ProofRequest{Method: "GET", URL: mustURL(t, "https://resource.example.org/protectedresource"), AccessToken: rfcToken})
 	require.NoError(t, err)
 	assert.Equal(t, rfcJKT, p.JKT)
 	assert.Equal(t, "ES256", p.Algorithm)
 	assert.Equal(t, "e1j3V_bKic8-LAEB", p.JTI)
 	assert.Equal(t, time.Unix(1562262618, 0), p.IssuedAt)
 
-	p, err = v.VerifyProof(context.Background(), rfcTokenProof, "POST", mustURL(t, "https://server.example.com/token"), "")
+	p, err = v.VerifyProof(context.Background(), rfcTokenProof, ProofRequest{Method: "POST", URL: mustURL(t, "https://server.example.com/token"), AccessToken: ""})
 	require.NoError(t, err)
 	assert.Equal(t, rfcJKT, p.JKT)
 
-	_, err = v.VerifyProof(context.Background(), rfcResourceProof, "GET", mustURL(t, "https://resource.example.org/protectedresource"), rfcToken)
+	_, err = v.VerifyProof(context.Background(), rfcResourceProof, ProofRequest{Method: "GET", URL: mustURL(t, "https://resource.example.org/protectedresource"), AccessToken: rfcToken})
 	assert.ErrorIs(t, err, ErrReplayed, "the same proof twice")
 	assert.ErrorIs(t, err, ErrInvalidProof)
 }
@@ -124,6 +125,8 @@ func TestVerifyRefusals(t *testing.T) {
 		}, want: "iat is older"},
 		{name: "iat in the future", mutate: func(pp *proofParts) { pp.claims["iat"] = verifierNow.Add(DefaultLeeway + time.Second).Unix() }, want: "future"},
 		{name: "iat missing", mutate: func(pp *proofParts) { delete(pp.claims, "iat") }, want: "iat"},
+		{name: "iat beyond int64", mutate: func(pp *proofParts) { pp.claims["iat"] = 1e19 }, want: "numeric date"},
+		{name: "iat negative", mutate: func(pp *proofParts) { pp.claims["iat"] = -1 }, want: "numeric date"},
 		{name: "iat as a string", mutate: func(pp *proofParts) { pp.claims["iat"] = "1780000000" }, want: "types"},
 		{name: "jti missing", mutate: func(pp *proofParts) { delete(pp.claims, "jti") }, want: "jti"},
 		{name: "jti too long", mutate: func(pp *proofParts) { pp.claims["jti"] = strings.Repeat("j", 257) }, want: "jti"},
@@ -158,7 +161,7 @@ func TestVerifyRefusals(t *testing.T) {
 			return parts[0] + "." + base64.RawURLEncoding.EncodeToString(raw) + "." + parts[2]
 		}, want: "signature"},
 		{name: "signature with padding", proof: func(good string) string { return good + "=" }, want: "base64url"},
-		{name: "alg none", proof: func(good string) string {
+		{name: "alg none with an empty signature", proof: func(good string) string {
 			hdr := base64.RawURLEncoding.EncodeToString([]byte(`{"typ":"dpop+jwt","alg":"none","jwk":{}}`))
 			return hdr + "." + strings.Split(good, ".")[1] + "."
 		}, want: "compact"},
@@ -201,7 +204,7 @@ func TestVerifyRefusals(t *testing.T) {
 			if tc.token == "-" {
 				token = ""
 			}
-			p, err := v.VerifyProof(context.Background(), proof, method, mustURL(t, u), token)
+			p, err := v.VerifyProof(context.Background(), proof, ProofRequest{Method: method, URL: mustURL(t, u), AccessToken: token})
 			require.Error(t, err)
 			assert.Nil(t, p)
 			assert.ErrorIs(t, err, ErrInvalidProof)
@@ -221,7 +224,7 @@ func TestVerifyRefusals(t *testing.T) {
 		require.NoError(t, json.Unmarshal(raw, &m))
 		pp.header["jwk"], pp.header["alg"] = m, "RS256"
 		good := pp.sign() // signed by the EC key under an ES256 signer; the header claims RS256
-		_, err = v.VerifyProof(context.Background(), good, "GET", mustURL(t, target), "token-1")
+		_, err = v.VerifyProof(context.Background(), good, ProofRequest{Method: "GET", URL: mustURL(t, target), AccessToken: "token-1"})
 		assert.ErrorIs(t, err, ErrInvalidProof)
 		assert.Contains(t, err.Error(), "2048")
 	})
@@ -238,7 +241,7 @@ func TestVerifyAcceptsEveryAlgorithm(t *testing.T) {
 			u := mustURL(t, "https://API.example.no:443/a%2Fb?query=1")
 			proof, err := proofer.Proof("DELETE", u, "", "tok")
 			require.NoError(t, err)
-			p, err := v.VerifyProof(context.Background(), proof, "DELETE", mustURL(t, "https://api.example.no/a%2Fb"), "tok")
+			p, err := v.VerifyProof(context.Background(), proof, ProofRequest{Method: "DELETE", URL: mustURL(t, "https://api.example.no/a%2Fb"), AccessToken: "tok"})
 			require.NoError(t, err)
 			assert.Equal(t, proofer.Thumbprint(), p.JKT)
 			assert.Equal(t, alg, p.Algorithm)
@@ -258,7 +261,7 @@ func TestVerifierNonce(t *testing.T) {
 	verify := func(nonce string) error {
 		proof, err := proofer.Proof("GET", u, nonce, "tok")
 		require.NoError(t, err)
-		_, err = v.VerifyProof(context.Background(), proof, "GET", u, "tok")
+		_, err = v.VerifyProof(context.Background(), proof, ProofRequest{Method: "GET", URL: u, AccessToken: "tok"})
 		return err
 	}
 	err = verify("")
@@ -303,7 +306,7 @@ func TestVerifyRequest(t *testing.T) {
 		proof, err := proofer.Proof("POST", mustURL(t, "http://api.internal:8080/fhir/Patient"), "", "tok")
 		require.NoError(t, err)
 		r.Header.Set("DPoP", proof)
-		_, err = v.Verify(context.Background(), r, "tok")
+		_, err = v.Verify(context.Background(), r, "tok", "")
 		require.NoError(t, err)
 	})
 	t.Run("behind a proxy", func(t *testing.T) {
@@ -313,25 +316,25 @@ func TestVerifyRequest(t *testing.T) {
 		proof, err := proofer.Proof("GET", mustURL(t, "https://api.example.no/journal/fhir/Patient"), "", "tok")
 		require.NoError(t, err)
 		r.Header.Set("DPoP", proof)
-		_, err = v.Verify(context.Background(), r, "tok")
+		_, err = v.Verify(context.Background(), r, "tok", "")
 		require.NoError(t, err)
 
 		internal, err := proofer.Proof("GET", mustURL(t, "http://10.0.0.7:8080/fhir/Patient"), "", "tok")
 		require.NoError(t, err)
 		r.Header.Set("DPoP", internal)
-		_, err = v.Verify(context.Background(), r, "tok")
+		_, err = v.Verify(context.Background(), r, "tok", "")
 		assert.ErrorIs(t, err, ErrInvalidProof, "the internal url is not what clients call")
 	})
 	t.Run("missing and repeated headers", func(t *testing.T) {
 		v, err := NewVerifier(VerifierConfig{Now: now})
 		require.NoError(t, err)
 		r := httptest.NewRequest("GET", "http://api.example.no/x", nil)
-		_, err = v.Verify(context.Background(), r, "tok")
+		_, err = v.Verify(context.Background(), r, "tok", "")
 		assert.ErrorIs(t, err, ErrInvalidProof)
 		assert.Contains(t, err.Error(), "missing")
 		r.Header.Add("DPoP", "a.b.c")
 		r.Header.Add("DPoP", "a.b.c")
-		_, err = v.Verify(context.Background(), r, "tok")
+		_, err = v.Verify(context.Background(), r, "tok", "")
 		assert.ErrorIs(t, err, ErrInvalidProof)
 		assert.Contains(t, err.Error(), "2 DPoP headers")
 	})
@@ -375,7 +378,7 @@ func TestVerifyConcurrentReplay(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			_, err := v.VerifyProof(context.Background(), proof, "GET", u, "tok")
+			_, err := v.VerifyProof(context.Background(), proof, ProofRequest{Method: "GET", URL: u, AccessToken: "tok"})
 			switch {
 			case err == nil:
 				wins.Add(1)
@@ -404,7 +407,7 @@ func TestVerifyReplayStoreFailureRefuses(t *testing.T) {
 	u := mustURL(t, "https://api.example.no/x")
 	proof, err := proofer.Proof("GET", u, "", "tok")
 	require.NoError(t, err)
-	_, err = v.VerifyProof(context.Background(), proof, "GET", u, "tok")
+	_, err = v.VerifyProof(context.Background(), proof, ProofRequest{Method: "GET", URL: u, AccessToken: "tok"})
 	assert.ErrorIs(t, err, ErrReplayCheck)
 	assert.NotErrorIs(t, err, ErrInvalidProof)
 }
@@ -445,7 +448,7 @@ func TestVerifyHandlerFlow(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 		w.Header().Set("DPoP-Nonce", nonces.Nonce())
-		if _, err := v.Verify(r.Context(), r, token); err != nil {
+		if _, err := v.Verify(r.Context(), r, token, ""); err != nil {
 			if errors.Is(err, ErrUseNonce) {
 				challenged.Add(1)
 				w.Header().Set("WWW-Authenticate", `DPoP error="use_dpop_nonce"`)
@@ -498,4 +501,110 @@ func keyFor(t *testing.T, alg string) crypto.Signer {
 	k, err := ecdsa.GenerateKey(curve, rand.Reader)
 	require.NoError(t, err)
 	return k
+}
+
+func TestVerifyKeyBinding(t *testing.T) {
+	store := NewMemoryReplayStore(MemoryReplayStoreConfig{Now: func() time.Time { return verifierNow }})
+	v, err := NewVerifier(VerifierConfig{Replay: store, Now: func() time.Time { return verifierNow }})
+	require.NoError(t, err)
+	bound, err := NewProofer(ProoferConfig{Now: func() time.Time { return verifierNow }})
+	require.NoError(t, err)
+	foreign, err := NewProofer(ProoferConfig{Now: func() time.Time { return verifierNow }})
+	require.NoError(t, err)
+	u := mustURL(t, "https://api.example.no/x")
+	req := ProofRequest{Method: "GET", URL: u, AccessToken: "tok", JKT: bound.Thumbprint()}
+
+	for range 5 {
+		proof, err := foreign.Proof("GET", u, "", "tok")
+		require.NoError(t, err)
+		_, err = v.VerifyProof(context.Background(), proof, req)
+		assert.ErrorIs(t, err, ErrKeyNotBound)
+		assert.NotErrorIs(t, err, ErrInvalidProof)
+	}
+	assert.Zero(t, store.Len(), "proofs by a foreign key take no space in the replay store")
+
+	proof, err := bound.Proof("GET", u, "", "tok")
+	require.NoError(t, err)
+	p, err := v.VerifyProof(context.Background(), proof, req)
+	require.NoError(t, err)
+	assert.Equal(t, bound.Thumbprint(), p.JKT)
+	assert.Equal(t, 1, store.Len())
+}
+
+// A proof key is the client's own: an RSA key beyond 4096 bits or with another exponent than
+// 65537 would only make the server work harder, and is refused before any signature check.
+func TestVerifyRefusesCostlyRSAKeys(t *testing.T) {
+	v, err := NewVerifier(VerifierConfig{Now: func() time.Time { return verifierNow }})
+	require.NoError(t, err)
+	big8k := make([]byte, 1024)
+	_, _ = rand.Read(big8k)
+	big8k[0] |= 0x80
+	big8k[len(big8k)-1] |= 1
+	n2k := make([]byte, 256)
+	_, _ = rand.Read(n2k)
+	n2k[0] |= 0x80
+	n2k[len(n2k)-1] |= 1
+	b64 := base64.RawURLEncoding.EncodeToString
+	for name, jwk := range map[string]map[string]string{
+		"8192-bit modulus": {"kty": "RSA", "n": b64(big8k), "e": "AQAB"},
+		"exponent 3":       {"kty": "RSA", "n": b64(n2k), "e": "Aw"},
+		"exponent 2^31-1":  {"kty": "RSA", "n": b64(n2k), "e": "f____w"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			hdr, _ := json.Marshal(map[string]any{"typ": "dpop+jwt", "alg": "RS256", "jwk": jwk})
+			payload, _ := json.Marshal(map[string]any{"jti": "j", "htm": "GET", "htu": "https://api.example.no/x", "iat": verifierNow.Unix()})
+			proof := b64(hdr) + "." + b64(payload) + "." + b64(make([]byte, 256))
+			_, err := v.VerifyProof(context.Background(), proof, ProofRequest{Method: "GET", URL: mustURL(t, "https://api.example.no/x")})
+			assert.ErrorIs(t, err, ErrInvalidProof)
+			if !strings.Contains(err.Error(), "larger than") {
+				assert.Contains(t, err.Error(), "65537")
+			}
+		})
+	}
+}
+
+// Without ExternalURL the htu is checked against the request's Host header, which the client
+// chooses; with it, a proof made for another deployment is refused whatever Host says.
+func TestVerifyExternalURLIgnoresHostHeader(t *testing.T) {
+	proofer, err := NewProofer(ProoferConfig{Now: func() time.Time { return verifierNow }})
+	require.NoError(t, err)
+	proof, err := proofer.Proof("GET", mustURL(t, "https://api-a.example.no/x"), "", "tok")
+	require.NoError(t, err)
+	r := httptest.NewRequest("GET", "https://api-b.example.no/x", nil)
+	r.Host = "api-a.example.no" // a replay to deployment B, claiming to be A
+	r.Header.Set("DPoP", proof)
+
+	v, err := NewVerifier(VerifierConfig{ExternalURL: "https://api-b.example.no", Now: func() time.Time { return verifierNow }})
+	require.NoError(t, err)
+	_, err = v.Verify(context.Background(), r, "tok", "")
+	assert.ErrorIs(t, err, ErrInvalidProof)
+	assert.Contains(t, err.Error(), "htu")
+}
+
+// The same proof with its ECDSA signature changed to the other valid form (r, n-s) is still
+// the same proof: its jti is already used.
+func TestVerifyReplayWithMalleatedSignature(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	proofer, err := NewProofer(ProoferConfig{Key: key, Now: func() time.Time { return verifierNow }})
+	require.NoError(t, err)
+	v, err := NewVerifier(VerifierConfig{Now: func() time.Time { return verifierNow }})
+	require.NoError(t, err)
+	u := mustURL(t, "https://api.example.no/x")
+	proof, err := proofer.Proof("GET", u, "", "tok")
+	require.NoError(t, err)
+	req := ProofRequest{Method: "GET", URL: u, AccessToken: "tok"}
+	_, err = v.VerifyProof(context.Background(), proof, req)
+	require.NoError(t, err)
+
+	dot := strings.LastIndexByte(proof, '.')
+	sig, err := base64.RawURLEncoding.DecodeString(proof[dot+1:])
+	require.NoError(t, err)
+	s := new(big.Int).SetBytes(sig[32:])
+	s.Sub(elliptic.P256().Params().N, s)
+	s.FillBytes(sig[32:])
+	malleated := proof[:dot+1] + base64.RawURLEncoding.EncodeToString(sig)
+	require.NotEqual(t, proof, malleated)
+	_, err = v.VerifyProof(context.Background(), malleated, req)
+	assert.ErrorIs(t, err, ErrReplayed)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -372,12 +371,4 @@ func rejectDuplicateMembers(payload []byte) error {
 
 func invalidToken(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidToken, fmt.Sprintf(format, args...))
-}
-
-// base64URLEqual compares two base64url strings in constant time (for thumbprints).
-func base64URLEqual(a, b string) bool {
-	if _, err := base64.RawURLEncoding.DecodeString(a); err != nil {
-		return false
-	}
-	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }

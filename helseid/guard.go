@@ -14,8 +14,9 @@ import (
 type GuardConfig struct {
 	AccessTokenConfig
 	// DPoP configures proof checking: algorithms, proof age, the replay store (share one
-	// across machines, see dpop.ReplayStore), resource-server nonces and the external URL
-	// behind a proxy. Its Now defaults to AccessTokenConfig.Now.
+	// across machines, see dpop.ReplayStore), resource-server nonces and the API's external
+	// URL (set it in production: without it the htu is checked against the client's Host
+	// header). Its Now defaults to AccessTokenConfig.Now.
 	DPoP dpop.VerifierConfig
 }
 
@@ -26,7 +27,6 @@ type GuardConfig struct {
 type Guard struct {
 	tokens *AccessTokenValidator
 	proofs *dpop.Verifier
-	nonces *dpop.NonceSource
 	algs   string // for WWW-Authenticate
 }
 
@@ -43,7 +43,7 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: DPoP: %w", ErrInvalidConfig, err)
 	}
-	return &Guard{tokens: tokens, proofs: proofs, nonces: cfg.DPoP.Nonces, algs: strings.Join(proofs.Algorithms(), " ")}, nil
+	return &Guard{tokens: tokens, proofs: proofs, algs: strings.Join(proofs.Algorithms(), " ")}, nil
 }
 
 // AuthError is why a Guard refused a request: the HTTP status and the RFC 6750 / RFC 9449
@@ -90,9 +90,12 @@ func (g *Guard) Authenticate(r *http.Request) (*AccessTokenClaims, error) {
 	default:
 		return nil, &AuthError{Status: http.StatusUnauthorized, Code: "invalid_token", Err: err}
 	}
-	proof, err := g.proofs.Verify(r.Context(), r, token)
+	_, err = g.proofs.Verify(r.Context(), r, token, claims.JKT)
 	switch {
 	case err == nil:
+	case errors.Is(err, dpop.ErrKeyNotBound):
+		return nil, &AuthError{Status: http.StatusUnauthorized, Code: "invalid_token",
+			Err: fmt.Errorf("%w: the proof's key is not the one the token is bound to", ErrInvalidToken)}
 	case errors.Is(err, dpop.ErrReplayCheck):
 		// The replay store is down: the proof's freshness is unknown, so refuse without
 		// blaming the client.
@@ -101,10 +104,6 @@ func (g *Guard) Authenticate(r *http.Request) (*AccessTokenClaims, error) {
 		return nil, &AuthError{Status: http.StatusUnauthorized, Code: "use_dpop_nonce", Err: err}
 	default:
 		return nil, &AuthError{Status: http.StatusUnauthorized, Code: "invalid_dpop_proof", Err: err}
-	}
-	if !base64URLEqual(proof.JKT, claims.JKT) {
-		return nil, &AuthError{Status: http.StatusUnauthorized, Code: "invalid_token",
-			Err: fmt.Errorf("%w: the proof's key is not the one the token is bound to", ErrInvalidToken)}
 	}
 	if insufficient {
 		return nil, &AuthError{Status: http.StatusForbidden, Code: "insufficient_scope", Err: ErrInsufficientScope}
@@ -136,7 +135,8 @@ func accessTokenOf(r *http.Request) (string, *AuthError) {
 	case strings.EqualFold(scheme, "Bearer"):
 		return "", &AuthError{Status: http.StatusUnauthorized, Code: "invalid_token", Err: errors.New("bearer token where a dpop-bound token is required")}
 	default:
-		return "", &AuthError{Status: http.StatusUnauthorized, Code: "invalid_token", Err: fmt.Errorf("unsupported authorization scheme %.16q", scheme)}
+		// The scheme is not quoted: a client that put a secret there would find it in logs.
+		return "", &AuthError{Status: http.StatusUnauthorized, Code: "invalid_token", Err: errors.New("unsupported authorization scheme")}
 	}
 }
 
@@ -147,8 +147,8 @@ func accessTokenOf(r *http.Request) (string, *AuthError) {
 func (g *Guard) Middleware(next http.Handler, onError func(*http.Request, *AuthError)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		claims, err := g.Authenticate(r)
-		if g.nonces != nil {
-			w.Header().Set("DPoP-Nonce", g.nonces.Nonce())
+		if nonces := g.proofs.Nonces(); nonces != nil {
+			w.Header().Set("DPoP-Nonce", nonces.Nonce())
 		}
 		if err != nil {
 			var aerr *AuthError

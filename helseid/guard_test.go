@@ -257,3 +257,14 @@ func TestGuardReplayStoreDownAnswers503(t *testing.T) {
 	assert.NotContains(t, body, "redis")
 	assert.Zero(t, g.reached.Load())
 }
+
+func TestGuardDoesNotLogTheAuthorizationValue(t *testing.T) {
+	g := newGuardFixture(t, nil)
+	req := g.signed(t, "GET", g.api.URL+"/x", g.client.Proofer(), "DPoP")
+	req.Header.Set("Authorization", "s3cr3t-api-key-value x")
+	resp, _ := do(t, req)
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	e := g.lastErr.Load()
+	require.NotNil(t, e)
+	assert.NotContains(t, e.Error(), "s3cr3t")
+}

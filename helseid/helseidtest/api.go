@@ -148,7 +148,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 // apiReject writes an error with a DPoP challenge (RFC 9449 §7.1, RFC 6750 §3).
 func (s *Server) apiReject(w http.ResponseWriter, status int, code, desc string) {
 	s.stats.apiRejections.Add(1)
-	w.Header().Set("WWW-Authenticate", challenge(code, desc))
+	if status < http.StatusInternalServerError { // the server's own trouble is no challenge to the client
+		w.Header().Set("WWW-Authenticate", challenge(code, desc))
+	}
 	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
 }
 
