@@ -27,6 +27,7 @@ const (
 type Config[K comparable, V any] struct {
 	// Fetch gets a new value for key and says when it expires (zero: unknown). It runs in a
 	// goroutine of the cache with the cache's context, not a caller's, bounded by FetchTimeout.
+	// It may be nil when every caller uses GetWith.
 	Fetch func(ctx context.Context, key K) (*V, time.Time, error)
 	// Hash spreads keys over shards; it must be consistent with ==.
 	Hash func(K) uint64
@@ -103,7 +104,8 @@ type entry[K comparable, V any] struct {
 	flight      atomic.Pointer[flight[V]] // set and cleared under mu
 	expires     atomic.Int64
 	mu          sync.Mutex
-	fail        *failure // under mu; nil unless the last fetch failed
+	fail        *failure   // under mu; nil unless the last fetch failed
+	fetcher     Fetcher[V] // under mu; the newest GetWith fetch, used instead of Config.Fetch
 	key         K
 }
 
@@ -154,10 +156,16 @@ type Cache[K comparable, V any] struct {
 
 const coarseTick = 50 * time.Millisecond
 
-// New returns a Cache; Fetch and Hash are required.
+// Fetcher fetches one key's value for GetWith; it has the same contract as Config.Fetch.
+type Fetcher[V any] func(ctx context.Context) (*V, time.Time, error)
+
+// errNoFetch reports a key with neither Config.Fetch nor a GetWith fetcher.
+var errNoFetch = errors.New("token cache: no fetch for this key")
+
+// New returns a Cache; Hash is required, and Fetch unless every caller uses GetWith.
 func New[K comparable, V any](cfg Config[K, V]) (*Cache[K, V], error) {
-	if cfg.Fetch == nil || cfg.Hash == nil {
-		return nil, errors.New("token cache: Fetch and Hash are required")
+	if cfg.Hash == nil {
+		return nil, errors.New("token cache: Hash is required")
 	}
 	setDefault(&cfg.RefreshWindow, DefaultRefreshWindow)
 	setDefault(&cfg.ExpiryMargin, DefaultExpiryMargin)
@@ -239,7 +247,16 @@ func (c *Cache[K, V]) Len() int { return int(c.entries.Load()) }
 
 // Get returns a usable value for key, fetching one if needed. A caller whose ctx ends while it
 // waits gets ctx's error at once; the fetch goes on for the other waiters.
-func (c *Cache[K, V]) Get(ctx context.Context, key K) (*V, error) {
+func (c *Cache[K, V]) Get(ctx context.Context, key K) (*V, error) { return c.get(ctx, key, nil) }
+
+// GetWith is Get with fetch in place of Config.Fetch for key: for values whose fetch needs an
+// input that the key must not hold, such as a token exchange's subject token, which the key
+// holds only as a hash. The entry keeps the newest fetch for its refreshes ahead of expiry.
+func (c *Cache[K, V]) GetWith(ctx context.Context, key K, fetch Fetcher[V]) (*V, error) {
+	return c.get(ctx, key, fetch)
+}
+
+func (c *Cache[K, V]) get(ctx context.Context, key K, fetch Fetcher[V]) (*V, error) {
 	sh := &c.shards[c.cfg.Hash(key)&c.mask]
 	if e := (*sh.m.Load())[key]; e != nil {
 		now := c.fastNow()
@@ -248,7 +265,7 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (*V, error) {
 				e.lastUsed.Store(now / 1e9)
 			}
 			if now >= e.refreshAt.Load() {
-				c.refreshAhead(e, now)
+				c.refreshAhead(e, now, fetch)
 			}
 			if c.observing {
 				c.cfg.Observe(key, Event{Kind: Hit})
@@ -256,7 +273,7 @@ func (c *Cache[K, V]) Get(ctx context.Context, key K) (*V, error) {
 			return v, nil
 		}
 	}
-	return c.miss(ctx, sh, key)
+	return c.miss(ctx, sh, key, fetch)
 }
 
 // Invalidate drops key's value if it is old (or any value if old is nil), for example after an
@@ -284,12 +301,15 @@ func (c *Cache[K, V]) Close() {
 	c.inflight.Wait()
 }
 
-func (c *Cache[K, V]) miss(ctx context.Context, sh *shard[K, V], key K) (*V, error) {
+func (c *Cache[K, V]) miss(ctx context.Context, sh *shard[K, V], key K, fetch Fetcher[V]) (*V, error) {
 	if c.observing {
 		c.cfg.Observe(key, Event{Kind: Miss})
 	}
 	e := c.entryFor(sh, key)
 	e.mu.Lock()
+	if fetch != nil {
+		e.fetcher = fetch
+	}
 	now := c.now().UnixNano()
 	if v := e.current(now); v != nil {
 		e.mu.Unlock()
@@ -319,12 +339,15 @@ func (c *Cache[K, V]) miss(ctx context.Context, sh *shard[K, V], key K) (*V, err
 
 // refreshAhead starts a background refresh of a token that is still usable, unless one runs
 // or a failed refresh is being backed off.
-func (c *Cache[K, V]) refreshAhead(e *entry[K, V], now int64) {
+func (c *Cache[K, V]) refreshAhead(e *entry[K, V], now int64, fetch Fetcher[V]) {
 	if e.flight.Load() != nil {
 		return
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if fetch != nil {
+		e.fetcher = fetch
+	}
 	if e.flight.Load() != nil || (e.fail != nil && now < e.fail.until) {
 		return
 	}
@@ -340,18 +363,31 @@ func (c *Cache[K, V]) start(e *entry[K, V], background bool) (*flight[V], error)
 	if c.closed {
 		return nil, ErrClosed
 	}
+	fetch := e.fetcher
+	if fetch == nil && c.cfg.Fetch == nil {
+		return nil, errNoFetch
+	}
 	f := &flight[V]{done: make(chan struct{})}
 	e.flight.Store(f)
 	c.inflight.Add(1)
-	go c.fetch(e, f, background)
+	go c.fetch(e, f, background, fetch)
 	return f, nil
 }
 
-func (c *Cache[K, V]) fetch(e *entry[K, V], f *flight[V], background bool) {
+func (c *Cache[K, V]) fetch(e *entry[K, V], f *flight[V], background bool, fetch Fetcher[V]) {
 	defer c.inflight.Done()
 	ctx, cancel := context.WithTimeout(c.base, c.cfg.FetchTimeout)
 	started := time.Now()
-	val, expiry, err := c.cfg.Fetch(ctx, e.key)
+	var (
+		val    *V
+		expiry time.Time
+		err    error
+	)
+	if fetch != nil {
+		val, expiry, err = fetch(ctx)
+	} else {
+		val, expiry, err = c.cfg.Fetch(ctx, e.key)
+	}
 	cancel()
 	if err == nil && val == nil {
 		err = errors.New("token cache: fetch returned no value")

@@ -339,8 +339,47 @@ func TestKeysNeverMix(t *testing.T) {
 }
 
 func TestNewValidation(t *testing.T) {
-	_, err := New(Config[string, token]{Hash: hashString})
-	assert.Error(t, err)
-	_, err = New(Config[string, token]{Fetch: (&fetcher{}).fetch})
-	assert.Error(t, err)
+	_, err := New(Config[string, token]{Fetch: (&fetcher{}).fetch})
+	assert.Error(t, err, "no Hash")
+	c, err := New(Config[string, token]{Hash: hashString})
+	require.NoError(t, err, "Fetch is optional with GetWith")
+	defer c.Close()
+	_, err = c.Get(context.Background(), "k")
+	assert.ErrorIs(t, err, errNoFetch)
+}
+
+// GetWith fetches with the caller's function, once for many waiters, and the entry refreshes
+// with the newest one.
+func TestGetWith(t *testing.T) {
+	clock := fakeclock.New(time.Unix(1_000_000, 0))
+	c, err := New(Config[string, token]{Hash: hashString, Now: clock.Now, RefreshWindow: 10 * time.Second})
+	require.NoError(t, err)
+	defer c.Close()
+	var calls atomic.Int32
+	fetchAs := func(name string) Fetcher[token] {
+		return func(context.Context) (*token, time.Time, error) {
+			calls.Add(1)
+			return &token{value: name}, clock.Now().Add(time.Minute), nil
+		}
+	}
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := c.GetWith(context.Background(), "k", fetchAs("first"))
+			if assert.NoError(t, err) {
+				assert.Equal(t, "first", v.value)
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, int32(1), calls.Load())
+
+	clock.Advance(50 * time.Second) // inside the refresh window, before the expiry margin: a background refresh with the newest fetch
+	v, err := c.GetWith(context.Background(), "k", fetchAs("second"))
+	require.NoError(t, err)
+	assert.Equal(t, "first", v.value, "the current value is served during the refresh")
+	c.Close() // waits for the refresh
+	assert.Equal(t, "second", c.Peek("k").value)
 }
