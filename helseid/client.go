@@ -17,6 +17,7 @@ import (
 	"github.com/helseid-go/sdk/internal/httpx"
 	"github.com/helseid-go/sdk/internal/tokencache"
 	"github.com/helseid-go/sdk/internal/tokenendpoint"
+	"github.com/helseid-go/sdk/tokenexchange"
 )
 
 // ErrInvalidConfig reports a Config the client cannot work with; the message says which field.
@@ -77,6 +78,7 @@ type Client struct {
 	nonces     *dpop.NonceStore // the authorization server's
 	apiNonces  *dpop.NonceStore // resource servers'
 	cache      *tokencache.Cache[tokenKey, Token]
+	exchanges  *tokenexchange.Cache
 	specs      sync.Map // canonical request → *tokenSpec
 	seed       maphash.Seed
 	observer   Observer
@@ -146,6 +148,13 @@ func NewClient(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
+	c.exchanges, err = tokenexchange.NewCache(tokenexchange.CacheConfig{
+		Exchange: c.exchange, Now: cfg.Now, MaxEntries: cfg.MaxCachedTokens,
+	})
+	if err != nil {
+		c.cache.Close()
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	return c, nil
 }
 
@@ -153,6 +162,7 @@ func NewClient(cfg Config) (*Client, error) {
 // are still served afterwards, but no new token is requested through the cache.
 func (c *Client) Close() error {
 	c.cache.Close()
+	c.exchanges.Close()
 	return nil
 }
 

@@ -141,6 +141,7 @@ func accessTokenOf(r *http.Request) (string, *AuthError) {
 }
 
 // Middleware calls next with the token's claims in the request context (ClaimsFromContext),
+// and the token itself for on-behalf-of calls (Client.OnBehalfOfHTTPClient),
 // or answers the failure itself: the status, WWW-Authenticate with the error code and the
 // accepted proof algorithms, and a DPoP-Nonce when nonces are in use. Nothing beyond the error
 // code is disclosed; pass onError to log the detail (it may be nil).
@@ -161,7 +162,9 @@ func (g *Guard) Middleware(next http.Handler, onError func(*http.Request, *AuthE
 			g.refuse(w, aerr)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, claims)))
+		ctx := context.WithValue(r.Context(), claimsKey{}, claims)
+		ctx = WithSubjectToken(ctx, acceptedToken(r), claims.Expiry)
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -175,4 +178,10 @@ func (g *Guard) refuse(w http.ResponseWriter, e *AuthError) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Error(w, http.StatusText(e.Status), e.Status)
+}
+
+// acceptedToken is the token of a request Authenticate accepted.
+func acceptedToken(r *http.Request) string {
+	token, _ := accessTokenOf(r)
+	return token
 }

@@ -36,6 +36,23 @@ type AccessTokenClaims struct {
 	OrgNrChild    string   `json:"helseid://claims/client/claims/orgnr_child,omitempty"`
 	OrgNrSupplier string   `json:"helseid://claims/client/claims/orgnr_supplier,omitempty"`
 	ClientTenancy string   `json:"helseid://claims/client/client_tenancy"`
+	// User claims, present in tokens issued for a logged-in user (IssueUserToken, token
+	// exchange).
+	PID           string `json:"helseid://claims/identity/pid,omitempty"`
+	SecurityLevel string `json:"helseid://claims/identity/security_level,omitempty"`
+	HPRNumber     string `json:"helseid://claims/hpr/hpr_number,omitempty"`
+	Name          string `json:"name,omitempty"`
+	// Actor is the act claim of a token-exchange token (RFC 8693 §4.1): the client acting
+	// for the subject, nesting the subject token's own act.
+	Actor *Actor `json:"act,omitempty"`
+}
+
+// Actor is an RFC 8693 act claim.
+type Actor struct {
+	Issuer   string `json:"iss,omitempty"`
+	Subject  string `json:"sub"`
+	ClientID string `json:"client_id,omitempty"`
+	Actor    *Actor `json:"act,omitempty"`
 }
 
 // Cnf is the confirmation claim (RFC 7800) of a DPoP-bound token (RFC 9449 §6.1).
@@ -43,10 +60,15 @@ type Cnf struct {
 	JKT string `json:"jkt"`
 }
 
-// mintAccessToken signs an access token with the active key.
+// mintAccessToken signs an access token for client c with the active key.
 func (s *Server) mintAccessToken(c *registeredClient, scopes []string, aud, jkt string, org orgClaims, now time.Time) (string, error) {
+	return s.signAccessToken(s.accessTokenClaims(c, scopes, aud, jkt, org, now))
+}
+
+// accessTokenClaims are the claims of a client's token; user tokens add to them.
+func (s *Server) accessTokenClaims(c *registeredClient, scopes []string, aud, jkt string, org orgClaims, now time.Time) AccessTokenClaims {
 	iat := now.Unix()
-	claims := AccessTokenClaims{
+	return AccessTokenClaims{
 		Issuer:        s.issuer,
 		Audience:      aud,
 		ClientID:      c.reg.ID,
@@ -63,6 +85,10 @@ func (s *Server) mintAccessToken(c *registeredClient, scopes []string, aud, jkt 
 		OrgNrSupplier: org.supplier,
 		ClientTenancy: org.tenancy,
 	}
+}
+
+// signAccessToken signs claims with the active key: RS256, typ at+jwt, kid.
+func (s *Server) signAccessToken(claims AccessTokenClaims) (string, error) {
 	payload, err := json.Marshal(claims)
 	if err != nil {
 		return "", err

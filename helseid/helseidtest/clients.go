@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
@@ -39,6 +40,10 @@ type ClientRegistration struct {
 	// DelegatedParents, for a multi-tenant client, are the parent organisations that have
 	// delegated to the supplier (in Altinn, for the real HelseID). Empty allows any parent.
 	DelegatedParents []string
+	// ExchangeAudience is the API (audience, such as "nhn:sfm") this client serves: it may
+	// exchange users' tokens issued for that audience with the token-exchange grant, for
+	// tokens to the APIs of its Scopes. Empty: the client may not use token exchange.
+	ExchangeAudience string
 }
 
 // registeredClient is a validated registration.
@@ -84,6 +89,9 @@ func validateRegistration(c ClientRegistration) (*registeredClient, error) {
 	}
 	if len(c.Scopes) == 0 {
 		return nil, fmt.Errorf("helseidtest: client %q: no scopes", c.ID)
+	}
+	if c.ExchangeAudience != "" && (!validScopeToken(c.ExchangeAudience) || strings.Contains(c.ExchangeAudience, "/")) {
+		return nil, fmt.Errorf("helseidtest: client %q: ExchangeAudience %q is not an API audience", c.ID, c.ExchangeAudience)
 	}
 	for _, sc := range c.Scopes {
 		if !validScopeToken(sc) {

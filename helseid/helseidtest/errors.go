@@ -17,6 +17,8 @@ const (
 	errServerError          = "server_error"
 	errTemporarilyUnavail   = "temporarily_unavailable"
 	errInvalidToken         = "invalid_token"
+	errInvalidGrant         = "invalid_grant"
+	errUnauthorizedClient   = "unauthorized_client"
 )
 
 // oauthError is an error response. Descriptions are fixed texts plus at most names of claims,

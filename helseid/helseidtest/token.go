@@ -16,12 +16,14 @@ const (
 	maxTokenRequestBytes = 64 << 10
 )
 
-// TokenResponse is the token endpoint's success body (RFC 6749 §5.1, RFC 9449 §5).
+// TokenResponse is the token endpoint's success body (RFC 6749 §5.1, RFC 9449 §5, RFC 8693
+// §2.2.1).
 type TokenResponse struct {
-	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
-	ExpiresIn   int64  `json:"expires_in"`
-	Scope       string `json:"scope"`
+	AccessToken     string `json:"access_token"`
+	TokenType       string `json:"token_type"`
+	ExpiresIn       int64  `json:"expires_in"`
+	Scope           string `json:"scope"`
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
 }
 
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
@@ -108,10 +110,16 @@ func (s *Server) token(r *http.Request) (*TokenResponse, *oauthError) {
 	}
 	switch gt := form.Get("grant_type"); gt {
 	case GrantClientCredentials:
+	case GrantTokenExchange:
+		resp, oerr := s.exchange(a.client, form, key.jkt, s.now())
+		if oerr == nil {
+			s.afterIssue()
+		}
+		return resp, oerr
 	case "":
 		return nil, newError(errInvalidRequest, "grant_type is missing")
 	default:
-		return nil, newError(errUnsupportedGrantType, "only client_credentials is implemented")
+		return nil, newError(errUnsupportedGrantType, "only client_credentials and token exchange are implemented")
 	}
 	scopes, api, oerr := checkScopes(a.client, form)
 	if oerr != nil {

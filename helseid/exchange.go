@@ -1,0 +1,153 @@
+package helseid
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/helseid-go/sdk/dpop"
+	"github.com/helseid-go/sdk/tokenexchange"
+)
+
+// ErrNoSubjectToken reports an on-behalf-of call whose context carries no incoming user token:
+// the handler was not behind Guard.Middleware, and WithSubjectToken was not used.
+var ErrNoSubjectToken = errors.New("no subject token in the request context")
+
+// TokenExchangeRequest asks for a token to a downstream API on behalf of the user whose token
+// an API received (RFC 8693; HELSEID.md §6).
+type TokenExchangeRequest struct {
+	// Scopes of the downstream API, such as "nhn:reseptformidleren/api". One API only:
+	// HelseID APIs accept tokens with one audience.
+	Scopes []string
+	// Resource optionally names the downstream API (its audience).
+	Resource string
+}
+
+func (r TokenExchangeRequest) exchangeRequest(subjectToken string, subjectExpiry time.Time) (tokenexchange.Request, error) {
+	if err := checkScopes(r.Scopes); err != nil {
+		return tokenexchange.Request{}, err
+	}
+	if strings.ContainsAny(r.Resource, " \t\r\n") {
+		return tokenexchange.Request{}, fmt.Errorf("%w: resource %.64q has white space", ErrInvalidRequestParams, r.Resource)
+	}
+	req := tokenexchange.Request{SubjectToken: subjectToken, Scopes: r.Scopes, SubjectExpiry: subjectExpiry}
+	if r.Resource != "" {
+		req.Resources = []string{r.Resource}
+	}
+	return req, nil
+}
+
+// ExchangeToken exchanges subjectToken, a user's access token this client's API received, for
+// a DPoP-bound token to another API, bypassing the cache: the client authenticates as the
+// actor with its own assertion and binds the new token to its own DPoP key. Most callers want
+// OnBehalfOf or OnBehalfOfHTTPClient, which cache.
+func (c *Client) ExchangeToken(ctx context.Context, subjectToken string, req TokenExchangeRequest) (*TokenResponse, error) {
+	er, err := req.exchangeRequest(subjectToken, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	return c.exchange(ctx, er)
+}
+
+// OnBehalfOf returns a cached exchange of subjectToken for req (see tokenexchange.Cache): one
+// exchange per subject and target however many callers ask, kept until the earlier of the new
+// token's and the subject token's expiry. subjectExpiry is the subject token's exp when known
+// (AccessTokenClaims.Expiry); zero reads it from the token.
+func (c *Client) OnBehalfOf(ctx context.Context, subjectToken string, subjectExpiry time.Time, req TokenExchangeRequest) (*tokenexchange.Token, error) {
+	er, err := req.exchangeRequest(subjectToken, subjectExpiry)
+	if err != nil {
+		return nil, err
+	}
+	return c.exchanges.Token(ctx, er)
+}
+
+// OnBehalfOfHTTPClient returns an *http.Client that calls one downstream API on behalf of the
+// user whose token the incoming request carried: each request's context must come from a
+// handler behind Guard.Middleware (or carry WithSubjectToken). The token is exchanged once per
+// user and cached (OnBehalfOf), bound to this client's DPoP key, and sent with a fresh proof;
+// the API's nonce and a 401 invalid_token are handled as in HTTPClient.
+func (c *Client) OnBehalfOfHTTPClient(req TokenExchangeRequest) (*http.Client, error) {
+	if _, err := req.exchangeRequest("subject", time.Time{}); err != nil {
+		return nil, err
+	}
+	return dpop.NewClient(&dpop.Transport{
+		Base:    c.http.Transport,
+		Proofer: c.proofer,
+		Nonces:  c.apiNonces,
+		Tokens:  onBehalfSource{client: c, req: req},
+	}), nil
+}
+
+// exchange is the exchange cache's ExchangeFunc: one token exchange at HelseID's token
+// endpoint, with the actor's fresh assertion and DPoP.
+func (c *Client) exchange(ctx context.Context, req tokenexchange.Request) (*TokenResponse, error) {
+	md, err := c.discovery.Metadata(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("helseid: discovery: %w", err)
+	}
+	ex, err := tokenexchange.New(tokenexchange.Config{
+		TokenEndpoint: md.TokenEndpoint,
+		ClientAuth: clientAuthFunc(func(form url.Values) error {
+			return c.assertions.Authenticate(form, nil)
+		}),
+		Proofer: c.proofer, Nonces: c.nonces, HTTPClient: c.http, Now: c.now, Retry: c.cfg.Retry,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("helseid: %w", err)
+	}
+	resp, err := ex.Exchange(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("helseid: %w", err)
+	}
+	return resp, nil
+}
+
+type clientAuthFunc func(form url.Values) error
+
+func (f clientAuthFunc) Authenticate(form url.Values) error { return f(form) }
+
+// onBehalfSource is the dpop.TokenSource of OnBehalfOfHTTPClient.
+type onBehalfSource struct {
+	client *Client
+	req    TokenExchangeRequest
+}
+
+func (s onBehalfSource) AccessToken(ctx context.Context) (string, error) {
+	subj, ok := ctx.Value(subjectKey{}).(subjectToken)
+	if !ok {
+		return "", ErrNoSubjectToken
+	}
+	tok, err := s.client.OnBehalfOf(ctx, subj.token, subj.expiry, s.req)
+	if err != nil {
+		return "", err
+	}
+	return tok.AccessToken, nil
+}
+
+func (s onBehalfSource) InvalidateToken(ctx context.Context, token string) {
+	subj, ok := ctx.Value(subjectKey{}).(subjectToken)
+	if !ok {
+		return
+	}
+	if er, err := s.req.exchangeRequest(subj.token, subj.expiry); err == nil {
+		s.client.exchanges.Invalidate(er, token)
+	}
+}
+
+type subjectKey struct{}
+
+// subjectToken is the incoming access token a request context carries for on-behalf-of calls.
+type subjectToken struct {
+	token  string
+	expiry time.Time
+}
+
+// WithSubjectToken returns a context carrying token, an incoming user's access token (and its
+// expiry, if known), for OnBehalfOfHTTPClient. Guard.Middleware does this itself.
+func WithSubjectToken(ctx context.Context, token string, expiry time.Time) context.Context {
+	return context.WithValue(ctx, subjectKey{}, subjectToken{token: token, expiry: expiry})
+}

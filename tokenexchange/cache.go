@@ -1,0 +1,161 @@
+package tokenexchange
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/helseid-go/sdk/internal/accesstoken"
+	"github.com/helseid-go/sdk/internal/tokencache"
+)
+
+// Token is an exchanged access token: AccessToken, and Expiry, the earlier of its own expiry
+// and the subject token's. Formatting and logging it never shows the token.
+type Token = accesstoken.Token
+
+// ExchangeFunc performs one exchange; Exchanger.Exchange is one.
+type ExchangeFunc func(ctx context.Context, req Request) (*Response, error)
+
+// CacheConfig configures a Cache.
+type CacheConfig struct {
+	// Exchange makes the exchanges. Required.
+	Exchange ExchangeFunc
+	// MaxEntries bounds the cache: 10,000 when zero. An API needs about one entry per active
+	// user and downstream API.
+	MaxEntries int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Cache keeps exchanged tokens. An entry is keyed by SHA-256 of the subject token and the
+// target (every other field of the Request), so different subjects or targets never share a
+// token and the cache never holds a subject token as a key; it is handed out until the
+// earlier of the issued token's expiry and the subject token's (Request.SubjectExpiry, or the
+// exp of a JWT subject token). One exchange is in flight per key however many callers wait; a
+// caller whose context ends returns at once. It is safe for concurrent use; Close stops it.
+type Cache struct {
+	cache *tokencache.Cache[cacheKey, Token]
+	now   func() time.Time
+	exch  ExchangeFunc
+}
+
+type cacheKey [sha256.Size]byte
+
+// NewCache checks cfg and returns a Cache.
+func NewCache(cfg CacheConfig) (*Cache, error) {
+	if cfg.Exchange == nil {
+		return nil, fmt.Errorf("%w: CacheConfig.Exchange is nil", ErrInvalidConfig)
+	}
+	c := &Cache{now: cfg.Now, exch: cfg.Exchange}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	var err error
+	c.cache, err = tokencache.New(tokencache.Config[cacheKey, Token]{
+		Hash:       func(k cacheKey) uint64 { return binary.LittleEndian.Uint64(k[:8]) },
+		Now:        cfg.Now,
+		MaxEntries: cfg.MaxEntries,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return c, nil
+}
+
+// Token returns a cached exchange of req, exchanging when none is usable. An expired subject
+// token is refused without a request (the server would refuse it too).
+func (c *Cache) Token(ctx context.Context, req Request) (*Token, error) {
+	if _, err := req.form(); err != nil {
+		return nil, err
+	}
+	subjectExpiry := req.SubjectExpiry
+	if subjectExpiry.IsZero() {
+		subjectExpiry = jwtExpiry(req.SubjectToken)
+	}
+	if !subjectExpiry.IsZero() && !c.now().Before(subjectExpiry) {
+		return nil, fmt.Errorf("%w: the subject token has expired", ErrInvalidRequest)
+	}
+	key := keyOf(req)
+	return c.cache.GetWith(ctx, key, func(ctx context.Context) (*Token, time.Time, error) {
+		resp, err := c.exch(ctx, req)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		expiry := resp.Expiry
+		if !subjectExpiry.IsZero() && (expiry.IsZero() || subjectExpiry.Before(expiry)) {
+			expiry = subjectExpiry
+		}
+		return &Token{AccessToken: resp.AccessToken, Expiry: expiry}, expiry, nil
+	})
+}
+
+// Invalidate drops the cached exchange of req if its token is token, for example after the
+// downstream API answered 401 invalid_token; a newer token fetched meanwhile is kept.
+func (c *Cache) Invalidate(req Request, token string) {
+	key := keyOf(req)
+	if cur := c.cache.Peek(key); cur != nil && cur.AccessToken == token {
+		c.cache.Invalidate(key, cur)
+	}
+}
+
+// Len returns the number of cached entries.
+func (c *Cache) Len() int { return c.cache.Len() }
+
+// Close stops background refreshes and waits for running exchanges to end.
+func (c *Cache) Close() { c.cache.Close() }
+
+// keyOf hashes every field that changes the result, each length-prefixed so that no two
+// requests share an encoding.
+func keyOf(req Request) cacheKey {
+	h := sha256.New()
+	var n [8]byte
+	write := func(s string) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	subjectType := req.SubjectTokenType
+	if subjectType == "" {
+		subjectType = TokenTypeAccessToken
+	}
+	write(req.SubjectToken)
+	write(subjectType)
+	for _, list := range [][]string{req.Scopes, req.Resources, req.Audiences} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(list)))
+		h.Write(n[:])
+		for _, v := range list {
+			write(v)
+		}
+	}
+	write(req.ActorToken)
+	write(req.ActorTokenType)
+	write(req.RequestedTokenType)
+	var k cacheKey
+	h.Sum(k[:0])
+	return k
+}
+
+// jwtExpiry reads exp from a JWT without verifying it, or returns zero. It only ever shortens
+// how long a result is cached, so an unverified value cannot extend anything.
+func jwtExpiry(token string) time.Time {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 || len(parts[1]) > 16<<10 {
+		return time.Time{}
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return time.Time{}
+	}
+	var claims struct {
+		Exp *float64 `json:"exp"`
+	}
+	if json.Unmarshal(payload, &claims) != nil || claims.Exp == nil || *claims.Exp <= 0 || *claims.Exp > 1e11 {
+		return time.Time{}
+	}
+	return time.Unix(int64(*claims.Exp), 0)
+}

@@ -1,0 +1,215 @@
+package tokenexchange
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/helseid-go/sdk/dpop"
+	"github.com/helseid-go/sdk/internal/httpx"
+	"github.com/helseid-go/sdk/internal/tokenendpoint"
+)
+
+// GrantType is the token-exchange grant_type (RFC 8693 §2.1).
+const GrantType = "urn:ietf:params:oauth:grant-type:token-exchange"
+
+// Token type identifiers (RFC 8693 §3).
+const (
+	TokenTypeAccessToken  = "urn:ietf:params:oauth:token-type:access_token"
+	TokenTypeRefreshToken = "urn:ietf:params:oauth:token-type:refresh_token"
+	TokenTypeIDToken      = "urn:ietf:params:oauth:token-type:id_token"
+	TokenTypeJWT          = "urn:ietf:params:oauth:token-type:jwt"
+)
+
+var (
+	// ErrInvalidRequest reports a Request the Exchanger refuses before sending it.
+	ErrInvalidRequest = errors.New("invalid token exchange request")
+	// ErrInvalidConfig reports a Config the Exchanger cannot work with.
+	ErrInvalidConfig = errors.New("invalid token exchange configuration")
+	// ErrInvalidResponse reports a response that breaks RFC 8693 or RFC 9449: no
+	// issued_token_type, another type than requested, a Bearer token where DPoP was asked for.
+	ErrInvalidResponse = tokenendpoint.ErrInvalidResponse
+	// ErrInvalidGrant is the authorization server's answer to a subject token it does not
+	// accept (expired, revoked, for another audience): errors.Is holds for any invalid_grant.
+	ErrInvalidGrant = tokenendpoint.ErrInvalidGrant
+)
+
+// Error is an error response of the authorization server (RFC 6749 §5.2, RFC 8693 §2.2.2);
+// read it with errors.As.
+type Error = tokenendpoint.Error
+
+// Response is a successful exchange (RFC 8693 §2.2.1). Formatting and logging it never shows
+// the tokens.
+type Response = tokenendpoint.Response
+
+// ClientAuthenticator adds client authentication to a token request form, such as a
+// private_key_jwt client assertion. It is called once per HTTP attempt and must produce new
+// credentials each time.
+type ClientAuthenticator interface {
+	Authenticate(form url.Values) error
+}
+
+// Config configures an Exchanger.
+type Config struct {
+	// TokenEndpoint is the authorization server's token endpoint. Required.
+	TokenEndpoint string
+	// ClientAuth authenticates the actor, the client making the exchange. Required.
+	ClientAuth ClientAuthenticator
+	// Proofer, when set, binds the issued token to its key with DPoP (RFC 9449): a proof on
+	// every attempt, token_type DPoP required.
+	Proofer *dpop.Proofer
+	// Nonces keeps the server's DPoP nonces; nil means a store of the Exchanger's own. Share
+	// the store of the client's other token requests to save a round trip.
+	Nonces *dpop.NonceStore
+	// HTTPClient sends the requests; nil means a client with a 30 s timeout. Redirects are
+	// never followed.
+	HTTPClient *http.Client
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Retry bounds retries of transient failures; the zero value retries up to 3 attempts.
+	Retry RetryPolicy
+}
+
+// RetryPolicy bounds retries of transient failures (network errors, 5xx, 429 with
+// Retry-After), each with fresh client authentication and a fresh proof.
+type RetryPolicy = tokenendpoint.RetryPolicy
+
+// Request is one token exchange (RFC 8693 §2.1).
+type Request struct {
+	// SubjectToken is the token to exchange, such as the access token an API received.
+	// Required.
+	SubjectToken string
+	// SubjectTokenType is its type; empty means TokenTypeAccessToken.
+	SubjectTokenType string
+	// Scopes of the token wanted, sent space-separated in this order.
+	Scopes []string
+	// Resources and Audiences name where the token will be used.
+	Resources []string
+	Audiences []string
+	// ActorToken, with ActorTokenType, represents the party acting; most servers (HelseID
+	// among them) identify the actor by its client authentication instead.
+	ActorToken     string
+	ActorTokenType string
+	// RequestedTokenType is the type wanted; empty leaves it to the server. The response's
+	// issued_token_type must equal it when set.
+	RequestedTokenType string
+	// SubjectExpiry is when the subject token expires, if the caller knows (a validated
+	// token's exp). Cache keeps no result beyond it; when zero, Cache reads exp from a JWT
+	// subject token.
+	SubjectExpiry time.Time
+}
+
+// Exchanger makes token exchanges at one authorization server. It is safe for concurrent use.
+type Exchanger struct {
+	endpoint *tokenendpoint.Client
+	proofer  *dpop.Proofer
+}
+
+// New checks cfg and returns an Exchanger. It makes no network call.
+func New(cfg Config) (*Exchanger, error) {
+	if cfg.ClientAuth == nil {
+		return nil, fmt.Errorf("%w: ClientAuth is nil", ErrInvalidConfig)
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = httpx.NewClient()
+	}
+	tc := tokenendpoint.Config{
+		HTTPClient: cfg.HTTPClient, Endpoint: cfg.TokenEndpoint, Auth: cfg.ClientAuth,
+		Now: cfg.Now, Retry: cfg.Retry,
+	}
+	if cfg.Proofer != nil {
+		nonces := cfg.Nonces
+		if nonces == nil {
+			nonces = dpop.NewNonceStore()
+		}
+		// Assigned only when set: a nil pointer in the interface would not be nil.
+		tc.Proofer, tc.Nonces = cfg.Proofer, nonces
+	}
+	endpoint, err := tokenendpoint.New(tc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return &Exchanger{endpoint: endpoint, proofer: cfg.Proofer}, nil
+}
+
+// Exchange sends req and returns the issued token. Errors wrap *Error for the server's
+// answers, ErrInvalidRequest, ErrInvalidResponse or a transport error, and never contain a
+// token or an assertion.
+func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Response, error) {
+	params, err := req.form()
+	if err != nil {
+		return nil, err
+	}
+	resp, err := e.endpoint.Token(ctx, params)
+	if err != nil {
+		return nil, fmt.Errorf("token exchange: %w", err)
+	}
+	switch {
+	case resp.IssuedTokenType == "":
+		return nil, fmt.Errorf("token exchange: %w: issued_token_type is missing", ErrInvalidResponse)
+	case req.RequestedTokenType != "" && resp.IssuedTokenType != req.RequestedTokenType:
+		return nil, fmt.Errorf("token exchange: %w: issued_token_type %.80q is not the requested type", ErrInvalidResponse, resp.IssuedTokenType)
+	}
+	return resp, nil
+}
+
+// form validates req and returns its parameters.
+func (req Request) form() (url.Values, error) {
+	if req.SubjectToken == "" {
+		return nil, fmt.Errorf("%w: SubjectToken is empty", ErrInvalidRequest)
+	}
+	if strings.ContainsAny(req.SubjectToken, " \t\r\n") || strings.ContainsAny(req.ActorToken, " \t\r\n") {
+		return nil, fmt.Errorf("%w: a token contains white space", ErrInvalidRequest)
+	}
+	subjectType := req.SubjectTokenType
+	if subjectType == "" {
+		subjectType = TokenTypeAccessToken
+	}
+	for name, v := range map[string]string{"SubjectTokenType": subjectType, "ActorTokenType": req.ActorTokenType, "RequestedTokenType": req.RequestedTokenType} {
+		if v != "" && !validTokenType(v) {
+			return nil, fmt.Errorf("%w: %s %.80q is not an absolute URI", ErrInvalidRequest, name, v)
+		}
+	}
+	if (req.ActorToken == "") != (req.ActorTokenType == "") {
+		return nil, fmt.Errorf("%w: ActorToken and ActorTokenType go together (RFC 8693 §2.1)", ErrInvalidRequest)
+	}
+	params := url.Values{
+		"grant_type":         {GrantType},
+		"subject_token":      {req.SubjectToken},
+		"subject_token_type": {subjectType},
+	}
+	if len(req.Scopes) > 0 {
+		for _, s := range req.Scopes {
+			if s == "" || strings.ContainsAny(s, " \t\r\n\"\\") {
+				return nil, fmt.Errorf("%w: scope %.64q is empty or has white space, quotes or backslashes", ErrInvalidRequest, s)
+			}
+		}
+		params.Set("scope", strings.Join(req.Scopes, " "))
+	}
+	for name, vals := range map[string][]string{"resource": req.Resources, "audience": req.Audiences} {
+		for _, v := range vals {
+			if v == "" {
+				return nil, fmt.Errorf("%w: an empty %s", ErrInvalidRequest, name)
+			}
+			params.Add(name, v)
+		}
+	}
+	if req.ActorToken != "" {
+		params.Set("actor_token", req.ActorToken)
+		params.Set("actor_token_type", req.ActorTokenType)
+	}
+	if req.RequestedTokenType != "" {
+		params.Set("requested_token_type", req.RequestedTokenType)
+	}
+	return params, nil
+}
+
+// validTokenType accepts an absolute URI such as urn:ietf:params:oauth:token-type:jwt.
+func validTokenType(v string) bool {
+	u, err := url.Parse(v)
+	return err == nil && u.Scheme != "" && !strings.ContainsAny(v, " \t\r\n")
+}
