@@ -7,7 +7,9 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/helseid-go/sdk/internal/accesstoken"
@@ -68,20 +70,28 @@ func NewCache(cfg CacheConfig) (*Cache, error) {
 }
 
 // Token returns a cached exchange of req, exchanging when none is usable. An expired subject
-// token is refused without a request (the server would refuse it too).
+// token is refused without a request (the server would refuse it too). A hit costs a SHA-256
+// of the subject token and a lock-free lookup: no allocation, no parsing, no network.
 func (c *Cache) Token(ctx context.Context, req Request) (*Token, error) {
-	if _, err := req.form(); err != nil {
+	key := keyOf(req)
+	if tok := c.cache.Lookup(key); tok != nil {
+		return tok, nil // only a validated request was ever stored under key
+	}
+	return c.miss(ctx, key, req)
+}
+
+func (c *Cache) miss(ctx context.Context, key cacheKey, req Request) (*Token, error) {
+	if err := req.validate(); err != nil {
 		return nil, err
 	}
-	subjectExpiry := req.SubjectExpiry
-	if subjectExpiry.IsZero() {
-		subjectExpiry = jwtExpiry(req.SubjectToken)
-	}
-	if !subjectExpiry.IsZero() && !c.now().Before(subjectExpiry) {
-		return nil, fmt.Errorf("%w: the subject token has expired", ErrInvalidRequest)
-	}
-	key := keyOf(req)
 	return c.cache.GetWith(ctx, key, func(ctx context.Context) (*Token, time.Time, error) {
+		subjectExpiry := req.SubjectExpiry
+		if subjectExpiry.IsZero() {
+			subjectExpiry = jwtExpiry(req.SubjectToken)
+		}
+		if !subjectExpiry.IsZero() && !c.now().Before(subjectExpiry) {
+			return nil, time.Time{}, fmt.Errorf("%w: the subject token has expired", ErrInvalidRequest)
+		}
 		resp, err := c.exch(ctx, req)
 		if err != nil {
 			return nil, time.Time{}, err
@@ -112,32 +122,46 @@ func (c *Cache) Close() { c.cache.Close() }
 // keyOf hashes every field that changes the result, each length-prefixed so that no two
 // requests share an encoding.
 func keyOf(req Request) cacheKey {
-	h := sha256.New()
-	var n [8]byte
-	write := func(s string) {
-		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
-		h.Write(n[:])
-		h.Write([]byte(s))
-	}
-	subjectType := req.SubjectTokenType
-	if subjectType == "" {
-		subjectType = TokenTypeAccessToken
-	}
-	write(req.SubjectToken)
-	write(subjectType)
-	for _, list := range [][]string{req.Scopes, req.Resources, req.Audiences} {
-		binary.BigEndian.PutUint64(n[:], uint64(len(list)))
-		h.Write(n[:])
+	hs := hashers.Get().(*hasher)
+	defer hashers.Put(hs)
+	hs.h.Reset()
+	hs.str(req.SubjectToken)
+	hs.str(req.subjectType())
+	for _, list := range [...][]string{req.Scopes, req.Resources, req.Audiences} {
+		hs.num(len(list))
 		for _, v := range list {
-			write(v)
+			hs.str(v)
 		}
 	}
-	write(req.ActorToken)
-	write(req.ActorTokenType)
-	write(req.RequestedTokenType)
+	hs.str(req.ActorToken)
+	hs.str(req.ActorTokenType)
+	hs.str(req.RequestedTokenType)
 	var k cacheKey
-	h.Sum(k[:0])
+	copy(k[:], hs.h.Sum(hs.buf[:0])) // into the pooled buffer: a Sum into k would move k to the heap
 	return k
+}
+
+// hasher is a SHA-256 with a buffer to feed it strings through, pooled so that hashing a
+// request allocates nothing.
+type hasher struct {
+	h   hash.Hash
+	buf [512]byte
+}
+
+var hashers = sync.Pool{New: func() any { return &hasher{h: sha256.New()} }}
+
+func (hs *hasher) num(n int) {
+	binary.BigEndian.PutUint64(hs.buf[:8], uint64(n))
+	hs.h.Write(hs.buf[:8])
+}
+
+func (hs *hasher) str(s string) {
+	hs.num(len(s))
+	for len(s) > 0 {
+		n := copy(hs.buf[:], s)
+		hs.h.Write(hs.buf[:n])
+		s = s[n:]
+	}
 }
 
 // jwtExpiry reads exp from a JWT without verifying it, or returns zero. It only ever shortens

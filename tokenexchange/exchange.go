@@ -157,46 +157,63 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Response, error
 	return resp, nil
 }
 
-// form validates req and returns its parameters.
-func (req Request) form() (url.Values, error) {
+// validate checks req without building anything: it runs on every cache lookup.
+func (req Request) validate() error {
 	if req.SubjectToken == "" {
-		return nil, fmt.Errorf("%w: SubjectToken is empty", ErrInvalidRequest)
+		return fmt.Errorf("%w: SubjectToken is empty", ErrInvalidRequest)
 	}
 	if strings.ContainsAny(req.SubjectToken, " \t\r\n") || strings.ContainsAny(req.ActorToken, " \t\r\n") {
-		return nil, fmt.Errorf("%w: a token contains white space", ErrInvalidRequest)
+		return fmt.Errorf("%w: a token contains white space", ErrInvalidRequest)
 	}
-	subjectType := req.SubjectTokenType
-	if subjectType == "" {
-		subjectType = TokenTypeAccessToken
-	}
-	for name, v := range map[string]string{"SubjectTokenType": subjectType, "ActorTokenType": req.ActorTokenType, "RequestedTokenType": req.RequestedTokenType} {
-		if v != "" && !validTokenType(v) {
-			return nil, fmt.Errorf("%w: %s %.80q is not an absolute URI", ErrInvalidRequest, name, v)
+	for _, tt := range [...]struct{ name, v string }{{"SubjectTokenType", req.SubjectTokenType}, {"ActorTokenType", req.ActorTokenType}, {"RequestedTokenType", req.RequestedTokenType}} {
+		if tt.v != "" && !validTokenType(tt.v) {
+			return fmt.Errorf("%w: %s %.80q is not an absolute URI", ErrInvalidRequest, tt.name, tt.v)
 		}
 	}
 	if (req.ActorToken == "") != (req.ActorTokenType == "") {
-		return nil, fmt.Errorf("%w: ActorToken and ActorTokenType go together (RFC 8693 §2.1)", ErrInvalidRequest)
+		return fmt.Errorf("%w: ActorToken and ActorTokenType go together (RFC 8693 §2.1)", ErrInvalidRequest)
+	}
+	for _, s := range req.Scopes {
+		if s == "" || strings.ContainsAny(s, " \t\r\n\"\\") {
+			return fmt.Errorf("%w: scope %.64q is empty or has white space, quotes or backslashes", ErrInvalidRequest, s)
+		}
+	}
+	for _, list := range [...][]string{req.Resources, req.Audiences} {
+		for _, v := range list {
+			if v == "" {
+				return fmt.Errorf("%w: an empty resource or audience", ErrInvalidRequest)
+			}
+		}
+	}
+	return nil
+}
+
+// subjectType is the subject_token_type sent.
+func (req Request) subjectType() string {
+	if req.SubjectTokenType == "" {
+		return TokenTypeAccessToken
+	}
+	return req.SubjectTokenType
+}
+
+// form validates req and returns its parameters.
+func (req Request) form() (url.Values, error) {
+	if err := req.validate(); err != nil {
+		return nil, err
 	}
 	params := url.Values{
 		"grant_type":         {GrantType},
 		"subject_token":      {req.SubjectToken},
-		"subject_token_type": {subjectType},
+		"subject_token_type": {req.subjectType()},
 	}
 	if len(req.Scopes) > 0 {
-		for _, s := range req.Scopes {
-			if s == "" || strings.ContainsAny(s, " \t\r\n\"\\") {
-				return nil, fmt.Errorf("%w: scope %.64q is empty or has white space, quotes or backslashes", ErrInvalidRequest, s)
-			}
-		}
 		params.Set("scope", strings.Join(req.Scopes, " "))
 	}
-	for name, vals := range map[string][]string{"resource": req.Resources, "audience": req.Audiences} {
-		for _, v := range vals {
-			if v == "" {
-				return nil, fmt.Errorf("%w: an empty %s", ErrInvalidRequest, name)
-			}
-			params.Add(name, v)
-		}
+	for _, v := range req.Resources {
+		params.Add("resource", v)
+	}
+	for _, v := range req.Audiences {
+		params.Add("audience", v)
 	}
 	if req.ActorToken != "" {
 		params.Set("actor_token", req.ActorToken)
@@ -208,8 +225,21 @@ func (req Request) form() (url.Values, error) {
 	return params, nil
 }
 
-// validTokenType accepts an absolute URI such as urn:ietf:params:oauth:token-type:jwt.
+// validTokenType accepts an absolute URI such as urn:ietf:params:oauth:token-type:jwt: a
+// scheme (RFC 3986 §3.1), a colon, and no white space or control characters.
 func validTokenType(v string) bool {
-	u, err := url.Parse(v)
-	return err == nil && u.Scheme != "" && !strings.ContainsAny(v, " \t\r\n")
+	colon := strings.IndexByte(v, ':')
+	if colon <= 0 || colon == len(v)-1 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c <= ' ' || c == 0x7f {
+			return false
+		}
+		if i < colon && !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && (c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return true
 }

@@ -182,6 +182,25 @@ func TestExchangeRefusals(t *testing.T) {
 		_, err = plain.Exchange(ctx, tokenexchange.Request{SubjectToken: w.userToken(t, ""), Scopes: []string{scopeB}})
 		assert.ErrorIs(t, err, &tokenexchange.Error{Code: "unauthorized_client"})
 	})
+	// What HelseID (and helseidtest) refuse of a well-formed request.
+	for name, tc := range map[string]struct {
+		mutate func(*tokenexchange.Request)
+		code   string
+	}{
+		"an actor token":          {func(r *tokenexchange.Request) { r.ActorToken, r.ActorTokenType = "a", tokenexchange.TokenTypeJWT }, "invalid_request"},
+		"a jwt subject type":      {func(r *tokenexchange.Request) { r.SubjectTokenType = tokenexchange.TokenTypeJWT }, "invalid_request"},
+		"an id token requested":   {func(r *tokenexchange.Request) { r.RequestedTokenType = tokenexchange.TokenTypeIDToken }, "invalid_request"},
+		"an audience":             {func(r *tokenexchange.Request) { r.Audiences = []string{"nhn:service-b"} }, "invalid_target"},
+		"a scope not registered":  {func(r *tokenexchange.Request) { r.Scopes = []string{"nhn:service-c/read"} }, "invalid_scope"},
+		"resource of another api": {func(r *tokenexchange.Request) { r.Resources = []string{"nhn:service-c"} }, "invalid_target"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			req := tokenexchange.Request{SubjectToken: w.userToken(t, ""), Scopes: []string{scopeB}}
+			tc.mutate(&req)
+			_, err := ex.Exchange(ctx, req)
+			assert.ErrorIs(t, err, &tokenexchange.Error{Code: tc.code})
+		})
+	}
 	for name, req := range map[string]tokenexchange.Request{
 		"no subject":                {Scopes: []string{scopeB}},
 		"white space in the token":  {SubjectToken: "a b", Scopes: []string{scopeB}},

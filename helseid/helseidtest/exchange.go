@@ -1,6 +1,7 @@
 package helseidtest
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"net/url"
@@ -75,9 +76,11 @@ func (s *Server) IssueUserToken(req UserTokenRequest) (string, error) {
 	return s.signAccessToken(claims)
 }
 
-// pseudonym is the user's sub: stable per person, not the PID itself.
+// pseudonym is the user's sub: stable per person, and not the PID itself (HelseID's
+// pid_pseudonym is an HMAC of it).
 func pseudonym(pid string) string {
-	return b64.EncodeToString([]byte("helseidtest-pseudonym:" + pid))
+	sum := sha256.Sum256([]byte("helseidtest-pseudonym:" + pid))
+	return b64.EncodeToString(sum[:])
 }
 
 // exchange handles the token-exchange grant (RFC 8693): the actor client, already

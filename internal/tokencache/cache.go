@@ -257,8 +257,22 @@ func (c *Cache[K, V]) GetWith(ctx context.Context, key K, fetch Fetcher[V]) (*V,
 }
 
 func (c *Cache[K, V]) get(ctx context.Context, key K, fetch Fetcher[V]) (*V, error) {
-	sh := &c.shards[c.cfg.Hash(key)&c.mask]
-	if e := (*sh.m.Load())[key]; e != nil {
+	if v := c.hit(key, fetch); v != nil {
+		return v, nil
+	}
+	return c.miss(ctx, c.shardOf(key), key, fetch)
+}
+
+// Lookup returns key's value when it is usable, as Get does on a hit (starting a refresh ahead
+// of expiry with the entry's fetch), and nil on a miss, without fetching: a caller whose fetch
+// costs an allocation to build tries Lookup before GetWith.
+func (c *Cache[K, V]) Lookup(key K) *V { return c.hit(key, nil) }
+
+func (c *Cache[K, V]) shardOf(key K) *shard[K, V] { return &c.shards[c.cfg.Hash(key)&c.mask] }
+
+// hit is the lock-free, allocation-free hit path.
+func (c *Cache[K, V]) hit(key K, fetch Fetcher[V]) *V {
+	if e := (*c.shardOf(key).m.Load())[key]; e != nil {
 		now := c.fastNow()
 		if v := e.current(now); v != nil {
 			if now-e.lastUsed.Load()*1e9 > 1e9 {
@@ -270,10 +284,10 @@ func (c *Cache[K, V]) get(ctx context.Context, key K, fetch Fetcher[V]) (*V, err
 			if c.observing {
 				c.cfg.Observe(key, Event{Kind: Hit})
 			}
-			return v, nil
+			return v
 		}
 	}
-	return c.miss(ctx, sh, key, fetch)
+	return nil
 }
 
 // Invalidate drops key's value if it is old (or any value if old is nil), for example after an

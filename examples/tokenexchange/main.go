@@ -1,0 +1,220 @@
+// Command tokenexchange shows an API calling another API on a user's behalf (RFC 8693), as
+// HelseID's SFM does when it calls Reseptformidleren with the clinician's identity.
+//
+// Everything runs in-process, with no configuration and no network:
+//
+//	go run ./examples/tokenexchange
+//
+//  1. helseidtest (an in-process HelseID) issues a clinician's DPoP-bound access token for
+//     service A to the EHR front end. (Until the SDK's user login lands, the token comes from
+//     helseidtest's stand-in for HelseID's Test Token Service instead of a login.)
+//  2. The front end calls service A with it. A's helseid.Guard checks the token and the proof.
+//  3. A calls service B through Client.OnBehalfOfHTTPClient: the user's token is exchanged
+//     once (A authenticates with its own assertion; the new token is bound to A's DPoP key)
+//     and sent with a fresh proof.
+//  4. B's Guard checks that token; B answers with the user and the act chain it sees.
+//
+// The program prints each hop's claims, with tokens redacted, and exits 0; any failure prints
+// a clear message and exits 1.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"time"
+
+	"github.com/helseid-go/sdk/dpop"
+	"github.com/helseid-go/sdk/helseid"
+	"github.com/helseid-go/sdk/helseid/helseidtest"
+)
+
+const (
+	audienceA = "nhn:example-service-a" // the API the user's token is for (SFM in HelseID's example)
+	audienceB = "nhn:example-service-b" // the API A calls on the user's behalf (Reseptformidleren)
+)
+
+func main() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := run(ctx, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "tokenexchange:", err)
+		os.Exit(1)
+	}
+}
+
+// hop is what a service saw: who the user is and who acts for them.
+type hop struct {
+	Service       string         `json:"service"`
+	Audience      string         `json:"aud"`
+	ClientID      string         `json:"client_id"`
+	Subject       string         `json:"sub"`
+	PID           string         `json:"pid"`
+	SecurityLevel string         `json:"security_level"`
+	HPRNumber     string         `json:"hpr_number,omitempty"`
+	BoundToKey    string         `json:"cnf_jkt"`
+	Actor         *helseid.Actor `json:"act,omitempty"`
+	Next          *hop           `json:"next,omitempty"`
+}
+
+func hopOf(service string, c *helseid.AccessTokenClaims) *hop {
+	return &hop{Service: service, Audience: c.Audience, ClientID: c.ClientID, Subject: c.Subject, PID: c.PID,
+		SecurityLevel: c.SecurityLevel, HPRNumber: c.HPRNumber, BoundToKey: c.JKT, Actor: c.Actor}
+}
+
+func run(ctx context.Context, out io.Writer) error {
+	srv, err := helseidtest.Start(helseidtest.Options{})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	// The registrations HelseID's self-service would hold.
+	if _, err := srv.GenerateClient("ehr-front-end", audienceA+"/read"); err != nil {
+		return err
+	}
+	privateJWK, err := srv.GenerateClientFor(helseidtest.ClientRegistration{
+		ID: "service-a", Scopes: []string{audienceB + "/read"}, OrgNumber: helseidtest.DefaultOrgNumber,
+		ExchangeAudience: audienceA, // A may exchange users' tokens for A
+	})
+	if err != nil {
+		return err
+	}
+
+	// Service B: only DPoP-bound tokens for B.
+	guardB, err := newGuard(srv, audienceB)
+	if err != nil {
+		return err
+	}
+	b := httptest.NewServer(guardB.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		claims, _ := helseid.ClaimsFromContext(r.Context())
+		writeJSON(w, hopOf("B", claims))
+	}), nil))
+	defer b.Close()
+
+	// Service A: a HelseID client of its own, which calls B on the user's behalf.
+	key, err := helseid.ParseJWK(privateJWK, "")
+	if err != nil {
+		return err
+	}
+	clientA, err := helseid.NewClient(helseid.Config{Issuer: srv.Issuer(), ClientID: "service-a", Key: key, HTTPClient: srv.Client()})
+	if err != nil {
+		return err
+	}
+	defer clientA.Close()
+	toB, err := clientA.OnBehalfOfHTTPClient(helseid.TokenExchangeRequest{Scopes: []string{audienceB + "/read"}})
+	if err != nil {
+		return err
+	}
+	guardA, err := newGuard(srv, audienceA)
+	if err != nil {
+		return err
+	}
+	a := httptest.NewServer(guardA.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		claims, _ := helseid.ClaimsFromContext(r.Context())
+		req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, b.URL+"/prescriptions", nil)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		resp, err := toB.Do(req) // the context carries the user's token: Guard put it there
+		if err != nil {
+			http.Error(w, "calling B: "+err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		var next hop
+		if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&next) != nil {
+			http.Error(w, "B answered "+resp.Status, http.StatusBadGateway)
+			return
+		}
+		h := hopOf("A", claims)
+		h.Next = &next
+		writeJSON(w, h)
+	}), nil))
+	defer a.Close()
+
+	// The front end: the clinician's token for A, bound to the front end's DPoP key.
+	frontEndKey, err := dpop.NewProofer(dpop.ProoferConfig{})
+	if err != nil {
+		return err
+	}
+	user := helseidtest.DefaultTestUser()
+	userToken, err := srv.IssueUserToken(helseidtest.UserTokenRequest{ClientID: "ehr-front-end", Scopes: []string{audienceA + "/read"},
+		JKT: frontEndKey.Thumbprint(), User: user})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "1. %s (pid %s, security level %s) has a DPoP-bound token for %s (%d bytes, REDACTED)\n",
+		user.Name, user.PID, user.SecurityLevel, audienceA, len(userToken))
+	fmt.Fprintf(out, "   the front end's DPoP key:  %s\n", frontEndKey.Thumbprint())
+	fmt.Fprintf(out, "   service A's DPoP key:      %s\n", clientA.Proofer().Thumbprint())
+
+	frontEnd := dpop.NewClient(&dpop.Transport{Proofer: frontEndKey, Tokens: staticToken(userToken)})
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.URL+"/medication-list", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := frontEnd.Do(req)
+	if err != nil {
+		return fmt.Errorf("calling A: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("A answered %s: %s", resp.Status, body)
+	}
+	var chain hop
+	if err := json.Unmarshal(body, &chain); err != nil {
+		return fmt.Errorf("A's answer: %w", err)
+	}
+	if err := check(chain, user, frontEndKey.Thumbprint(), clientA.Proofer().Thumbprint()); err != nil {
+		return err
+	}
+	pretty, _ := json.MarshalIndent(chain, "   ", "  ")
+	fmt.Fprintf(out, "2. A accepted the user's token; A exchanged it and called B, which saw:\n   %s\n", pretty)
+	st := srv.Stats()
+	fmt.Fprintf(out, "3. HelseID issued %d token (the exchange) after %d DPoP nonce challenge. Done.\n", st.TokensIssued, st.NonceChallenges)
+	return nil
+}
+
+// check is what the example demonstrates: B sees the same user, A as the actor, and a token
+// bound to A's key, not the front end's.
+func check(chain hop, user helseidtest.TestUser, frontEndJKT, jktA string) error {
+	switch b := chain.Next; {
+	case b == nil:
+		return errors.New("no answer from B")
+	case chain.PID != user.PID || b.PID != user.PID:
+		return errors.New("the user changed on the way")
+	case chain.BoundToKey != frontEndJKT:
+		return errors.New("A's token is not bound to the front end's key")
+	case b.Actor == nil || b.Actor.ClientID != "service-a":
+		return errors.New("B does not see A as the actor")
+	case b.BoundToKey != jktA:
+		return errors.New("B's token is not bound to A's key")
+	}
+	return nil
+}
+
+func newGuard(srv *helseidtest.Server, audience string) (*helseid.Guard, error) {
+	return helseid.NewGuard(helseid.GuardConfig{AccessTokenConfig: helseid.AccessTokenConfig{
+		Issuer: srv.Issuer(), Audience: audience, RequiredScopes: []string{audience + "/read"}, HTTPClient: srv.Client(),
+	}})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+type staticToken string
+
+func (s staticToken) AccessToken(context.Context) (string, error) { return string(s), nil }
