@@ -1,18 +1,19 @@
 // Command tokenexchange shows an API calling another API on a user's behalf (RFC 8693), as
 // HelseID's SFM does when it calls Reseptformidleren with the clinician's identity.
-//
 // Everything runs in-process, with no configuration and no network:
 //
-//		go run ./examples/tokenexchange
+//	go run ./examples/tokenexchange
 //
-//	 1. helseidtest (an in-process HelseID) issues a clinician's DPoP-bound access token for
-//	    service A to the EHR front end. (Until the SDK's user login lands, the token comes from
-//	    helseidtest's stand-in for HelseID's Test Token Service instead of a login.)
-//	 2. The front end calls service A with it. A's helseid.Guard checks the token and the proof.
-//	 3. A calls service B through Client.OnBehalfOfHTTPClient: the user's token is exchanged
-//	    once (A authenticates with its own assertion; the new token is bound to A's DPoP key)
-//	    and sent with a fresh proof.
-//	 4. B's Guard checks that token; B answers with the user and the act chain it sees.
+// The steps:
+//
+//  1. helseidtest (an in-process HelseID) issues a clinician's DPoP-bound access token for
+//     service A to the EHR front end. (Until the SDK's user login lands, the token comes from
+//     helseidtest's stand-in for HelseID's Test Token Service instead of a login.)
+//  2. The front end calls service A with it. A's helseid.Guard checks the token and the proof.
+//  3. A calls service B through Client.OnBehalfOfHTTPClient: the user's token is exchanged
+//     once (A authenticates with its own assertion; the new token is bound to A's DPoP key)
+//     and sent with a fresh proof.
+//  4. B's Guard checks that token; B answers with the user and the act chain it sees.
 //
 // The program prints each hop's claims, with tokens redacted, and exits 0; any failure prints
 // a clear message and exits 1.
