@@ -3,6 +3,5 @@
 // authentication (and optionally DPoP), and builds the front-channel authorization URL that
 // carries only client_id and request_uri, as FAPI 2.0 requires.
 //
-// The package knows nothing of HelseID, so any FAPI 2.0 client can use it. Its push arrives
-// with the user-login work (issue 4); until then the package holds only this description.
+// The package knows nothing of HelseID, so any FAPI 2.0 client can use it.
 package par

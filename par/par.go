@@ -1,0 +1,164 @@
+package par
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/helseid-go/sdk/dpop"
+	"github.com/helseid-go/sdk/internal/httpx"
+	"github.com/helseid-go/sdk/internal/tokenendpoint"
+)
+
+var (
+	// ErrInvalidRequest reports authorization parameters the Pusher refuses before sending.
+	ErrInvalidRequest = errors.New("invalid pushed authorization request")
+	// ErrInvalidConfig reports a Config the Pusher cannot work with.
+	ErrInvalidConfig = errors.New("invalid par configuration")
+	// ErrInvalidResponse reports a PAR response that breaks RFC 9126: not 201 JSON, no
+	// request_uri, no positive expires_in.
+	ErrInvalidResponse = tokenendpoint.ErrInvalidResponse
+)
+
+// Error is an error response of the PAR endpoint (RFC 9126 §2.3); read it with errors.As.
+type Error = tokenendpoint.Error
+
+// ClientAuthenticator adds client authentication to the request form, such as a
+// private_key_jwt client assertion. It is called once per HTTP attempt and must produce new
+// credentials each time.
+type ClientAuthenticator interface {
+	Authenticate(form url.Values) error
+}
+
+// Config configures a Pusher.
+type Config struct {
+	// Endpoint is the server's pushed_authorization_request_endpoint. Required.
+	Endpoint string
+	// ClientAuth authenticates the client. Required.
+	ClientAuth ClientAuthenticator
+	// Proofer, when set, sends a DPoP proof with the push and dpop_jkt with its key's
+	// thumbprint (RFC 9449 §10), binding the authorization code to that key; the server's
+	// use_dpop_nonce answer is retried once with a fresh proof and fresh client authentication.
+	Proofer *dpop.Proofer
+	// Nonces keeps the server's DPoP nonces; nil means a store of the Pusher's own. Share the
+	// token requests' store: PAR and token endpoint usually share a nonce.
+	Nonces *dpop.NonceStore
+	// HTTPClient sends the requests; nil means a client with a 30 s timeout. Redirects are
+	// never followed.
+	HTTPClient *http.Client
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Response is the PAR endpoint's answer (RFC 9126 §2.2).
+type Response struct {
+	// RequestURI references the pushed parameters at the authorization endpoint.
+	RequestURI string
+	// ExpiresIn is the request_uri's lifetime in seconds, and Expiry that lifetime counted
+	// from when the push was sent.
+	ExpiresIn int64
+	Expiry    time.Time
+}
+
+// Pusher pushes authorization requests to one PAR endpoint. It is safe for concurrent use.
+type Pusher struct {
+	endpoint *tokenendpoint.Client
+	proofer  *dpop.Proofer
+	now      func() time.Time
+}
+
+// New checks cfg and returns a Pusher. It makes no network call.
+func New(cfg Config) (*Pusher, error) {
+	if cfg.ClientAuth == nil {
+		return nil, fmt.Errorf("%w: ClientAuth is nil", ErrInvalidConfig)
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = httpx.NewClient()
+	}
+	tc := tokenendpoint.Config{HTTPClient: cfg.HTTPClient, Endpoint: cfg.Endpoint, Auth: cfg.ClientAuth, Now: cfg.Now}
+	if cfg.Proofer != nil {
+		nonces := cfg.Nonces
+		if nonces == nil {
+			nonces = dpop.NewNonceStore()
+		}
+		tc.Proofer, tc.Nonces = cfg.Proofer, nonces // only when set: a nil pointer in an interface is not nil
+	}
+	endpoint, err := tokenendpoint.New(tc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	p := &Pusher{endpoint: endpoint, proofer: cfg.Proofer, now: cfg.Now}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	return p, nil
+}
+
+// reserved are parameters the Pusher sets itself or that RFC 9126 forbids in a push.
+var reserved = [...]string{"request_uri", "client_assertion", "client_assertion_type", "client_secret", "dpop_jkt"}
+
+// Push sends the authorization request params (response_type, client_id, redirect_uri, scope,
+// state, nonce, code_challenge and so on, exactly as given) and returns the request_uri.
+// params must not hold request_uri (RFC 9126 §2.1) or client credentials. Errors wrap *Error
+// for the server's answers, ErrInvalidRequest or ErrInvalidResponse, and never contain an
+// assertion or a proof.
+func (p *Pusher) Push(ctx context.Context, params url.Values) (*Response, error) {
+	for _, name := range reserved {
+		if _, ok := params[name]; ok {
+			return nil, fmt.Errorf("%w: %s must not be pushed by the caller", ErrInvalidRequest, name)
+		}
+	}
+	if params.Get("client_id") == "" {
+		return nil, fmt.Errorf("%w: client_id is required", ErrInvalidRequest)
+	}
+	form := make(url.Values, len(params)+1)
+	for k, v := range params {
+		form[k] = v
+	}
+	if p.proofer != nil {
+		form.Set("dpop_jkt", p.proofer.Thumbprint())
+	}
+	sent := p.now()
+	body, _, err := p.endpoint.Post(ctx, form, http.StatusCreated, tokenendpoint.Idempotent)
+	if err != nil {
+		return nil, fmt.Errorf("par: %w", err)
+	}
+	var w struct {
+		RequestURI *string `json:"request_uri"`
+		ExpiresIn  *int64  `json:"expires_in"`
+	}
+	if err := json.Unmarshal(body, &w); err != nil {
+		return nil, fmt.Errorf("par: %w: the body is not the expected json", ErrInvalidResponse)
+	}
+	switch {
+	case w.RequestURI == nil || *w.RequestURI == "" || strings.ContainsAny(*w.RequestURI, " \t\r\n"):
+		return nil, fmt.Errorf("par: %w: request_uri is missing or malformed", ErrInvalidResponse)
+	case w.ExpiresIn == nil || *w.ExpiresIn <= 0 || *w.ExpiresIn > 24*3600:
+		return nil, fmt.Errorf("par: %w: expires_in is missing or out of range", ErrInvalidResponse)
+	}
+	return &Response{RequestURI: *w.RequestURI, ExpiresIn: *w.ExpiresIn, Expiry: sent.Add(time.Duration(*w.ExpiresIn) * time.Second)}, nil
+}
+
+// AuthorizationURL returns the front-channel URL for a pushed request: the authorization
+// endpoint with client_id and request_uri and nothing else (RFC 9126 §4; FAPI 2.0 requires
+// that nothing else is sent there). A query the endpoint already has is kept.
+func AuthorizationURL(authorizationEndpoint, clientID, requestURI string) (string, error) {
+	u, err := httpx.CheckEndpoint("authorization endpoint", authorizationEndpoint)
+	if err != nil {
+		return "", fmt.Errorf("par: %w", err)
+	}
+	if clientID == "" || requestURI == "" {
+		return "", fmt.Errorf("par: %w: client_id and request_uri are required", ErrInvalidRequest)
+	}
+	q := u.Query()
+	q.Set("client_id", clientID)
+	q.Set("request_uri", requestURI)
+	u.RawQuery = q.Encode()
+	u.Fragment = ""
+	return u.String(), nil
+}
