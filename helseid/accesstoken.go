@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/helseid-go/sdk/internal/discovery"
@@ -92,9 +91,7 @@ type AccessTokenValidator struct {
 	cfg       AccessTokenConfig
 	discovery *discovery.Cache
 	http      *http.Client
-
-	mu   sync.Mutex
-	keys *jwks.Set // made from jwks_uri on first use
+	keys      issuerKeys
 }
 
 // NewAccessTokenValidator checks cfg and returns a validator. It makes no network call; the
@@ -149,38 +146,10 @@ const maxTokenSize = 16 << 10
 // cnf.jkt with the proof's key is the caller's part (Guard does both). Errors wrap
 // ErrInvalidToken, ErrInsufficientScope or ErrValidatorUnavailable and never contain the token.
 func (v *AccessTokenValidator) Validate(ctx context.Context, token string) (*AccessTokenClaims, error) {
-	if len(token) > maxTokenSize {
-		return nil, invalidToken("token is larger than %d bytes", maxTokenSize)
-	}
-	msg, err := jws.Parse([]byte(token))
-	if err != nil || len(msg.Signatures()) != 1 || strings.Count(token, ".") != 2 {
-		return nil, invalidToken("not a compact jws")
-	}
-	hdr := msg.Signatures()[0].ProtectedHeaders()
-	alg := hdr.Algorithm().String()
-	if !slices.Contains(v.cfg.Algorithms, alg) {
-		return nil, invalidToken("algorithm %.16q is not allowed", alg)
-	}
-	if typ := strings.ToLower(hdr.Type()); typ != "at+jwt" && typ != "application/at+jwt" {
-		return nil, invalidToken("typ is not at+jwt")
-	}
-	if len(hdr.Critical()) > 0 {
-		return nil, invalidToken("crit header is not supported")
-	}
-	keys, err := v.keySet(ctx)
+	keys := func(ctx context.Context) (*jwks.Set, error) { return v.keys.get(ctx, v.discovery, v.http, v.cfg.Now) }
+	payload, _, err := verifySignedJWT(ctx, token, v.cfg.Algorithms, isAccessTokenTyp, keys, invalidToken)
 	if err != nil {
 		return nil, err
-	}
-	key, err := keys.Key(ctx, hdr.KeyID(), alg)
-	if err != nil {
-		if errors.Is(err, jwks.ErrKeyNotFound) || errors.Is(err, jwks.ErrKeyUnusable) || errors.Is(err, jwks.ErrAmbiguousKey) {
-			return nil, invalidToken("no matching signing key")
-		}
-		return nil, fmt.Errorf("%w: issuer keys: %w", ErrValidatorUnavailable, err)
-	}
-	payload, err := jws.Verify([]byte(token), jws.WithKey(jwa.SignatureAlgorithm(alg), key))
-	if err != nil {
-		return nil, invalidToken("signature does not verify")
 	}
 	claims, err := v.claims(payload)
 	if err != nil {
@@ -194,27 +163,51 @@ func (v *AccessTokenValidator) Validate(ctx context.Context, token string) (*Acc
 	return claims, nil
 }
 
-func (v *AccessTokenValidator) keySet(ctx context.Context) (*jwks.Set, error) {
-	v.mu.Lock()
-	keys := v.keys
-	v.mu.Unlock()
-	if keys != nil {
-		return keys, nil
+func isAccessTokenTyp(typ string) bool {
+	typ = strings.ToLower(typ)
+	return typ == "at+jwt" || typ == "application/at+jwt"
+}
+
+// verifySignedJWT checks a compact JWS from the issuer: at most maxTokenSize, one signature,
+// alg in algs, a typ that typOK accepts, no crit, and the signature by the issuer's key for
+// its kid and alg (fetched at once for a new kid). It returns the payload and the alg. A
+// refusal is invalid(reason); an outage of the issuer's keys is ErrValidatorUnavailable.
+func verifySignedJWT(ctx context.Context, token string, algs []string, typOK func(string) bool,
+	keySet func(context.Context) (*jwks.Set, error), invalid func(string, ...any) error) ([]byte, string, error) {
+	if len(token) > maxTokenSize {
+		return nil, "", invalid("it is larger than %d bytes", maxTokenSize)
 	}
-	md, err := v.discovery.Metadata(ctx)
+	msg, err := jws.Parse([]byte(token))
+	if err != nil || len(msg.Signatures()) != 1 || strings.Count(token, ".") != 2 {
+		return nil, "", invalid("not a compact jws")
+	}
+	hdr := msg.Signatures()[0].ProtectedHeaders()
+	alg := hdr.Algorithm().String()
+	if !slices.Contains(algs, alg) {
+		return nil, "", invalid("algorithm %.16q is not allowed", alg)
+	}
+	if !typOK(hdr.Type()) {
+		return nil, "", invalid("typ %.24q is not accepted", hdr.Type())
+	}
+	if len(hdr.Critical()) > 0 {
+		return nil, "", invalid("crit header is not supported")
+	}
+	keys, err := keySet(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: discovery: %w", ErrValidatorUnavailable, err)
+		return nil, "", err
 	}
-	keys, err = jwks.New(jwks.Config{URL: md.JWKSURI, HTTPClient: v.http, Now: v.cfg.Now})
+	key, err := keys.Key(ctx, hdr.KeyID(), alg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrValidatorUnavailable, err)
+		if errors.Is(err, jwks.ErrKeyNotFound) || errors.Is(err, jwks.ErrKeyUnusable) || errors.Is(err, jwks.ErrAmbiguousKey) {
+			return nil, "", invalid("no matching signing key")
+		}
+		return nil, "", fmt.Errorf("%w: issuer keys: %w", ErrValidatorUnavailable, err)
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.keys == nil {
-		v.keys = keys
+	payload, err := jws.Verify([]byte(token), jws.WithKey(jwa.SignatureAlgorithm(alg), key))
+	if err != nil {
+		return nil, "", invalid("signature does not verify")
 	}
-	return v.keys, nil
+	return payload, alg, nil
 }
 
 // wireClaims decodes the registered and HelseID claims; aud and scope come in two shapes.

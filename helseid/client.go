@@ -62,6 +62,18 @@ type Config struct {
 	// Retry bounds retries of transient token-request failures (network errors, 5xx, 429);
 	// the zero value retries up to 3 attempts. Set MaxAttempts to 1 to disable.
 	Retry RetryPolicy
+
+	// IDTokenProfile chooses the ID-token signature algorithms: HelseIDProfile (the zero
+	// value, RS/PS/ES 256..512) or the stricter FAPI2Profile (PS256, ES256, EdDSA).
+	IDTokenProfile IDTokenProfile
+	// IDTokenLeeway is the clock skew allowed on ID-token times: 60 s when zero, none when
+	// negative.
+	IDTokenLeeway time.Duration
+	// RequireSecurityLevel4 refuses logins below HelseID security level 4.
+	RequireSecurityLevel4 bool
+	// DPoPAtPAR sends a DPoP proof and dpop_jkt with pushed authorization requests, binding
+	// the code to the DPoP key (RFC 9449 §10). HelseID's samples do not; it is off by default.
+	DPoPAtPAR bool
 }
 
 // RetryPolicy bounds retries of transient token-request failures; see Config.Retry.
@@ -79,6 +91,8 @@ type Client struct {
 	apiNonces  *dpop.NonceStore // resource servers'
 	cache      *tokencache.Cache[tokenKey, Token]
 	exchanges  *tokenexchange.Cache
+	keys       issuerKeys // the issuer's JWKS, for ID tokens
+	logins     usedLogins
 	specs      sync.Map // canonical request → *tokenSpec
 	seed       maphash.Seed
 	observer   Observer

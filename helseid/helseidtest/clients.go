@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -28,8 +29,14 @@ type ClientRegistration struct {
 	// 256/384/512, fitting the key: ES256 with P-256 and so on) and "kid", hold no private
 	// material, and be RSA ≥ 2048 bits or EC P-256/P-384/P-521.
 	PublicJWK []byte
-	// Scopes are the scopes the client may request, e.g. "nhn:helseidtest-api/read".
+	// Scopes are the scopes the client may request, e.g. "nhn:helseidtest-api/read". A
+	// client with RedirectURIs may also have identity scopes (openid, profile,
+	// offline_access, helseid://scopes/...), for user login.
 	Scopes []string
+	// RedirectURIs are the exact redirect_uri values the client may log users in with.
+	RedirectURIs []string
+	// PostLogoutRedirectURIs are the exact post_logout_redirect_uri values of its logouts.
+	PostLogoutRedirectURIs []string
 	// OrgNumber is the client's own organisation (9 digits): the parent (overenhet) of a
 	// single-tenant client, the supplier of a multi-tenant one.
 	OrgNumber string
@@ -97,8 +104,16 @@ func validateRegistration(c ClientRegistration) (*registeredClient, error) {
 		if !validScopeToken(sc) {
 			return nil, fmt.Errorf("helseidtest: client %q: invalid scope %q", c.ID, sc)
 		}
+		if isIdentityScope(sc) && len(c.RedirectURIs) > 0 {
+			continue
+		}
 		if isIdentityScope(sc) || apiOf(sc) == "" {
 			return nil, fmt.Errorf("helseidtest: client %q: scope %q is not an API scope (<api>/<name>)", c.ID, sc)
+		}
+	}
+	for _, u := range append(slices.Clone(c.RedirectURIs), c.PostLogoutRedirectURIs...) {
+		if pu, err := url.Parse(u); err != nil || pu.Host == "" || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Fragment != "" {
+			return nil, fmt.Errorf("helseidtest: client %q: redirect URI %q is not an absolute http(s) URL without fragment", c.ID, u)
 		}
 	}
 	if c.MultiTenant && len(c.ChildOrgNumbers) > 0 {
@@ -120,6 +135,8 @@ func validateRegistration(c ClientRegistration) (*registeredClient, error) {
 	c.Scopes = slices.Clone(c.Scopes)
 	c.ChildOrgNumbers = slices.Clone(c.ChildOrgNumbers)
 	c.DelegatedParents = slices.Clone(c.DelegatedParents)
+	c.RedirectURIs = slices.Clone(c.RedirectURIs)
+	c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
 	return &registeredClient{reg: c, keys: keys}, nil
 }
 

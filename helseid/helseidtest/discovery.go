@@ -48,13 +48,12 @@ func (s *Server) Discovery() Discovery {
 		// HelseID advertises RS/PS/ES 256–512; EdDSA proofs are accepted but not advertised.
 		DPoPSigningAlgValuesSupported:    slices.Clone(assertionAlgs),
 		IDTokenSigningAlgValuesSupported: []string{"RS256"},
-		// Only what the token endpoint implements today.
-		GrantTypesSupported:           []string{"client_credentials"},
-		ResponseTypesSupported:        []string{"code"},
-		ResponseModesSupported:        []string{"query"},
-		SubjectTypesSupported:         []string{"public"},
-		CodeChallengeMethodsSupported: []string{"S256"},
-		ScopesSupported:               s.registeredScopes(),
+		GrantTypesSupported:              []string{GrantAuthorizationCode, GrantClientCredentials, GrantRefreshToken, GrantTokenExchange},
+		ResponseTypesSupported:           []string{"code"},
+		ResponseModesSupported:           []string{"query"},
+		SubjectTypesSupported:            []string{"public"},
+		CodeChallengeMethodsSupported:    []string{"S256"},
+		ScopesSupported:                  s.registeredScopes(),
 	}
 }
 

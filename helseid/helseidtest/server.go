@@ -74,6 +74,9 @@ type Options struct {
 	// conformance suite: every assertion jti is used up once it authenticates, so the retry
 	// needs a fresh assertion.
 	ReusableAssertionAfterNonceChallenge bool
+	// User is the person the authorization endpoint logs in at once, with no page to click
+	// (auto-login); the zero value means DefaultTestUser.
+	User TestUser
 }
 
 // Server is an in-process, strict HelseID: discovery, JWKS, the token endpoint
@@ -100,6 +103,10 @@ type Server struct {
 	proofJTIs     *replayCache // DPoP proof jti at the token endpoint (the API's guard has its own)
 
 	stats counters
+
+	login  logins
+	faults atomic.Pointer[LoginFaults]
+	alt    altKeyHolder
 }
 
 // Start starts a server. The caller must Close it. It fails only on invalid Options.
@@ -150,6 +157,7 @@ func Start(opts Options) (*Server, error) {
 		proofJTIs:     newReplayCache(defaultReplayCapacity),
 	}
 	s.keys.install(key, false)
+	s.login.init()
 
 	mux := http.NewServeMux()
 	mux.HandleFunc(DiscoveryPath, s.serveDiscovery)
@@ -157,9 +165,10 @@ func Start(opts Options) (*Server, error) {
 	mux.HandleFunc(TokenPath, s.serveToken)
 	mux.HandleFunc(APIPath, s.serveAPI)
 	mux.HandleFunc(APIPath+"/", s.serveAPI)
-	for _, p := range []string{AuthorizePath, PARPath, EndSessionPath, RevocationPath} {
-		mux.HandleFunc(p, serveNotImplemented)
-	}
+	mux.HandleFunc(PARPath, s.servePAR)
+	mux.HandleFunc(AuthorizePath, s.serveAuthorize)
+	mux.HandleFunc(EndSessionPath, s.serveEndSession)
+	mux.HandleFunc(RevocationPath, s.serveRevocation)
 	ts := httptest.NewUnstartedServer(mux)
 	// Fault-injection hooks reset connections and write garbage; keep the log quiet.
 	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
@@ -231,10 +240,3 @@ func (s *Server) Close() {
 }
 
 func (s *Server) now() time.Time { return s.opts.Now() }
-
-func serveNotImplemented(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusNotImplemented, map[string]string{
-		"error":             errServerError,
-		"error_description": "helseidtest: " + r.URL.Path + " is not implemented yet",
-	})
-}

@@ -5,13 +5,16 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
 
 const (
-	// GrantClientCredentials is the grant the token endpoint implements.
+	// Grants the token endpoint implements (besides GrantTokenExchange).
 	GrantClientCredentials = "client_credentials"
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
 	// maxTokenRequestBytes bounds the token-request body.
 	maxTokenRequestBytes = 64 << 10
 )
@@ -21,9 +24,13 @@ const (
 type TokenResponse struct {
 	AccessToken     string `json:"access_token"`
 	TokenType       string `json:"token_type"`
-	ExpiresIn       int64  `json:"expires_in"`
+	ExpiresIn       int64  `json:"expires_in,omitempty"`
 	Scope           string `json:"scope"`
 	IssuedTokenType string `json:"issued_token_type,omitempty"`
+	IDToken         string `json:"id_token,omitempty"`
+	RefreshToken    string `json:"refresh_token,omitempty"`
+	// RTExpiresIn is HelseID's refresh-token lifetime in seconds.
+	RTExpiresIn int64 `json:"rt_expires_in,omitempty"`
 }
 
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
@@ -75,40 +82,15 @@ func (s *Server) token(r *http.Request) (*TokenResponse, *oauthError) {
 	if oerr != nil {
 		return nil, oerr
 	}
-	a, oerr := s.authenticateClient(r, form)
+	a, key, oerr := s.authenticateRequest(r, form, s.TokenEndpoint(), true)
 	if oerr != nil {
 		return nil, oerr
 	}
-	lenient := s.opts.ReusableAssertionAfterNonceChallenge
-	if !lenient {
-		if oerr := s.consumeAssertion(a); oerr != nil {
-			return nil, oerr
-		}
-	}
-	pc := proofCheck{method: http.MethodPost, htu: s.TokenEndpoint()}
-	if s.opts.Nonce != NonceNone {
-		pc.nonce = s.asNonce
-	}
-	key, perr := s.checkProof(r, pc)
-	if perr != nil {
-		switch perr.kind {
-		case proofNeedsNonce:
-			if perr.stale {
-				return nil, newError(errUseDPoPNonce, "Authorization server requires a fresh nonce in DPoP proof")
-			}
-			return nil, newError(errUseDPoPNonce, "Authorization server requires nonce in DPoP proof")
-		case proofUnavailable:
-			return nil, newError(errTemporarilyUnavail, perr.desc)
-		default:
-			return nil, newError(errInvalidDPoPProof, perr.desc)
-		}
-	}
-	if lenient {
-		if oerr := s.consumeAssertion(a); oerr != nil {
-			return nil, oerr
-		}
-	}
 	switch gt := form.Get("grant_type"); gt {
+	case GrantAuthorizationCode:
+		return s.redeemCode(a.client, form, key.jkt)
+	case GrantRefreshToken:
+		return s.refresh(a.client, form, key.jkt)
 	case GrantClientCredentials:
 	case GrantTokenExchange:
 		resp, oerr := s.exchange(a.client, form, key.jkt, s.now())
@@ -119,7 +101,7 @@ func (s *Server) token(r *http.Request) (*TokenResponse, *oauthError) {
 	case "":
 		return nil, newError(errInvalidRequest, "grant_type is missing")
 	default:
-		return nil, newError(errUnsupportedGrantType, "only client_credentials and token exchange are implemented")
+		return nil, newError(errUnsupportedGrantType, "grant_type "+short(gt)+" is not supported")
 	}
 	scopes, api, oerr := checkScopes(a.client, form)
 	if oerr != nil {
@@ -143,6 +125,51 @@ func (s *Server) token(r *http.Request) (*TokenResponse, *oauthError) {
 	}, nil
 }
 
+// authenticateRequest authenticates the client of a token or PAR request and checks its DPoP
+// proof for htu (required, or optional at PAR, where a missing header returns a nil key).
+// The assertion is used up before the proof is checked, unless
+// Options.ReusableAssertionAfterNonceChallenge keeps it for the nonce retry.
+func (s *Server) authenticateRequest(r *http.Request, form url.Values, htu string, proofRequired bool) (*clientAssertion, *publicKey, *oauthError) {
+	a, oerr := s.authenticateClient(r, form)
+	if oerr != nil {
+		return nil, nil, oerr
+	}
+	lenient := s.opts.ReusableAssertionAfterNonceChallenge
+	if !lenient {
+		if oerr := s.consumeAssertion(a); oerr != nil {
+			return nil, nil, oerr
+		}
+	}
+	var key *publicKey
+	if proofRequired || len(r.Header.Values("DPoP")) > 0 {
+		pc := proofCheck{method: http.MethodPost, htu: htu}
+		if s.opts.Nonce != NonceNone {
+			pc.nonce = s.asNonce
+		}
+		var perr *proofError
+		key, perr = s.checkProof(r, pc)
+		if perr != nil {
+			switch perr.kind {
+			case proofNeedsNonce:
+				if perr.stale {
+					return nil, nil, newError(errUseDPoPNonce, "Authorization server requires a fresh nonce in DPoP proof")
+				}
+				return nil, nil, newError(errUseDPoPNonce, "Authorization server requires nonce in DPoP proof")
+			case proofUnavailable:
+				return nil, nil, newError(errTemporarilyUnavail, perr.desc)
+			default:
+				return nil, nil, newError(errInvalidDPoPProof, perr.desc)
+			}
+		}
+	}
+	if lenient {
+		if oerr := s.consumeAssertion(a); oerr != nil {
+			return nil, nil, oerr
+		}
+	}
+	return a, key, nil
+}
+
 // afterIssue rotates the AS nonce as the mode says.
 func (s *Server) afterIssue() {
 	n := s.tokenCount.Add(1)
@@ -157,8 +184,9 @@ func (s *Server) afterIssue() {
 }
 
 // readTokenForm applies the HTTP-level checks and parses the body. Only the body counts:
-// RFC 6749 §3.2 puts token-request parameters in the entity body, and forbids repeating one.
-func readTokenForm(r *http.Request) (url.Values, *oauthError) {
+// RFC 6749 §3.2 puts token-request parameters in the entity body, and forbids repeating one;
+// repeatable names the exceptions (resource at PAR, RFC 8707).
+func readTokenForm(r *http.Request, repeatable ...string) (url.Values, *oauthError) {
 	if r.Method != http.MethodPost {
 		return nil, newError(errInvalidRequest, "the token endpoint accepts POST only")
 	}
@@ -184,7 +212,7 @@ func readTokenForm(r *http.Request) (url.Values, *oauthError) {
 		return nil, newError(errInvalidRequest, "the form body is malformed")
 	}
 	for name, vals := range form {
-		if len(vals) > 1 {
+		if len(vals) > 1 && !slices.Contains(repeatable, name) {
 			return nil, newError(errInvalidRequest, "parameter "+short(name)+" is repeated")
 		}
 	}

@@ -198,7 +198,8 @@ func TestTokenEndpointStrictness(t *testing.T) {
 
 		// Grant.
 		{name: "grant/missing", mutate: func(_ *harness, r, _ *tokenReq) { r.Form.Del("grant_type") }, status: s400, code: "invalid_request", desc: "grant_type"},
-		{name: "grant/authorization_code", mutate: func(_ *harness, r, _ *tokenReq) { r.Form.Set("grant_type", "authorization_code") }, status: s400, code: "unsupported_grant_type"},
+		{name: "grant/authorization_code without a code", mutate: func(_ *harness, r, _ *tokenReq) { r.Form.Set("grant_type", "authorization_code"); r.Form.Del("scope") }, status: s400, code: "invalid_grant"},
+		{name: "grant/password", mutate: func(_ *harness, r, _ *tokenReq) { r.Form.Set("grant_type", "password") }, status: s400, code: "unsupported_grant_type"},
 
 		// Scope and resource.
 		{name: "scope/missing", mutate: func(_ *harness, r, _ *tokenReq) { r.Form.Del("scope") }, status: s400, code: "invalid_request", desc: "scope"},
