@@ -6,9 +6,10 @@
 //
 // The steps:
 //
-//  1. helseidtest (an in-process HelseID) issues a clinician's DPoP-bound access token for
-//     service A to the EHR front end. (Until the SDK's user login lands, the token comes from
-//     helseidtest's stand-in for HelseID's Test Token Service instead of a login.)
+//  1. A clinician logs in to the EHR front end through helseidtest (an in-process HelseID
+//     that logs its test user in at once): PAR, PKCE, the code exchange and the ID token
+//     checks of Client.StartLogin and Client.FinishLogin. The front end gets a DPoP-bound
+//     access token for service A.
 //  2. The front end calls service A with it. A's helseid.Guard checks the token and the proof.
 //  3. A calls service B through Client.OnBehalfOfHTTPClient: the user's token is exchanged
 //     once (A authenticates with its own assertion; the new token is bound to A's DPoP key)
@@ -27,6 +28,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"time"
 
@@ -76,7 +78,11 @@ func run(ctx context.Context, out io.Writer) error {
 	defer srv.Close()
 
 	// The registrations HelseID's self-service would hold.
-	if _, err := srv.GenerateClient("ehr-front-end", audienceA+"/read"); err != nil {
+	frontEndJWK, err := srv.GenerateClientFor(helseidtest.ClientRegistration{
+		ID: "ehr-front-end", OrgNumber: helseidtest.DefaultOrgNumber, RedirectURIs: []string{callbackURL},
+		Scopes: []string{"openid", "profile", "helseid://scopes/identity/pid", "helseid://scopes/identity/security_level", audienceA + "/read"},
+	})
+	if err != nil {
 		return err
 	}
 	privateJWK, err := srv.GenerateClientFor(helseidtest.ClientRegistration{
@@ -140,28 +146,25 @@ func run(ctx context.Context, out io.Writer) error {
 	}), nil))
 	defer a.Close()
 
-	// The front end: the clinician's token for A, bound to the front end's DPoP key.
-	frontEndKey, err := dpop.NewProofer(dpop.ProoferConfig{})
+	// The front end: the clinician logs in; the token for A is bound to the front end's key.
+	frontEnd, login, err := logIn(ctx, srv, frontEndJWK)
 	if err != nil {
 		return err
 	}
+	defer frontEnd.Close()
 	user := helseidtest.DefaultTestUser()
-	userToken, err := srv.IssueUserToken(helseidtest.UserTokenRequest{ClientID: "ehr-front-end", Scopes: []string{audienceA + "/read"},
-		JKT: frontEndKey.Thumbprint(), User: user})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "1. %s (pid %s, security level %s) has a DPoP-bound token for %s (%d bytes, REDACTED)\n",
-		user.Name, user.PID, user.SecurityLevel, audienceA, len(userToken))
+	fmt.Fprintf(out, "1. %s (pid %s, security level %s) logged in; the front end has a DPoP-bound token for %s (REDACTED)\n",
+		login.Claims.Name, login.Claims.PID, login.Claims.SecurityLevel, login.Resource)
+	frontEndKey := frontEnd.Proofer()
 	fmt.Fprintf(out, "   the front end's DPoP key:  %s\n", frontEndKey.Thumbprint())
 	fmt.Fprintf(out, "   service A's DPoP key:      %s\n", clientA.Proofer().Thumbprint())
 
-	frontEnd := dpop.NewClient(&dpop.Transport{Proofer: frontEndKey, Tokens: staticToken(userToken)})
+	toA := dpop.NewClient(&dpop.Transport{Proofer: frontEndKey, Tokens: staticToken(login.AccessToken.AccessToken)})
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.URL+"/medication-list", nil)
 	if err != nil {
 		return err
 	}
-	resp, err := frontEnd.Do(req)
+	resp, err := toA.Do(req)
 	if err != nil {
 		return fmt.Errorf("calling A: %w", err)
 	}
@@ -183,7 +186,7 @@ func run(ctx context.Context, out io.Writer) error {
 	pretty, _ := json.MarshalIndent(chain, "   ", "  ")
 	fmt.Fprintf(out, "2. A accepted the user's token; A exchanged it and called B, which saw:\n   %s\n", pretty)
 	st := srv.Stats()
-	fmt.Fprintf(out, "3. HelseID issued %d token (the exchange) after %d DPoP nonce challenge. Done.\n", st.TokensIssued, st.NonceChallenges)
+	fmt.Fprintf(out, "3. HelseID issued %d tokens (the login's and the exchange's) after %d DPoP nonce challenge. Done.\n", st.TokensIssued, st.NonceChallenges)
 	return nil
 }
 
@@ -203,6 +206,48 @@ func check(chain hop, user helseidtest.TestUser, frontEndJKT, jktA string) error
 		return errors.New("B's token is not bound to A's key")
 	}
 	return nil
+}
+
+// callbackURL is the front end's registered redirect URI. The example reads the redirect to it
+// instead of serving it; a web backend handles it with Client.FinishLogin (see examples/webapp).
+const callbackURL = "http://127.0.0.1:8443/callback"
+
+// logIn is the front end's login: StartLogin, the browser's visit to HelseID (auto-login
+// here), and FinishLogin with the callback's query.
+func logIn(ctx context.Context, srv *helseidtest.Server, privateJWK []byte) (*helseid.Client, *helseid.LoginResult, error) {
+	key, err := helseid.ParseJWK(privateJWK, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := helseid.NewClient(helseid.Config{Issuer: srv.Issuer(), ClientID: "ehr-front-end", Key: key, HTTPClient: srv.Client(), RequireSecurityLevel4: true})
+	if err != nil {
+		return nil, nil, err
+	}
+	authURL, state, err := client.StartLogin(ctx, helseid.LoginRequest{RedirectURI: callbackURL, Resources: []string{audienceA},
+		Scope: "openid profile helseid://scopes/identity/pid helseid://scopes/identity/security_level " + audienceA + "/read"})
+	if err != nil {
+		client.Close()
+		return nil, nil, fmt.Errorf("start login: %w", err)
+	}
+	browser := srv.Client()
+	browser.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := browser.Get(authURL)
+	if err != nil {
+		client.Close()
+		return nil, nil, fmt.Errorf("authorize: %w", err)
+	}
+	_ = resp.Body.Close()
+	back, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || resp.StatusCode != http.StatusSeeOther {
+		client.Close()
+		return nil, nil, fmt.Errorf("authorize answered %s", resp.Status)
+	}
+	login, err := client.FinishLogin(ctx, back.Query(), state)
+	if err != nil {
+		client.Close()
+		return nil, nil, fmt.Errorf("finish login: %w", err)
+	}
+	return client, login, nil
 }
 
 func newGuard(srv *helseidtest.Server, audience string) (*helseid.Guard, error) {

@@ -19,7 +19,7 @@ func TestRun(t *testing.T) {
 		`"service": "B"`,
 		`"client_id": "service-a"`,
 		`"pid": "06828399789"`,
-		"HelseID issued 1 token (the exchange)",
+		"HelseID issued 2 tokens (the login's and the exchange's)",
 		"Done.",
 	} {
 		assert.Contains(t, s, want)
