@@ -10,12 +10,14 @@ FUZZ_TARGETS := \
 	./dpop:FuzzParseChallenges \
 	./dpop:FuzzVerifyProof \
 	./helseid:FuzzAccessTokenClaims \
+	./helseid:FuzzParseCallback \
 	./helseid:FuzzParseJWK \
 	./internal/discovery:FuzzParse \
 	./internal/jose:FuzzAppendJSONString \
 	./internal/jwks:FuzzParseSet \
 	./internal/tokenendpoint:FuzzParseError \
-	./internal/tokenendpoint:FuzzParseResponse
+	./internal/tokenendpoint:FuzzParseResponse \
+	./tokenexchange:FuzzJWTExpiry
 
 .PHONY: test fmt-check vet unit fuzz bench
 

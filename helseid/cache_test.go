@@ -266,6 +266,7 @@ func TestSlogObserverHasNoSecrets(t *testing.T) {
 	require.NoError(t, err)
 	_, err = client.Token(context.Background(), readReq)
 	require.NoError(t, err)
+	_ = client.Close() // waits for the fetch goroutine, which reports after it hands out the token
 	out := logs.String()
 	for _, want := range []string{`"event":"cache_miss"`, `"event":"nonce_retry"`, `"event":"token_fetched"`, `"event":"cache_hit"`, `"scopes":"` + apiScope + `"`} {
 		assert.Contains(t, out, want)

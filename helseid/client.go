@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/helseid-go/sdk/dpop"
@@ -81,21 +82,22 @@ type RetryPolicy = tokenendpoint.RetryPolicy
 
 // Client talks to HelseID for one registered client. It is safe for concurrent use.
 type Client struct {
-	cfg        Config
-	http       *http.Client
-	now        func() time.Time
-	discovery  *discovery.Cache
-	assertions *clientauth.Builder
-	proofer    *dpop.Proofer
-	nonces     *dpop.NonceStore // the authorization server's
-	apiNonces  *dpop.NonceStore // resource servers'
-	cache      *tokencache.Cache[tokenKey, Token]
-	exchanges  *tokenexchange.Cache
-	keys       issuerKeys // the issuer's JWKS, for ID tokens
-	logins     usedLogins
-	specs      sync.Map // canonical request → *tokenSpec
-	seed       maphash.Seed
-	observer   Observer
+	cfg          Config
+	http         *http.Client
+	now          func() time.Time
+	discovery    *discovery.Cache
+	assertions   *clientauth.Builder
+	proofer      *dpop.Proofer
+	nonces       *dpop.NonceStore // the authorization server's
+	apiNonces    *dpop.NonceStore // resource servers'
+	cache        *tokencache.Cache[tokenKey, Token]
+	exchanges    *tokenexchange.Cache
+	exchangerFor atomic.Pointer[endpointExchanger]
+	keys         issuerKeys // the issuer's JWKS, for ID tokens
+	logins       usedLogins
+	specs        sync.Map // canonical request → *tokenSpec
+	seed         maphash.Seed
+	observer     Observer
 }
 
 // NewClient checks cfg and returns a Client. It makes no network call; discovery happens on

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -89,13 +90,7 @@ func (c *Client) exchange(ctx context.Context, req tokenexchange.Request) (*Toke
 	if err != nil {
 		return nil, fmt.Errorf("helseid: discovery: %w", err)
 	}
-	ex, err := tokenexchange.New(tokenexchange.Config{
-		TokenEndpoint: md.TokenEndpoint,
-		ClientAuth: clientAuthFunc(func(form url.Values) error {
-			return c.assertions.Authenticate(form, nil)
-		}),
-		Proofer: c.proofer, Nonces: c.nonces, HTTPClient: c.http, Now: c.now, Retry: c.cfg.Retry,
-	})
+	ex, err := c.exchanger(md.TokenEndpoint)
 	if err != nil {
 		return nil, fmt.Errorf("helseid: %w", err)
 	}
@@ -104,6 +99,31 @@ func (c *Client) exchange(ctx context.Context, req tokenexchange.Request) (*Toke
 		return nil, fmt.Errorf("helseid: %w", err)
 	}
 	return resp, nil
+}
+
+// exchanger returns the Exchanger for the token endpoint, made once (and again only if
+// discovery names another endpoint).
+func (c *Client) exchanger(endpoint string) (*tokenexchange.Exchanger, error) {
+	if cur := c.exchangerFor.Load(); cur != nil && cur.endpoint == endpoint {
+		return cur.ex, nil
+	}
+	ex, err := tokenexchange.New(tokenexchange.Config{
+		TokenEndpoint: endpoint,
+		ClientAuth: clientAuthFunc(func(form url.Values) error {
+			return c.assertions.Authenticate(form, nil)
+		}),
+		Proofer: c.proofer, Nonces: c.nonces, HTTPClient: c.http, Now: c.now, Retry: c.cfg.Retry,
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.exchangerFor.Store(&endpointExchanger{endpoint: endpoint, ex: ex})
+	return ex, nil
+}
+
+type endpointExchanger struct {
+	endpoint string
+	ex       *tokenexchange.Exchanger
 }
 
 type clientAuthFunc func(form url.Values) error
@@ -117,7 +137,7 @@ type onBehalfSource struct {
 }
 
 func (s onBehalfSource) AccessToken(ctx context.Context) (string, error) {
-	subj, ok := ctx.Value(subjectKey{}).(subjectToken)
+	subj, ok := ctx.Value(subjectKey{}).(*subjectToken)
 	if !ok {
 		return "", ErrNoSubjectToken
 	}
@@ -129,7 +149,7 @@ func (s onBehalfSource) AccessToken(ctx context.Context) (string, error) {
 }
 
 func (s onBehalfSource) InvalidateToken(ctx context.Context, token string) {
-	subj, ok := ctx.Value(subjectKey{}).(subjectToken)
+	subj, ok := ctx.Value(subjectKey{}).(*subjectToken)
 	if !ok {
 		return
 	}
@@ -141,13 +161,21 @@ func (s onBehalfSource) InvalidateToken(ctx context.Context, token string) {
 type subjectKey struct{}
 
 // subjectToken is the incoming access token a request context carries for on-behalf-of calls.
+// It redacts itself when printed.
 type subjectToken struct {
 	token  string
 	expiry time.Time
 }
 
+func (subjectToken) String() string               { return "helseid.subjectToken(REDACTED)" }
+func (s subjectToken) GoString() string           { return s.String() }
+func (s subjectToken) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(s.String())) }
+func (subjectToken) LogValue() slog.Value         { return slog.StringValue("REDACTED") }
+
 // WithSubjectToken returns a context carrying token, an incoming user's access token (and its
 // expiry, if known), for OnBehalfOfHTTPClient. Guard.Middleware does this itself.
 func WithSubjectToken(ctx context.Context, token string, expiry time.Time) context.Context {
-	return context.WithValue(ctx, subjectKey{}, subjectToken{token: token, expiry: expiry})
+	// A pointer: fmt prints a nested pointer as its address, so even %#v of the context
+	// does not show the token.
+	return context.WithValue(ctx, subjectKey{}, &subjectToken{token: token, expiry: expiry})
 }

@@ -2,9 +2,11 @@ package helseid_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/helseid-go/sdk/dpop"
 	"github.com/helseid-go/sdk/helseid"
 	"github.com/helseid-go/sdk/helseid/helseidtest"
+	"github.com/helseid-go/sdk/tokenexchange"
 )
 
 // chain: a user's token for service A; A (a HelseID client allowed token exchange) calls B on
@@ -25,6 +28,7 @@ type chain struct {
 	userKey  *dpop.Proofer
 	bReached int
 	bClaims  *helseid.AccessTokenClaims
+	rejectB  atomic.Bool // B answers the next call with 401 invalid_token
 }
 
 func newChain(t *testing.T) *chain {
@@ -48,11 +52,19 @@ func newChain(t *testing.T) *chain {
 		require.NoError(t, err)
 		return g
 	}
-	c.b = httptest.NewServer(guard("nhn:service-b").Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	guardB := guard("nhn:service-b").Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.bReached++
 		c.bClaims, _ = helseid.ClaimsFromContext(r.Context())
 		_, _ = io.WriteString(w, "from b")
-	}), nil))
+	}), nil)
+	c.b = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c.rejectB.CompareAndSwap(true, false) {
+			w.Header().Set("WWW-Authenticate", `DPoP error="invalid_token"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		guardB.ServeHTTP(w, r)
+	}))
 	t.Cleanup(c.b.Close)
 	downstream, err := c.actor.OnBehalfOfHTTPClient(helseid.TokenExchangeRequest{Scopes: []string{"nhn:service-b/read"}})
 	require.NoError(t, err)
@@ -152,4 +164,32 @@ func TestExchangeTokenRefusesForeignSubject(t *testing.T) {
 	_, err = downstream.Do(req)
 	assert.ErrorIs(t, err, helseid.ErrInvalidGrant)
 	assert.Zero(t, c.bReached, "nothing reached B")
+}
+
+// B refusing the exchanged token makes A drop it and exchange the user's token once more.
+func TestOnBehalfOfReexchangesAfterInvalidToken(t *testing.T) {
+	c := newChain(t)
+	tok := c.userToken(t, helseidtest.DefaultTestUser())
+	require.Equal(t, http.StatusOK, c.callA(t, tok).StatusCode)
+	issued := c.srv.Stats().TokensIssued
+	c.rejectB.Store(true)
+	resp := c.callA(t, tok)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, issued+1, c.srv.Stats().TokensIssued, "one new exchange after B's invalid_token")
+	assert.Equal(t, 2, c.bReached)
+}
+
+func TestOnBehalfOfExpiredSubject(t *testing.T) {
+	c := newChain(t)
+	tok := c.userToken(t, helseidtest.DefaultTestUser())
+	_, err := c.actor.OnBehalfOf(context.Background(), tok, time.Now().Add(-time.Second), helseid.TokenExchangeRequest{Scopes: []string{"nhn:service-b/read"}})
+	assert.ErrorIs(t, err, tokenexchange.ErrSubjectExpired)
+	assert.ErrorIs(t, err, helseid.ErrInvalidGrant)
+}
+
+func TestSubjectTokenInContextIsRedacted(t *testing.T) {
+	ctx := helseid.WithSubjectToken(context.Background(), "eyJ-the-raw-subject-token", time.Time{})
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		assert.NotContains(t, fmt.Sprintf(verb, ctx), "the-raw-subject-token", verb)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -34,12 +35,14 @@ type CacheConfig struct {
 	Now func() time.Time
 }
 
-// Cache keeps exchanged tokens. An entry is keyed by SHA-256 of the subject token and the
-// target (every other field of the Request), so different subjects or targets never share a
-// token and the cache never holds a subject token as a key; it is handed out until the
-// earlier of the issued token's expiry and the subject token's (Request.SubjectExpiry, or the
-// exp of a JWT subject token). One exchange is in flight per key however many callers wait; a
-// caller whose context ends returns at once. It is safe for concurrent use; Close stops it.
+// Cache keeps exchanged access tokens. An entry is keyed by SHA-256 of the subject token and
+// the target (every other field of the Request but SubjectExpiry), so different subjects or
+// targets never share a token and no key holds a subject token; the subject token itself is
+// kept in memory with its entry, to refresh it. An entry is handed out until the earlier of
+// the issued token's expiry and the subject token's (the earlier of Request.SubjectExpiry and
+// the exp of a JWT subject token), and refreshed ahead of expiry only when a new exchange can
+// last longer. One exchange is in flight per key however many callers wait; a caller whose
+// context ends returns at once. It is safe for concurrent use; Close stops it.
 type Cache struct {
 	cache *tokencache.Cache[cacheKey, Token]
 	now   func() time.Time
@@ -70,8 +73,10 @@ func NewCache(cfg CacheConfig) (*Cache, error) {
 }
 
 // Token returns a cached exchange of req, exchanging when none is usable. An expired subject
-// token is refused without a request (the server would refuse it too). A hit costs a SHA-256
-// of the subject token and a lock-free lookup: no allocation, no parsing, no network.
+// token is refused with ErrSubjectExpired without a request (the server would refuse it too).
+// A hit costs a SHA-256 of the subject token and a lock-free lookup: no allocation, no
+// parsing, no network. Only access tokens are cached (RequestedTokenType empty or
+// TokenTypeAccessToken).
 func (c *Cache) Token(ctx context.Context, req Request) (*Token, error) {
 	key := keyOf(req)
 	if tok := c.cache.Lookup(key); tok != nil {
@@ -84,24 +89,41 @@ func (c *Cache) miss(ctx context.Context, key cacheKey, req Request) (*Token, er
 	if err := req.validate(); err != nil {
 		return nil, err
 	}
+	if req.RequestedTokenType != "" && req.RequestedTokenType != TokenTypeAccessToken {
+		return nil, fmt.Errorf("%w: Cache hands out access tokens; exchange for %.80q with Exchanger", ErrInvalidRequest, req.RequestedTokenType)
+	}
+	// The fetch outlives this call (it refreshes the entry): it gets copies of the caller's
+	// slices, so a later change to them cannot change what is sent under this key.
+	req.Scopes, req.Resources, req.Audiences = slices.Clone(req.Scopes), slices.Clone(req.Resources), slices.Clone(req.Audiences)
+	subjectExpiry := earliest(req.SubjectExpiry, jwtExpiry(req.SubjectToken))
 	return c.cache.GetWith(ctx, key, func(ctx context.Context) (*Token, time.Time, error) {
-		subjectExpiry := req.SubjectExpiry
-		if subjectExpiry.IsZero() {
-			subjectExpiry = jwtExpiry(req.SubjectToken)
-		}
-		if !subjectExpiry.IsZero() && !c.now().Before(subjectExpiry) {
-			return nil, time.Time{}, fmt.Errorf("%w: the subject token has expired", ErrInvalidRequest)
+		if !subjectExpiry.IsZero() {
+			if !c.now().Before(subjectExpiry) {
+				return nil, time.Time{}, ErrSubjectExpired
+			}
+			if cur := c.cache.Peek(key); cur != nil && cur.Expiry.Equal(subjectExpiry) {
+				// Capped at the subject's expiry already: another exchange cannot last longer.
+				return nil, time.Time{}, tokencache.ErrNoRefresh
+			}
 		}
 		resp, err := c.exch(ctx, req)
 		if err != nil {
 			return nil, time.Time{}, err
 		}
-		expiry := resp.Expiry
-		if !subjectExpiry.IsZero() && (expiry.IsZero() || subjectExpiry.Before(expiry)) {
-			expiry = subjectExpiry
-		}
+		expiry := earliest(resp.Expiry, subjectExpiry)
 		return &Token{AccessToken: resp.AccessToken, Expiry: expiry}, expiry, nil
 	})
+}
+
+// earliest returns the earlier of two times, a zero time meaning unknown.
+func earliest(a, b time.Time) time.Time {
+	switch {
+	case a.IsZero():
+		return b
+	case b.IsZero() || a.Before(b):
+		return a
+	}
+	return b
 }
 
 // Invalidate drops the cached exchange of req if its token is token, for example after the
@@ -138,6 +160,7 @@ func keyOf(req Request) cacheKey {
 	hs.str(req.RequestedTokenType)
 	var k cacheKey
 	copy(k[:], hs.h.Sum(hs.buf[:0])) // into the pooled buffer: a Sum into k would move k to the heap
+	clear(hs.buf[:])                 // no part of a token stays in the pool
 	return k
 }
 

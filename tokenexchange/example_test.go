@@ -2,17 +2,18 @@ package tokenexchange_test
 
 import (
 	"context"
-	"crypto"
+	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
 
 	"github.com/helseid-go/sdk/dpop"
 	"github.com/helseid-go/sdk/helseid/helseidtest"
-	"github.com/helseid-go/sdk/internal/clientauth"
 	"github.com/helseid-go/sdk/tokenexchange"
 )
 
@@ -31,17 +32,29 @@ func Example() {
 	userKey, _ := dpop.NewProofer(dpop.ProoferConfig{})
 	subject, _ := srv.IssueUserToken(helseidtest.UserTokenRequest{ClientID: "front-end", Scopes: []string{"nhn:service-a/read"}, JKT: userKey.Thumbprint()})
 
-	// Service A's private_key_jwt client authentication: any ClientAuthenticator works.
+	// Service A's private_key_jwt client authentication: any ClientAuthenticator works. This
+	// one signs a fresh assertion per request with jwx (package helseid has its own).
 	key, _ := jwk.ParseKey(privateJWK)
-	var signer crypto.Signer
-	_ = key.Raw(&signer)
-	assertions, _ := clientauth.New(clientauth.Config{ClientID: "service-a", Audience: srv.Issuer(), Key: signer,
-		Algorithm: key.Algorithm().String(), KeyID: key.KeyID()})
+	assertion := authFunc(func(form url.Values) error {
+		now := time.Now().Unix()
+		claims, _ := json.Marshal(map[string]any{"iss": "service-a", "sub": "service-a", "aud": srv.Issuer(),
+			"iat": now, "nbf": now, "exp": now + 10, "jti": rand.Text()})
+		hdr := jws.NewHeaders()
+		_ = hdr.Set(jws.TypeKey, "client-authentication+jwt")
+		_ = hdr.Set(jws.KeyIDKey, key.KeyID())
+		signed, err := jws.Sign(claims, jws.WithKey(key.Algorithm(), key, jws.WithProtectedHeaders(hdr)))
+		if err != nil {
+			return err
+		}
+		form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+		form.Set("client_assertion", string(signed))
+		return nil
+	})
 	dpopKey, _ := dpop.NewProofer(dpop.ProoferConfig{})
 
 	exchanger, err := tokenexchange.New(tokenexchange.Config{
 		TokenEndpoint: srv.TokenEndpoint(),
-		ClientAuth:    authFunc(func(form url.Values) error { return assertions.Authenticate(form, nil) }),
+		ClientAuth:    assertion,
 		Proofer:       dpopKey,
 		HTTPClient:    srv.Client(),
 	})

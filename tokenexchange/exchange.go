@@ -36,7 +36,17 @@ var (
 	// ErrInvalidGrant is the authorization server's answer to a subject token it does not
 	// accept (expired, revoked, for another audience): errors.Is holds for any invalid_grant.
 	ErrInvalidGrant = tokenendpoint.ErrInvalidGrant
+	// ErrSubjectExpired reports a subject token past its expiry, refused by Cache without a
+	// request. errors.Is(err, ErrInvalidGrant) holds for it too, as for the server's answer.
+	ErrSubjectExpired error = subjectExpired{}
 )
+
+type subjectExpired struct{}
+
+func (subjectExpired) Error() string { return "token exchange: the subject token has expired" }
+
+// Is makes ErrSubjectExpired match ErrInvalidGrant.
+func (subjectExpired) Is(target error) bool { return target == ErrInvalidGrant }
 
 // Error is an error response of the authorization server (RFC 6749 §5.2, RFC 8693 §2.2.2);
 // read it with errors.As.
@@ -107,6 +117,7 @@ type Request struct {
 type Exchanger struct {
 	endpoint *tokenendpoint.Client
 	proofer  *dpop.Proofer
+	now      func() time.Time
 }
 
 // New checks cfg and returns an Exchanger. It makes no network call.
@@ -133,7 +144,11 @@ func New(cfg Config) (*Exchanger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	return &Exchanger{endpoint: endpoint, proofer: cfg.Proofer}, nil
+	ex := &Exchanger{endpoint: endpoint, proofer: cfg.Proofer, now: cfg.Now}
+	if ex.now == nil {
+		ex.now = time.Now
+	}
+	return ex, nil
 }
 
 // Exchange sends req and returns the issued token. Errors wrap *Error for the server's
@@ -144,9 +159,21 @@ func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Response, error
 	if err != nil {
 		return nil, err
 	}
-	resp, err := e.endpoint.Token(ctx, params)
+	sent := e.now()
+	body, _, err := e.endpoint.Post(ctx, params, http.StatusOK, tokenendpoint.Idempotent)
 	if err != nil {
 		return nil, fmt.Errorf("token exchange: %w", err)
+	}
+	resp, err := tokenendpoint.ParseResponse(body, sent)
+	if err != nil {
+		return nil, fmt.Errorf("token exchange: %w", err)
+	}
+	// RFC 8693 §2.2.1: a token that is not an access token comes with token_type N_A.
+	notAccess := resp.IssuedTokenType != TokenTypeAccessToken && strings.EqualFold(resp.TokenType, "N_A")
+	if !notAccess {
+		if err := tokenendpoint.CheckTokenType(resp.TokenType, e.proofer != nil); err != nil {
+			return nil, fmt.Errorf("token exchange: %w", err)
+		}
 	}
 	switch {
 	case resp.IssuedTokenType == "":

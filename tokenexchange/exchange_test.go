@@ -320,7 +320,8 @@ func TestCacheExpiresWithTheSubject(t *testing.T) {
 	w.clock.Advance(2 * time.Minute)
 	before := exchanges.Load()
 	_, err = cache.Token(context.Background(), req)
-	assert.ErrorIs(t, err, tokenexchange.ErrInvalidRequest)
+	assert.ErrorIs(t, err, tokenexchange.ErrSubjectExpired)
+	assert.ErrorIs(t, err, tokenexchange.ErrInvalidGrant, "the same type as the server's answer")
 	assert.Equal(t, before, exchanges.Load(), "an expired subject is not sent")
 }
 
@@ -342,4 +343,64 @@ func TestCacheInvalidate(t *testing.T) {
 	cache.Invalidate(req, "token-1")
 	tok, _ = cache.Token(context.Background(), req)
 	assert.Equal(t, "token-2", tok.AccessToken)
+}
+
+// A token capped at the subject's expiry is not exchanged again ahead of expiry: no new
+// exchange could last longer (HelseID FK3: no new token while the issued one is valid).
+func TestCacheDoesNotRefreshCappedTokens(t *testing.T) {
+	w := newWorld(t)
+	cache, exchanges := w.countingCache(t)
+	req := tokenexchange.Request{SubjectToken: w.userToken(t, ""), Scopes: []string{scopeB}}
+	for elapsed := time.Duration(0); elapsed < helseidtest.DefaultAccessTokenLifetime-10*time.Second; elapsed += 15 * time.Second {
+		_, err := cache.Token(context.Background(), req)
+		require.NoError(t, err, "at %s", elapsed)
+		w.clock.Advance(15 * time.Second)
+	}
+	cache.Close() // waits for any refresh
+	assert.Equal(t, int32(1), exchanges.Load())
+}
+
+// The fetch that refreshes an entry sends what was asked for under its key, whatever the
+// caller does with its slices afterwards.
+func TestCacheKeepsItsOwnCopyOfTheRequest(t *testing.T) {
+	clock := fakeclock.New(time.Unix(1_800_000_000, 0))
+	var sent []string
+	cache, err := tokenexchange.NewCache(tokenexchange.CacheConfig{Now: clock.Now, Exchange: func(_ context.Context, req tokenexchange.Request) (*tokenexchange.Response, error) {
+		sent = append(sent, strings.Join(req.Scopes, " "))
+		return &tokenexchange.Response{AccessToken: "t", IssuedTokenType: tokenexchange.TokenTypeAccessToken, Expiry: clock.Now().Add(10 * time.Minute)}, nil
+	}})
+	require.NoError(t, err)
+	scopes := []string{"nhn:b/read"}
+	req := tokenexchange.Request{SubjectToken: "opaque", Scopes: scopes}
+	_, err = cache.Token(context.Background(), req)
+	require.NoError(t, err)
+	scopes[0] = "nhn:c/write" // the caller reuses its slice
+	clock.Advance(9*time.Minute + 30*time.Second)
+	_, err = cache.Token(context.Background(), tokenexchange.Request{SubjectToken: "opaque", Scopes: []string{"nhn:b/read"}})
+	require.NoError(t, err)
+	cache.Close()
+	assert.Equal(t, []string{"nhn:b/read", "nhn:b/read"}, sent, "the refresh sent the original scope")
+}
+
+// RFC 8693 §2.2.1: a token that is not an access token comes with token_type N_A.
+func TestExchangeAcceptsNAForOtherTokenTypes(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"access_token":"an-id-token","token_type":"N_A","issued_token_type":"` + tokenexchange.TokenTypeIDToken + `"}`))
+	}))
+	defer srv.Close()
+	proofer, err := dpop.NewProofer(dpop.ProoferConfig{})
+	require.NoError(t, err)
+	ex, err := tokenexchange.New(tokenexchange.Config{TokenEndpoint: srv.URL, HTTPClient: srv.Client(), Proofer: proofer,
+		ClientAuth: authFunc(func(url.Values) error { return nil })})
+	require.NoError(t, err)
+	resp, err := ex.Exchange(context.Background(), tokenexchange.Request{SubjectToken: "s", RequestedTokenType: tokenexchange.TokenTypeIDToken})
+	require.NoError(t, err)
+	assert.Equal(t, "N_A", resp.TokenType)
+
+	cache, err := tokenexchange.NewCache(tokenexchange.CacheConfig{Exchange: ex.Exchange})
+	require.NoError(t, err)
+	defer cache.Close()
+	_, err = cache.Token(context.Background(), tokenexchange.Request{SubjectToken: "s", RequestedTokenType: tokenexchange.TokenTypeIDToken})
+	assert.ErrorIs(t, err, tokenexchange.ErrInvalidRequest, "the cache hands out access tokens only")
 }

@@ -159,6 +159,11 @@ const coarseTick = 50 * time.Millisecond
 // Fetcher fetches one key's value for GetWith; it has the same contract as Config.Fetch.
 type Fetcher[V any] func(ctx context.Context) (*V, time.Time, error)
 
+// ErrNoRefresh, returned by a fetch, keeps the current value and stops refreshing it ahead of
+// its expiry: for a value that no fetch can make last longer (an exchanged token capped at the
+// subject token's expiry). Without a usable current value it is an error like any other.
+var ErrNoRefresh = errors.New("token cache: no refresh")
+
 // errNoFetch reports a key with neither Config.Fetch nor a GetWith fetcher.
 var errNoFetch = errors.New("token cache: no fetch for this key")
 
@@ -410,6 +415,16 @@ func (c *Cache[K, V]) fetch(e *entry[K, V], f *flight[V], background bool, fetch
 
 	now := c.now()
 	e.mu.Lock()
+	if errors.Is(err, ErrNoRefresh) {
+		if v := e.current(now.UnixNano()); v != nil {
+			e.refreshAt.Store(e.usableUntil.Load()) // no refresh before it is unusable
+			e.flight.Store(nil)
+			f.val = v
+			e.mu.Unlock()
+			close(f.done)
+			return
+		}
+	}
 	if err == nil {
 		c.store(e, val, now, expiry)
 		e.fail = nil
