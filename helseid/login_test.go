@@ -46,8 +46,8 @@ func newLoginFixture(t *testing.T, mutate func(*helseid.Config)) *loginFixture {
 	t.Helper()
 	srv := helseidtest.NewServer(t)
 	priv, err := srv.GenerateClientFor(helseidtest.ClientRegistration{ID: "ehr", OrgNumber: helseidtest.DefaultOrgNumber,
-		Scopes:       []string{"openid", "profile", "offline_access", "helseid://scopes/identity/pid", "nhn:service-a/read", "nhn:service-b/read"},
-		RedirectURIs: []string{loginRedirect}, PostLogoutRedirectURIs: []string{"https://ehr.example/"}})
+		Scopes:       []string{"openid", "profile", "offline_access", "helseid://scopes/identity/pid", "nhn:service-a/read", "nhn:service-b/read", apiScope},
+		RedirectURIs: []string{loginRedirect}, PostLogoutRedirectURIs: []string{"https://ehr.example/"}, ChildOrgNumbers: []string{"920773230"}})
 	require.NoError(t, err)
 	key, err := helseid.ParseJWK(priv, "")
 	require.NoError(t, err)

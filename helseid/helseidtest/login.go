@@ -232,7 +232,13 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 // redeemCode is the authorization_code grant: the pushed redirect_uri, PKCE S256, a code used
 // once (a replay revokes what the first use granted), the key bound at PAR, at most one
 // resource, and no scope parameter (HelseID takes the pushed scope).
-func (s *Server) redeemCode(c *registeredClient, form url.Values, jkt string) (*TokenResponse, *oauthError) {
+func (s *Server) redeemCode(a *clientAssertion, form url.Values, jkt string) (*TokenResponse, *oauthError) {
+	c := a.client
+	if _, ok := a.claims["assertion_details"]; ok {
+		// HelseID's HID-1009: organisation numbers at the code exchange belong in a request
+		// object; switch organisation with a refresh instead.
+		return nil, newError(errInvalidRequest, "assertion_details is not accepted with authorization_code (HID-1009); use a refresh")
+	}
 	if _, ok := form["scope"]; ok {
 		return nil, newError(errInvalidRequest, "scope is not accepted with authorization_code; it was pushed")
 	}
@@ -266,7 +272,11 @@ func (s *Server) redeemCode(c *registeredClient, form url.Values, jkt string) (*
 	if oerr != nil {
 		return nil, oerr
 	}
-	resp, oerr := s.userTokens(c, p.scopes, api, jkt, code.user, code.sid, code.authTime, p.nonce, true, now)
+	org, oerr := resolveOrg(c, nil)
+	if oerr != nil {
+		return nil, oerr
+	}
+	resp, oerr := s.userTokens(c, org, p.scopes, api, jkt, code.user, code.sid, code.authTime, p.nonce, true, now)
 	if oerr != nil {
 		return nil, oerr
 	}
@@ -282,7 +292,8 @@ func (s *Server) redeemCode(c *registeredClient, form url.Values, jkt string) (*
 // refresh is the refresh_token grant with rotation: every use returns a new refresh token,
 // and presenting an old one revokes the whole grant (as the OpenID conformance suite and
 // one-time-use servers do). At most one resource per request.
-func (s *Server) refresh(c *registeredClient, form url.Values, jkt string) (*TokenResponse, *oauthError) {
+func (s *Server) refresh(a *clientAssertion, form url.Values, jkt string) (*TokenResponse, *oauthError) {
+	c := a.client
 	if _, ok := form["scope"]; ok {
 		return nil, newError(errInvalidRequest, "helseidtest: scope is not supported with refresh_token; use resource")
 	}
@@ -306,7 +317,12 @@ func (s *Server) refresh(c *registeredClient, form url.Values, jkt string) (*Tok
 	if oerr != nil {
 		return nil, oerr
 	}
-	resp, oerr := s.userTokens(c, g.scopes, api, jkt, g.user, g.sid, time.Time{}, "", false, now)
+	// The organisation may change with each refresh (assertion_details, HELSEID.md §2.1).
+	org, oerr := resolveOrg(c, a.claims)
+	if oerr != nil {
+		return nil, oerr
+	}
+	resp, oerr := s.userTokens(c, org, g.scopes, api, jkt, g.user, g.sid, time.Time{}, "", false, now)
 	if oerr != nil {
 		return nil, oerr
 	}
@@ -344,16 +360,12 @@ func pickResource(form url.Values, scopes, resources []string) (string, *oauthEr
 
 // userTokens issues a user's access token for api (with the scopes of that API), and with
 // withIDToken the ID token (RS256; nonce, at_hash, sid, auth_time and the user's claims).
-func (s *Server) userTokens(c *registeredClient, scopes []string, api, jkt string, user TestUser, sid string, authTime time.Time, nonce string, withIDToken bool, now time.Time) (*TokenResponse, *oauthError) {
+func (s *Server) userTokens(c *registeredClient, org orgClaims, scopes []string, api, jkt string, user TestUser, sid string, authTime time.Time, nonce string, withIDToken bool, now time.Time) (*TokenResponse, *oauthError) {
 	var apiScopes []string
 	for _, sc := range scopes {
 		if !isIdentityScope(sc) && apiOf(sc) == api {
 			apiScopes = append(apiScopes, sc)
 		}
-	}
-	org, oerr := resolveOrg(c, nil)
-	if oerr != nil {
-		return nil, oerr
 	}
 	claims := s.accessTokenClaims(c, apiScopes, api, jkt, org, now)
 	claims.Subject = pseudonym(user.PID)

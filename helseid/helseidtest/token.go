@@ -88,9 +88,9 @@ func (s *Server) token(r *http.Request) (*TokenResponse, *oauthError) {
 	}
 	switch gt := form.Get("grant_type"); gt {
 	case GrantAuthorizationCode:
-		return s.redeemCode(a.client, form, key.jkt)
+		return s.redeemCode(a, form, key.jkt)
 	case GrantRefreshToken:
-		return s.refresh(a.client, form, key.jkt)
+		return s.refresh(a, form, key.jkt)
 	case GrantClientCredentials:
 	case GrantTokenExchange:
 		resp, oerr := s.exchange(a.client, form, key.jkt, s.now())

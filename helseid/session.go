@@ -1,0 +1,185 @@
+package helseid
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/helseid-go/sdk/dpop"
+	"github.com/helseid-go/sdk/internal/tokenendpoint"
+	"github.com/helseid-go/sdk/resource"
+)
+
+// UserSession is a logged-in user's tokens: the ID token's claims, the rotating refresh
+// token, and an access token per API, each got with exactly one resource (HelseID APIs accept
+// one audience). It is safe for concurrent use.
+type UserSession struct {
+	client   *Client
+	claims   *IDTokenClaims
+	idToken  string
+	tokens   *resource.Session
+	org      atomic.Pointer[Organization] // sent as assertion_details on refreshes
+	resource string                       // the login's first resource
+}
+
+// SessionOptions configure a UserSession.
+type SessionOptions struct {
+	// Persist stores every new refresh token before the access token it came with is handed
+	// out (see resource.PersistFunc). Keep the newest: HelseID's refresh tokens are one-time.
+	Persist resource.PersistFunc
+}
+
+// NewUserSession starts a session from a finished login.
+func (c *Client) NewUserSession(ctx context.Context, login *LoginResult, opts SessionOptions) (*UserSession, error) {
+	if login == nil || login.RefreshToken == "" {
+		return nil, fmt.Errorf("%w: the login has no refresh token (ask for offline_access)", ErrInvalidRequestParams)
+	}
+	s, err := c.ResumeUserSession(ctx, login.RefreshToken, login.RefreshExpiry, opts)
+	if err != nil {
+		return nil, err
+	}
+	s.claims, s.idToken, s.resource = login.Claims, login.IDToken, login.Resource
+	if login.Resource != "" {
+		s.tokens.Put(login.Resource, login.AccessToken)
+	}
+	return s, nil
+}
+
+// ResumeUserSession continues a session from a stored refresh token (and its expiry, zero
+// when unknown), for example after a restart. Its Claims and IDToken are empty.
+func (c *Client) ResumeUserSession(ctx context.Context, refreshToken string, refreshExpiry time.Time, opts SessionOptions) (*UserSession, error) {
+	s := &UserSession{client: c}
+	s.org.Store(&Organization{})
+	md, err := c.discovery.Metadata(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("helseid: discovery: %w", err)
+	}
+	s.tokens, err = resource.NewSession(resource.Config{
+		TokenEndpoint: md.TokenEndpoint,
+		ClientAuth: tokenendpoint.AuthenticatorFunc(func(form url.Values) error {
+			details, err := s.org.Load().AssertionDetails(c.cfg.Tenancy)
+			if err != nil {
+				return err
+			}
+			return c.assertions.Authenticate(form, details)
+		}),
+		Proofer: c.proofer, Nonces: c.nonces, HTTPClient: c.http, Now: c.now, Persist: opts.Persist,
+	}, refreshToken, refreshExpiry)
+	if err != nil {
+		return nil, fmt.Errorf("helseid: %w", err)
+	}
+	return s, nil
+}
+
+// Claims returns the login's validated ID-token claims (nil for a resumed session).
+func (s *UserSession) Claims() *IDTokenClaims { return s.claims }
+
+// IDToken returns the login's ID token, for LogoutURL.
+func (s *UserSession) IDToken() string { return s.idToken }
+
+// RefreshToken returns the newest refresh token and its expiry.
+func (s *UserSession) RefreshToken() (string, time.Time) { return s.tokens.RefreshToken() }
+
+// Token returns an access token for one API (its resource, such as "nhn:kjernejournal"),
+// refreshing with exactly that resource when none is cached. Refreshes of the session run one
+// at a time, since each uses up the refresh token.
+func (s *UserSession) Token(ctx context.Context, resource string) (*Token, error) {
+	return s.tokens.Token(ctx, resource)
+}
+
+// SwitchOrganization makes the session's tokens speak for org from now on: a refresh with
+// the organisation in the client assertion's assertion_details, as HelseID recommends for a
+// user who changes organisation without logging in again (HELSEID.md §2.1). Every cached
+// access token is dropped; the returned one is for resource.
+func (s *UserSession) SwitchOrganization(ctx context.Context, org Organization, resource string) (*Token, error) {
+	if err := org.Validate(s.client.cfg.Tenancy); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)
+	}
+	prev := s.org.Swap(&org)
+	tok, err := s.tokens.Refresh(ctx, resource)
+	if err != nil {
+		s.org.CompareAndSwap(&org, prev)
+		return nil, err
+	}
+	return tok, nil
+}
+
+// HTTPClient returns an *http.Client that calls one API with the session's token for resource,
+// a fresh DPoP proof per request, the API's nonce, and one new token after a 401
+// invalid_token.
+func (s *UserSession) HTTPClient(resource string) *http.Client {
+	return dpop.NewClient(&dpop.Transport{
+		Base:    s.client.http.Transport,
+		Proofer: s.client.proofer,
+		Nonces:  s.client.apiNonces,
+		Tokens:  sessionSource{s: s, resource: resource},
+	})
+}
+
+type sessionSource struct {
+	s        *UserSession
+	resource string
+}
+
+func (src sessionSource) AccessToken(ctx context.Context) (string, error) {
+	tok, err := src.s.Token(ctx, src.resource)
+	if err != nil {
+		return "", err
+	}
+	return tok.AccessToken, nil
+}
+
+// LogoutURL returns the end-session URL (OpenID Connect RP-Initiated Logout) with
+// id_token_hint, post_logout_redirect_uri and state; redirect the browser there after ending
+// the application's own session.
+func (c *Client) LogoutURL(ctx context.Context, idToken, postLogoutRedirectURI, state string) (string, error) {
+	md, err := c.discovery.Metadata(ctx)
+	if err != nil {
+		return "", fmt.Errorf("helseid: discovery: %w", err)
+	}
+	if md.EndSessionEndpoint == "" {
+		return "", fmt.Errorf("helseid: the server has no end_session_endpoint")
+	}
+	u, err := url.Parse(md.EndSessionEndpoint)
+	if err != nil {
+		return "", fmt.Errorf("helseid: end_session_endpoint: %w", err)
+	}
+	q := u.Query()
+	if idToken != "" {
+		q.Set("id_token_hint", idToken)
+	}
+	if postLogoutRedirectURI != "" {
+		q.Set("post_logout_redirect_uri", postLogoutRedirectURI)
+	}
+	if state != "" {
+		q.Set("state", state)
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// RevokeRefreshToken revokes a refresh token at the server's revocation endpoint (RFC 7009)
+// when it has one, so a logged-out session cannot be refreshed again. Without an endpoint it
+// does nothing.
+func (c *Client) RevokeRefreshToken(ctx context.Context, refreshToken string) error {
+	md, err := c.discovery.Metadata(ctx)
+	if err != nil {
+		return fmt.Errorf("helseid: discovery: %w", err)
+	}
+	if md.RevocationEndpoint == "" {
+		return nil
+	}
+	endpoint, err := tokenendpoint.New(tokenendpoint.Config{HTTPClient: c.http, Endpoint: md.RevocationEndpoint, Now: c.now,
+		Auth: tokenendpoint.AuthenticatorFunc(func(form url.Values) error { return c.assertions.Authenticate(form, nil) })})
+	if err != nil {
+		return fmt.Errorf("helseid: %w", err)
+	}
+	_, _, err = endpoint.Post(ctx, url.Values{"token": {refreshToken}, "token_type_hint": {"refresh_token"}}, http.StatusOK, tokenendpoint.Idempotent)
+	if err != nil {
+		return fmt.Errorf("helseid: revocation: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,184 @@
+package helseid_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/helseid-go/sdk/helseid"
+	"github.com/helseid-go/sdk/helseid/helseidtest"
+	"github.com/helseid-go/sdk/resource"
+)
+
+const loginScopeWithAPI = loginScope + " " + apiScope
+
+// loggedIn logs the test user in, asking for three APIs, and starts a session that records
+// every persisted refresh token.
+func (f *loginFixture) loggedIn(t *testing.T) (*helseid.UserSession, *[]string) {
+	t.Helper()
+	authURL, st, err := f.client.StartLogin(context.Background(), helseid.LoginRequest{RedirectURI: loginRedirect, Scope: loginScopeWithAPI,
+		Resources: []string{"nhn:service-a", "nhn:service-b", "nhn:helseidtest-api"}})
+	require.NoError(t, err)
+	res, err := f.client.FinishLogin(context.Background(), f.browse(t, authURL), st)
+	require.NoError(t, err)
+	var mu sync.Mutex
+	persisted := &[]string{}
+	s, err := f.client.NewUserSession(context.Background(), res, helseid.SessionOptions{Persist: func(_ context.Context, rt string, exp time.Time) error {
+		mu.Lock()
+		defer mu.Unlock()
+		*persisted = append(*persisted, rt)
+		assert.False(t, exp.IsZero())
+		return nil
+	}})
+	require.NoError(t, err)
+	return s, persisted
+}
+
+func TestUserSessionTokenPerResource(t *testing.T) {
+	f := newLoginFixture(t, nil)
+	s, persisted := f.loggedIn(t)
+	before := f.srv.Stats().TokenRequests
+
+	a, err := s.Token(context.Background(), "nhn:service-a")
+	require.NoError(t, err)
+	assert.Equal(t, before, f.srv.Stats().TokenRequests, "the login's token serves the first resource")
+	assert.Equal(t, "nhn:service-a", claimsOf(t, a.AccessToken)["aud"])
+
+	first, _ := s.RefreshToken()
+	b, err := s.Token(context.Background(), "nhn:service-b")
+	require.NoError(t, err)
+	bc := claimsOf(t, b.AccessToken)
+	assert.Equal(t, "nhn:service-b", bc["aud"], "exactly one audience per token")
+	assert.Equal(t, helseidtest.DefaultTestUser().PID, bc["helseid://claims/identity/pid"])
+	assert.Equal(t, map[string]any{"jkt": f.client.Proofer().Thumbprint()}, bc["cnf"])
+	newest, _ := s.RefreshToken()
+	assert.NotEqual(t, first, newest, "the refresh token rotated")
+	assert.Equal(t, []string{newest}, *persisted, "the new refresh token was persisted")
+
+	// The session's DPoP client calls the demo API (behind helseid.Guard) with its own token.
+	resp, err := s.HTTPClient("nhn:helseidtest-api").Get(f.srv.APIURL())
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var seen helseidtest.APIResponse
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&seen))
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "nhn:helseidtest-api", seen.Audience)
+	assert.Equal(t, bc["sub"], seen.Subject, "the user is the subject")
+}
+
+// Many goroutines needing new tokens at once: one refresh per resource, run one after the
+// other, so the newest refresh token always survives (a reused one would revoke the grant).
+func TestUserSessionConcurrentRefresh(t *testing.T) {
+	f := newLoginFixture(t, nil)
+	s, persisted := f.loggedIn(t)
+	before := f.srv.Stats().TokensIssued
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			res := []string{"nhn:service-b", "nhn:helseidtest-api"}[i%2]
+			tok, err := s.Token(context.Background(), res)
+			if assert.NoError(t, err) {
+				assert.Equal(t, res, claimsOf(t, tok.AccessToken)["aud"])
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	assert.Equal(t, before+2, f.srv.Stats().TokensIssued, "one refresh per resource")
+	assert.Len(t, *persisted, 2)
+	newest, _ := s.RefreshToken()
+	assert.Equal(t, (*persisted)[1], newest)
+	// The newest refresh token still works.
+	_, err := s.SwitchOrganization(context.Background(), helseid.Organization{Child: "920773230"}, "nhn:service-b")
+	require.NoError(t, err)
+}
+
+func TestUserSessionFailedRefreshKeepsTheRefreshToken(t *testing.T) {
+	f := newLoginFixture(t, nil)
+	s, _ := f.loggedIn(t)
+	old, _ := s.RefreshToken()
+	var fail atomic.Bool
+	fail.Store(true)
+	f.srv.SetTokenHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if fail.Load() {
+			http.Error(w, `{"error":"temporarily_unavailable"}`, http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	})
+	_, err := s.Token(context.Background(), "nhn:service-b")
+	require.Error(t, err)
+	kept, _ := s.RefreshToken()
+	assert.Equal(t, old, kept)
+	fail.Store(false)
+	_, err = s.Token(context.Background(), "nhn:service-b")
+	require.NoError(t, err, "the kept refresh token still works")
+}
+
+func TestUserSessionSwitchOrganization(t *testing.T) {
+	f := newLoginFixture(t, nil)
+	s, _ := f.loggedIn(t)
+	tok, err := s.SwitchOrganization(context.Background(), helseid.Organization{Child: "920773230"}, "nhn:service-b")
+	require.NoError(t, err)
+	assert.Equal(t, "920773230", claimsOf(t, tok.AccessToken)[helseid.ClaimOrgNrChild])
+	// The login's cached token (without the child) was dropped: the next one is new.
+	a, err := s.Token(context.Background(), "nhn:service-a")
+	require.NoError(t, err)
+	assert.Equal(t, "920773230", claimsOf(t, a.AccessToken)[helseid.ClaimOrgNrChild])
+
+	_, err = s.SwitchOrganization(context.Background(), helseid.Organization{Child: "123"}, "nhn:service-b")
+	assert.ErrorIs(t, err, helseid.ErrInvalidRequestParams)
+}
+
+func TestUserSessionRefreshTokenExpiry(t *testing.T) {
+	now := time.Now()
+	f := newLoginFixture(t, nil)
+	s, _ := f.loggedIn(t)
+	rt, exp := s.RefreshToken()
+	require.False(t, exp.IsZero())
+	resumed, err := f.client.ResumeUserSession(context.Background(), rt, now.Add(-time.Second), helseid.SessionOptions{})
+	require.NoError(t, err)
+	before := f.requests.n.Load()
+	_, err = resumed.Token(context.Background(), "nhn:service-b")
+	assert.ErrorIs(t, err, resource.ErrRefreshTokenExpired)
+	assert.Equal(t, before, f.requests.n.Load(), "no request with an expired refresh token")
+}
+
+func TestLogoutAndRevocation(t *testing.T) {
+	f := newLoginFixture(t, nil)
+	s, _ := f.loggedIn(t)
+	logout, err := f.client.LogoutURL(context.Background(), s.IDToken(), "https://ehr.example/", "bye-state")
+	require.NoError(t, err)
+	u, err := url.Parse(logout)
+	require.NoError(t, err)
+	assert.Equal(t, f.srv.Issuer()+helseidtest.EndSessionPath, u.Scheme+"://"+u.Host+u.Path)
+	browser := f.srv.Client()
+	browser.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := browser.Get(logout)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	assert.Equal(t, "https://ehr.example/?state=bye-state", resp.Header.Get("Location"))
+	_, err = s.Token(context.Background(), "nhn:service-b")
+	assert.ErrorIs(t, err, helseid.ErrInvalidGrant, "the session ended at the server")
+
+	s2, _ := f.loggedIn(t)
+	rt, _ := s2.RefreshToken()
+	require.NoError(t, f.client.RevokeRefreshToken(context.Background(), rt))
+	_, err = s2.Token(context.Background(), "nhn:service-b")
+	assert.ErrorIs(t, err, helseid.ErrInvalidGrant, "a revoked refresh token is refused")
+}

@@ -1,0 +1,215 @@
+package resource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/helseid-go/sdk/dpop"
+	"github.com/helseid-go/sdk/internal/accesstoken"
+	"github.com/helseid-go/sdk/internal/httpx"
+	"github.com/helseid-go/sdk/internal/tokenendpoint"
+)
+
+var (
+	// ErrRefreshTokenExpired reports a session whose refresh token is past its lifetime
+	// (rt_expires_in): the user must log in again. No request is sent.
+	ErrRefreshTokenExpired = errors.New("refresh token has expired")
+	// ErrInvalidConfig reports a Config the Session cannot work with.
+	ErrInvalidConfig = errors.New("invalid resource session configuration")
+	// ErrInvalidResource reports a resource value the Session refuses before sending it.
+	ErrInvalidResource = errors.New("invalid resource")
+	// ErrInvalidGrant is the server's answer to a refresh token it no longer accepts (used,
+	// revoked, expired): the user must log in again.
+	ErrInvalidGrant = tokenendpoint.ErrInvalidGrant
+)
+
+// Error is an error response of the token endpoint; read it with errors.As.
+type Error = tokenendpoint.Error
+
+// Token is an access token for one resource. Formatting and logging it never shows the token.
+type Token = accesstoken.Token
+
+// ClientAuthenticator adds client authentication to a token request form (a fresh
+// private_key_jwt assertion per call).
+type ClientAuthenticator interface {
+	Authenticate(form url.Values) error
+}
+
+// PersistFunc stores a new refresh token (and its expiry, zero when unknown) before the
+// access token it came with is handed out: when the old token has been used up, the new one
+// must not be lost. An error is returned to the caller of Token; the session keeps the new
+// token in memory either way.
+type PersistFunc func(ctx context.Context, refreshToken string, expiry time.Time) error
+
+// Config configures a Session.
+type Config struct {
+	// TokenEndpoint is the authorization server's token endpoint. Required.
+	TokenEndpoint string
+	// ClientAuth authenticates the client on every refresh. Required.
+	ClientAuth ClientAuthenticator
+	// Proofer, when set, sends a DPoP proof with every refresh (the new access tokens are
+	// bound to its key) and requires token_type DPoP.
+	Proofer *dpop.Proofer
+	// Nonces keeps the server's DPoP nonces; nil means a store of the Session's own.
+	Nonces *dpop.NonceStore
+	// HTTPClient sends the requests; nil means a client with a 30 s timeout.
+	HTTPClient *http.Client
+	// Persist, when set, stores every new refresh token (see PersistFunc).
+	Persist PersistFunc
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// ExpiryMargin: an access token is not handed out in its last ExpiryMargin (so it does
+	// not expire in flight); zero means 10 s.
+	ExpiryMargin time.Duration
+}
+
+// Session is one user's refresh token and the access tokens it got, per resource. It is safe
+// for concurrent use.
+type Session struct {
+	endpoint *tokenendpoint.Client
+	persist  PersistFunc
+	now      func() time.Time
+	margin   time.Duration
+	refresh  chan struct{} // a one-slot lane: one refresh in flight per session
+
+	mu            sync.RWMutex
+	refreshToken  string
+	refreshExpiry time.Time
+	tokens        map[string]Token
+}
+
+// NewSession returns a Session for refreshToken (with its expiry, zero when unknown).
+func NewSession(cfg Config, refreshToken string, refreshExpiry time.Time) (*Session, error) {
+	if refreshToken == "" {
+		return nil, fmt.Errorf("%w: the refresh token is empty", ErrInvalidConfig)
+	}
+	if cfg.ClientAuth == nil {
+		return nil, fmt.Errorf("%w: ClientAuth is nil", ErrInvalidConfig)
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = httpx.NewClient()
+	}
+	tc := tokenendpoint.Config{HTTPClient: cfg.HTTPClient, Endpoint: cfg.TokenEndpoint, Auth: cfg.ClientAuth, Now: cfg.Now}
+	if cfg.Proofer != nil {
+		nonces := cfg.Nonces
+		if nonces == nil {
+			nonces = dpop.NewNonceStore()
+		}
+		tc.Proofer, tc.Nonces = cfg.Proofer, nonces // only when set: a nil pointer in an interface is not nil
+	}
+	endpoint, err := tokenendpoint.New(tc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	s := &Session{endpoint: endpoint, persist: cfg.Persist, now: cfg.Now, margin: cfg.ExpiryMargin,
+		refresh: make(chan struct{}, 1), refreshToken: refreshToken, refreshExpiry: refreshExpiry, tokens: map[string]Token{}}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.margin == 0 {
+		s.margin = 10 * time.Second
+	}
+	return s, nil
+}
+
+// Put records an access token the session already has for resource, such as the one of the
+// code exchange.
+func (s *Session) Put(resource string, tok Token) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens[resource] = tok
+}
+
+// RefreshToken returns the newest refresh token and its expiry.
+func (s *Session) RefreshToken() (string, time.Time) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.refreshToken, s.refreshExpiry
+}
+
+// Token returns a usable access token for resource: the cached one, or a new one from a
+// refresh with exactly that resource (RFC 8707 §2.2). Refreshes of one session wait for each
+// other; a caller whose ctx ends stops waiting at once. The new refresh token is persisted
+// before the access token is returned; after a failed refresh the old one is kept.
+func (s *Session) Token(ctx context.Context, resource string) (*Token, error) {
+	if resource == "" || strings.ContainsAny(resource, " \t\r\n") {
+		return nil, fmt.Errorf("%w: %.64q is empty or has white space", ErrInvalidResource, resource)
+	}
+	if tok := s.cached(resource); tok != nil {
+		return tok, nil
+	}
+	select {
+	case s.refresh <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-s.refresh }()
+	if tok := s.cached(resource); tok != nil { // refreshed while this caller waited
+		return tok, nil
+	}
+	return s.refreshFor(ctx, resource, false)
+}
+
+// Refresh refreshes with resource even when a usable token is cached. It is for a change of
+// the client's context that the tokens carry (HelseID: another organisation in the client
+// assertion), so every other resource's cached token is dropped with it.
+func (s *Session) Refresh(ctx context.Context, resource string) (*Token, error) {
+	if resource == "" || strings.ContainsAny(resource, " \t\r\n") {
+		return nil, fmt.Errorf("%w: %.64q is empty or has white space", ErrInvalidResource, resource)
+	}
+	select {
+	case s.refresh <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-s.refresh }()
+	return s.refreshFor(ctx, resource, true)
+}
+
+func (s *Session) cached(resource string) *Token {
+	s.mu.RLock()
+	tok, ok := s.tokens[resource]
+	s.mu.RUnlock()
+	if ok && (tok.Expiry.IsZero() || s.now().Before(tok.Expiry.Add(-s.margin))) {
+		return &tok
+	}
+	return nil
+}
+
+// refreshFor sends one refresh; the caller holds the refresh lane.
+func (s *Session) refreshFor(ctx context.Context, resource string, dropOthers bool) (*Token, error) {
+	rt, exp := s.RefreshToken()
+	if !exp.IsZero() && !s.now().Before(exp) {
+		return nil, ErrRefreshTokenExpired
+	}
+	resp, err := s.endpoint.Token(ctx, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "resource": {resource}})
+	if err != nil {
+		return nil, fmt.Errorf("refresh for %s: %w", resource, err)
+	}
+	tok := Token{AccessToken: resp.AccessToken, Expiry: resp.Expiry}
+	s.mu.Lock()
+	if resp.RefreshToken != "" {
+		s.refreshToken = resp.RefreshToken
+		if !resp.RefreshExpiry.IsZero() {
+			s.refreshExpiry = resp.RefreshExpiry
+		}
+	}
+	if dropOthers {
+		s.tokens = map[string]Token{}
+	}
+	s.tokens[resource] = tok
+	newRT, newExp := s.refreshToken, s.refreshExpiry
+	s.mu.Unlock()
+	if resp.RefreshToken != "" && s.persist != nil {
+		if err := s.persist(ctx, newRT, newExp); err != nil {
+			return nil, fmt.Errorf("persist the new refresh token: %w", err)
+		}
+	}
+	return &tok, nil
+}

@@ -1,0 +1,171 @@
+package resource_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/helseid-go/sdk/resource"
+)
+
+// rotatingServer is a token endpoint with one-time refresh tokens: reusing an old one revokes
+// the grant, as HelseID and the conformance suite do.
+type rotatingServer struct {
+	mu       sync.Mutex
+	current  string
+	revoked  bool
+	n        int
+	failNext bool
+	seen     []string // resource of each refresh
+}
+
+func (s *rotatingServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	_ = r.ParseForm()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	if s.failNext {
+		s.failNext = false
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"error":"invalid_request"}`))
+		return
+	}
+	if len(r.PostForm["resource"]) != 1 || r.PostForm.Get("grant_type") != "refresh_token" {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"error":"invalid_target"}`))
+		return
+	}
+	if s.revoked || r.PostForm.Get("refresh_token") != s.current {
+		s.revoked = true
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"error":"invalid_grant"}`))
+		return
+	}
+	s.n++
+	s.current = "rt-" + strconv.Itoa(s.n)
+	s.seen = append(s.seen, r.PostForm.Get("resource"))
+	_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "at-" + r.PostForm.Get("resource") + "-" + strconv.Itoa(s.n),
+		"token_type": "Bearer", "expires_in": 600, "refresh_token": s.current, "rt_expires_in": 3600})
+}
+
+type noAuth struct{}
+
+func (noAuth) Authenticate(url.Values) error { return nil }
+
+func newSession(t *testing.T, srv *rotatingServer, persist resource.PersistFunc) *resource.Session {
+	t.Helper()
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	srv.current = "rt-0"
+	s, err := resource.NewSession(resource.Config{TokenEndpoint: ts.URL, ClientAuth: noAuth{}, HTTPClient: ts.Client(), Persist: persist}, "rt-0", time.Time{})
+	require.NoError(t, err)
+	return s
+}
+
+func TestSessionRotatesAndPersists(t *testing.T) {
+	srv := &rotatingServer{}
+	var persisted []string
+	s := newSession(t, srv, func(_ context.Context, rt string, exp time.Time) error {
+		persisted = append(persisted, rt)
+		assert.WithinDuration(t, time.Now().Add(time.Hour), exp, time.Minute, "rt_expires_in")
+		return nil
+	})
+	a, err := s.Token(context.Background(), "nhn:a")
+	require.NoError(t, err)
+	assert.Equal(t, "at-nhn:a-1", a.AccessToken)
+	a2, err := s.Token(context.Background(), "nhn:a")
+	require.NoError(t, err)
+	assert.Equal(t, a.AccessToken, a2.AccessToken, "cached")
+	b, err := s.Token(context.Background(), "nhn:b")
+	require.NoError(t, err)
+	assert.Equal(t, "at-nhn:b-2", b.AccessToken)
+	assert.Equal(t, []string{"rt-1", "rt-2"}, persisted)
+	rt, _ := s.RefreshToken()
+	assert.Equal(t, "rt-2", rt)
+	assert.Equal(t, []string{"nhn:a", "nhn:b"}, srv.seen, "one resource per refresh")
+}
+
+func TestSessionConcurrentCallersOneRefreshEach(t *testing.T) {
+	srv := &rotatingServer{}
+	s := newSession(t, srv, nil)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 60 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, err := s.Token(context.Background(), []string{"nhn:a", "nhn:b", "nhn:c"}[i%3])
+			assert.NoError(t, err)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	assert.Equal(t, 3, srv.n, "one refresh per resource")
+	assert.False(t, srv.revoked, "no refresh token was used twice")
+}
+
+func TestSessionFailedRefreshKeepsTheOldToken(t *testing.T) {
+	srv := &rotatingServer{failNext: true}
+	s := newSession(t, srv, nil)
+	_, err := s.Token(context.Background(), "nhn:a")
+	var oe *resource.Error
+	require.ErrorAs(t, err, &oe)
+	rt, _ := s.RefreshToken()
+	assert.Equal(t, "rt-0", rt)
+	_, err = s.Token(context.Background(), "nhn:a")
+	require.NoError(t, err)
+}
+
+func TestSessionPersistFailureIsReported(t *testing.T) {
+	srv := &rotatingServer{}
+	s := newSession(t, srv, func(context.Context, string, time.Time) error { return assert.AnError })
+	_, err := s.Token(context.Background(), "nhn:a")
+	assert.ErrorIs(t, err, assert.AnError)
+	rt, _ := s.RefreshToken()
+	assert.Equal(t, "rt-1", rt, "the new refresh token is kept in memory")
+}
+
+func TestSessionWaiterLeavesOnItsContext(t *testing.T) {
+	arrived, block := make(chan struct{}, 1), make(chan struct{})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-block
+		w.WriteHeader(http.StatusBadRequest)
+	}))
+	defer ts.Close()
+	s, err := resource.NewSession(resource.Config{TokenEndpoint: ts.URL, ClientAuth: noAuth{}, HTTPClient: ts.Client()}, "rt", time.Time{})
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() { // holds the refresh lane until the server answers
+		defer close(done)
+		_, _ = s.Token(context.Background(), "nhn:a")
+	}()
+	<-arrived
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = s.Token(ctx, "nhn:b")
+	assert.ErrorIs(t, err, context.Canceled, "a waiter whose context ends leaves at once")
+	close(block)
+	<-done
+}
+
+func TestSessionRefusals(t *testing.T) {
+	_, err := resource.NewSession(resource.Config{TokenEndpoint: "https://as.example/token", ClientAuth: noAuth{}}, "", time.Time{})
+	assert.ErrorIs(t, err, resource.ErrInvalidConfig)
+	s, err := resource.NewSession(resource.Config{TokenEndpoint: "https://as.example/token", ClientAuth: noAuth{}}, "rt", time.Now().Add(-time.Second))
+	require.NoError(t, err)
+	_, err = s.Token(context.Background(), "nhn:a")
+	assert.ErrorIs(t, err, resource.ErrRefreshTokenExpired)
+	_, err = s.Token(context.Background(), "a b")
+	assert.ErrorIs(t, err, resource.ErrInvalidResource)
+}
