@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func noEnv(string) string { return "" }
+
+// A browser with a cookie jar that follows redirects: login through helseidtest's auto-login,
+// the page with the user and both APIs' answers, and logout through HelseID's end session.
+func TestWebAppEndToEnd(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	baseURL := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, noEnv, func(u string) { baseURL <- u }) }()
+	var base string
+	select {
+	case base = <-baseURL:
+	case err := <-done:
+		t.Fatalf("run ended early: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		assert.ErrorIs(t, <-done, context.Canceled)
+	})
+
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	browser := &http.Client{Jar: jar}
+	get := func(path string) (*http.Response, string) {
+		resp, err := browser.Get(base + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, string(body)
+	}
+
+	resp, body := get("/")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, body, `href="/login"`)
+
+	resp, body = get("/login") // → PAR, authorize (auto-login), callback, /me
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	assert.Equal(t, "/me", resp.Request.URL.Path)
+	assert.Contains(t, body, "Logged in: Grønn Vits")
+	assert.Contains(t, body, "pid: <code>06828399789</code>")
+	for _, api := range []string{"nhn:demo-journal", "nhn:demo-prescriptions"} {
+		assert.Contains(t, body, "200 OK {&#34;api&#34;:&#34;"+api+"&#34;,&#34;aud&#34;:&#34;"+api+"&#34;", "a token with that API's audience only")
+	}
+	assert.NotContains(t, body, "eyJ", "no token on the page")
+
+	resp, err = browser.PostForm(base+"/logout", url.Values{})
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, "/", resp.Request.URL.Path, "back from HelseID's end session")
+	assert.True(t, strings.HasPrefix(resp.Request.URL.String(), base))
+	resp, body = get("/me")
+	assert.Contains(t, body, `href="/login"`, "the session is gone")
+	_ = resp
+}
+
+func TestSettings(t *testing.T) {
+	_, err := settingsFrom(func(k string) string {
+		return map[string]string{"HELSEID_ISSUER": "https://helseid-sts.test.nhn.no"}[k]
+	})
+	assert.ErrorContains(t, err, "incomplete configuration")
+	_, err = settingsFrom(func(k string) string { return map[string]string{"HELSEID_RESOURCES": "nhn:a"}[k] })
+	assert.Error(t, err)
+	s, err := settingsFrom(noEnv)
+	require.NoError(t, err)
+	assert.Empty(t, s.issuer)
+}
