@@ -60,6 +60,10 @@ type LoginRequest struct {
 	// ACRValues, such as "idp:testidp-oidc", and Prompt, such as "login", are optional.
 	ACRValues string
 	Prompt    string
+	// Organization optionally names the organisation the user logs in for, sent in a signed
+	// request object's authorization_details (HELSEID.md §2.1). To change organisation later
+	// without a new login, use UserSession.SwitchOrganization.
+	Organization Organization
 }
 
 // loginLifetime bounds how long a started login may take to come back.
@@ -76,7 +80,9 @@ type LoginState struct {
 	ClientID    string        `json:"client_id"`
 	RedirectURI string        `json:"redirect_uri"`
 	Resources   []string      `json:"resources,omitempty"`
-	Expiry      time.Time     `json:"exp"`
+	// Organization is the login's LoginRequest.Organization.
+	Organization Organization `json:"organization,omitempty"`
+	Expiry       time.Time    `json:"exp"`
 }
 
 func (s LoginState) redacted() string {
@@ -140,6 +146,18 @@ func (c *Client) StartLogin(ctx context.Context, req LoginRequest) (string, *Log
 	if req.Prompt != "" {
 		params.Set("prompt", req.Prompt)
 	}
+	if !req.Organization.IsZero() {
+		details, err := req.Organization.AssertionDetails(c.cfg.Tenancy)
+		if err != nil {
+			return "", nil, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)
+		}
+		ro, err := c.assertions.RequestObject(details)
+		if err != nil {
+			return "", nil, fmt.Errorf("helseid: request object: %w", err)
+		}
+		params.Set("request", ro)
+		st.Organization = req.Organization
+	}
 	pc := par.Config{Endpoint: md.PushedAuthorizationRequestEndpoint, HTTPClient: c.http, Now: c.now,
 		ClientAuth: clientAuthFunc(func(form url.Values) error { return c.assertions.Authenticate(form, nil) })}
 	if c.cfg.DPoPAtPAR {
@@ -174,6 +192,8 @@ type LoginResult struct {
 	RefreshToken  string
 	RefreshExpiry time.Time
 	Scope         string
+	// Organization is the one the login named (LoginRequest.Organization).
+	Organization Organization
 }
 
 func (r LoginResult) redacted() string {
@@ -243,7 +263,7 @@ func (c *Client) FinishLogin(ctx context.Context, callback url.Values, st *Login
 		return nil, err
 	}
 	params := url.Values{"grant_type": {"authorization_code"}, "code": {cb.Code}, "redirect_uri": {st.RedirectURI}, "code_verifier": {string(st.Verifier)}}
-	res := LoginResult{}
+	res := LoginResult{Organization: st.Organization}
 	if len(st.Resources) > 0 {
 		res.Resource = st.Resources[0]
 		params.Set("resource", res.Resource)

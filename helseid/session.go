@@ -42,6 +42,8 @@ func (c *Client) NewUserSession(ctx context.Context, login *LoginResult, opts Se
 		return nil, err
 	}
 	s.claims, s.idToken, s.resource = login.Claims, login.IDToken, login.Resource
+	org := login.Organization
+	s.org.Store(&org) // refreshes keep speaking for the login's organisation
 	if login.Resource != "" {
 		s.tokens.Put(login.Resource, login.AccessToken)
 	}

@@ -182,3 +182,24 @@ func TestLogoutAndRevocation(t *testing.T) {
 	_, err = s2.Token(context.Background(), "nhn:service-b")
 	assert.ErrorIs(t, err, helseid.ErrInvalidGrant, "a revoked refresh token is refused")
 }
+
+// An organisation named at login travels in a signed request object at PAR; the login's tokens
+// and the session's refreshes speak for it.
+func TestLoginWithOrganizationInRequestObject(t *testing.T) {
+	f := newLoginFixture(t, nil)
+	authURL, st, err := f.client.StartLogin(context.Background(), helseid.LoginRequest{RedirectURI: loginRedirect, Scope: loginScope,
+		Resources: []string{"nhn:service-a", "nhn:service-b"}, Organization: helseid.Organization{Child: "920773230"}})
+	require.NoError(t, err)
+	res, err := f.client.FinishLogin(context.Background(), f.browse(t, authURL), st)
+	require.NoError(t, err)
+	assert.Equal(t, "920773230", claimsOf(t, res.AccessToken.AccessToken)[helseid.ClaimOrgNrChild])
+	s, err := f.client.NewUserSession(context.Background(), res, helseid.SessionOptions{})
+	require.NoError(t, err)
+	b, err := s.Token(context.Background(), "nhn:service-b")
+	require.NoError(t, err)
+	assert.Equal(t, "920773230", claimsOf(t, b.AccessToken)[helseid.ClaimOrgNrChild])
+
+	_, _, err = f.client.StartLogin(context.Background(), helseid.LoginRequest{RedirectURI: loginRedirect, Scope: loginScope,
+		Organization: helseid.Organization{Child: "12345"}})
+	assert.ErrorIs(t, err, helseid.ErrInvalidRequestParams, "organisation numbers have 9 digits")
+}

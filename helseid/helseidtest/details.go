@@ -33,15 +33,26 @@ func detailError(desc string) *oauthError {
 // helseid_authorization item is allowed. Without one, the parent is the client's own
 // organisation (and, for a multi-tenant client, so is the supplier).
 func resolveOrg(c *registeredClient, claims members) (orgClaims, *oauthError) {
+	if _, ok := claims["authorization_details"]; ok {
+		return defaultOrg(c), newError(errInvalidRequest, "client assertion: organisation numbers go in assertion_details; authorization_details belongs in request objects")
+	}
+	return orgFromDetails(c, claims["assertion_details"])
+}
+
+// defaultOrg is the organisation of a client that names none.
+func defaultOrg(c *registeredClient) orgClaims {
 	org := orgClaims{parent: c.reg.OrgNumber, tenancy: c.tenancy()}
 	if c.reg.MultiTenant {
 		org.supplier = c.reg.OrgNumber
 	}
-	if _, ok := claims["authorization_details"]; ok {
-		return org, newError(errInvalidRequest, "client assertion: organisation numbers go in assertion_details; authorization_details belongs in request objects")
-	}
-	raw, ok := claims["assertion_details"]
-	if !ok {
+	return org
+}
+
+// orgFromDetails reads a details claim (assertion_details of an assertion, or
+// authorization_details of a request object); nil means none.
+func orgFromDetails(c *registeredClient, raw json.RawMessage) (orgClaims, *oauthError) {
+	org := defaultOrg(c)
+	if raw == nil {
 		return org, nil
 	}
 	raw = bytes.TrimSpace(raw)

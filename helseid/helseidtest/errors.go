@@ -19,6 +19,7 @@ const (
 	errInvalidToken         = "invalid_token"
 	errInvalidGrant         = "invalid_grant"
 	errUnauthorizedClient   = "unauthorized_client"
+	errInvalidRequestObject = "invalid_request_object"
 )
 
 // oauthError is an error response. Descriptions are fixed texts plus at most names of claims,

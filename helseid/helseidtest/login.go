@@ -30,6 +30,7 @@ const (
 type pushed struct {
 	clientID, redirectURI, scope, state, nonce, challenge, jkt string
 	scopes, resources                                          []string
+	org                                                        orgClaims // from a request object, or the client's own
 	expires                                                    time.Time
 }
 
@@ -47,6 +48,7 @@ type authCode struct {
 // grant is a user's consent to a client: the refresh-token family of one login.
 type grant struct {
 	clientID          string
+	org               orgClaims // the login's; a refresh with assertion_details changes it
 	scopes, resources []string
 	user              TestUser
 	sid               string
@@ -113,16 +115,19 @@ func (s *Server) par(r *http.Request) (map[string]any, *oauthError) {
 	if _, ok := form["request_uri"]; ok {
 		return nil, newError(errInvalidRequest, "request_uri must not be pushed (RFC 9126 §2.1)")
 	}
-	if _, ok := form["request"]; ok {
-		return nil, newError(errInvalidRequest, "helseidtest: request objects are not implemented yet")
-	}
 	a, key, oerr := s.authenticateRequest(r, form, s.issuer+PARPath, false)
 	if oerr != nil {
 		return nil, oerr
 	}
 	c := a.client
+	org := defaultOrg(c)
+	if raw, ok := form["request"]; ok {
+		if org, oerr = s.requestObjectOrg(c, raw[0]); oerr != nil {
+			return nil, oerr
+		}
+	}
 	p := &pushed{clientID: c.reg.ID, redirectURI: form.Get("redirect_uri"), scope: form.Get("scope"), state: form.Get("state"),
-		nonce: form.Get("nonce"), challenge: form.Get("code_challenge"), resources: form["resource"], expires: s.now().Add(RequestURILifetime)}
+		nonce: form.Get("nonce"), challenge: form.Get("code_challenge"), resources: form["resource"], org: org, expires: s.now().Add(RequestURILifetime)}
 	switch jkt := form.Get("dpop_jkt"); {
 	case key != nil && jkt != "" && jkt != key.jkt:
 		return nil, newError(errInvalidRequest, "dpop_jkt is not the thumbprint of the DPoP proof's key")
@@ -169,6 +174,26 @@ func (s *Server) par(r *http.Request) (map[string]any, *oauthError) {
 	}
 	s.login.pushed[id] = p
 	return map[string]any{"request_uri": id, "expires_in": int64(RequestURILifetime / time.Second)}, nil
+}
+
+// requestObjectOrg checks a request object pushed with PAR as HelseID's samples make it (signed
+// like a client assertion by the client's key, with client_id; HELSEID.md §2.1) and returns
+// the organisation of its authorization_details.
+func (s *Server) requestObjectOrg(c *registeredClient, raw string) (orgClaims, *oauthError) {
+	ro, err := s.validateAssertion(raw, c.reg.ID)
+	if err != nil {
+		return orgClaims{}, newError(errInvalidRequestObject, "request object: "+err.Error())
+	}
+	if ro.client != c {
+		return orgClaims{}, newError(errInvalidRequestObject, "request object: signed for another client")
+	}
+	if id, _, _ := ro.claims.str("client_id"); id != c.reg.ID {
+		return orgClaims{}, newError(errInvalidRequestObject, "request object: client_id must be the client")
+	}
+	if oerr := s.consumeAssertion(ro); oerr != nil {
+		return orgClaims{}, newError(errInvalidRequestObject, "request object: jti has already been used")
+	}
+	return orgFromDetails(c, ro.claims["authorization_details"])
 }
 
 // apisOf returns the APIs the scopes belong to, in order, without repeats.
@@ -272,16 +297,12 @@ func (s *Server) redeemCode(a *clientAssertion, form url.Values, jkt string) (*T
 	if oerr != nil {
 		return nil, oerr
 	}
-	org, oerr := resolveOrg(c, nil)
-	if oerr != nil {
-		return nil, oerr
-	}
-	resp, oerr := s.userTokens(c, org, p.scopes, api, jkt, code.user, code.sid, code.authTime, p.nonce, true, now)
+	resp, oerr := s.userTokens(c, p.org, p.scopes, api, jkt, code.user, code.sid, code.authTime, p.nonce, true, now)
 	if oerr != nil {
 		return nil, oerr
 	}
 	if slices.Contains(p.scopes, "offline_access") {
-		g := &grant{clientID: c.reg.ID, scopes: p.scopes, resources: p.resources, user: code.user, sid: code.sid, expires: now.Add(RefreshTokenLifetime)}
+		g := &grant{clientID: c.reg.ID, org: p.org, scopes: p.scopes, resources: p.resources, user: code.user, sid: code.sid, expires: now.Add(RefreshTokenLifetime)}
 		s.issueRefreshLocked(g, resp, now)
 		code.grant = g
 	}
@@ -317,12 +338,16 @@ func (s *Server) refresh(a *clientAssertion, form url.Values, jkt string) (*Toke
 	if oerr != nil {
 		return nil, oerr
 	}
-	// The organisation may change with each refresh (assertion_details, HELSEID.md §2.1).
-	org, oerr := resolveOrg(c, a.claims)
-	if oerr != nil {
-		return nil, oerr
+	// The organisation may change with a refresh (assertion_details, HELSEID.md §2.1) and
+	// stays changed for the grant.
+	if _, named := a.claims["assertion_details"]; named {
+		org, oerr := resolveOrg(c, a.claims)
+		if oerr != nil {
+			return nil, oerr
+		}
+		g.org = org
 	}
-	resp, oerr := s.userTokens(c, org, g.scopes, api, jkt, g.user, g.sid, time.Time{}, "", false, now)
+	resp, oerr := s.userTokens(c, g.org, g.scopes, api, jkt, g.user, g.sid, time.Time{}, "", false, now)
 	if oerr != nil {
 		return nil, oerr
 	}

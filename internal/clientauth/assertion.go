@@ -117,6 +117,18 @@ func (b *Builder) ClientID() string { return b.clientID }
 // Assertion returns a new signed assertion. details, when not nil, is the JSON value of the
 // assertion_details claim (an object or an array of objects).
 func (b *Builder) Assertion(details json.RawMessage) (string, error) {
+	return b.sign(details, "assertion_details", false)
+}
+
+// RequestObject returns a new signed request object for a pushed authorization request, in the
+// form HelseID's samples use (HELSEID.md §2.1, §12.8): the assertion's header and claims plus
+// client_id, with details, when not nil, as the authorization_details claim (organisation
+// numbers for a login).
+func (b *Builder) RequestObject(details json.RawMessage) (string, error) {
+	return b.sign(details, "authorization_details", true)
+}
+
+func (b *Builder) sign(details json.RawMessage, detailsClaim string, withClientID bool) (string, error) {
 	if details != nil {
 		if err := checkDetails(details); err != nil {
 			return "", err
@@ -137,8 +149,14 @@ func (b *Builder) Assertion(details json.RawMessage) (string, error) {
 	payload = append(payload, `,"jti":"`...)
 	payload = base64.RawURLEncoding.AppendEncode(payload, jti[:])
 	payload = append(payload, '"')
+	if withClientID {
+		payload = append(payload, `,"client_id":`...)
+		payload = jose.AppendJSONString(payload, b.clientID)
+	}
 	if details != nil {
-		payload = append(payload, `,"assertion_details":`...)
+		payload = append(payload, `,"`...)
+		payload = append(payload, detailsClaim...)
+		payload = append(payload, `":`...)
 		payload = append(payload, details...)
 	}
 	payload = append(payload, '}')
