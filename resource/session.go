@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/helseid-go/sdk/dpop"
@@ -78,10 +79,12 @@ type Session struct {
 	margin   time.Duration
 	refresh  chan struct{} // a one-slot lane: one refresh in flight per session
 
-	mu            sync.RWMutex
+	mu            sync.Mutex // guards the refresh token and writes of tokens
 	refreshToken  string
 	refreshExpiry time.Time
-	tokens        map[string]Token
+	// tokens is replaced, never changed, so that reads take no lock: refreshes are rare,
+	// reads happen on every request.
+	tokens atomic.Pointer[map[string]*Token]
 }
 
 // NewSession returns a Session for refreshToken (with its expiry, zero when unknown).
@@ -108,7 +111,8 @@ func NewSession(cfg Config, refreshToken string, refreshExpiry time.Time) (*Sess
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	s := &Session{endpoint: endpoint, persist: cfg.Persist, now: cfg.Now, margin: cfg.ExpiryMargin,
-		refresh: make(chan struct{}, 1), refreshToken: refreshToken, refreshExpiry: refreshExpiry, tokens: map[string]Token{}}
+		refresh: make(chan struct{}, 1), refreshToken: refreshToken, refreshExpiry: refreshExpiry}
+	s.tokens.Store(&map[string]*Token{})
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -123,13 +127,26 @@ func NewSession(cfg Config, refreshToken string, refreshExpiry time.Time) (*Sess
 func (s *Session) Put(resource string, tok Token) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tokens[resource] = tok
+	s.storeLocked(resource, &tok, false)
+}
+
+// storeLocked publishes tok for resource (dropping every other token with dropOthers); s.mu
+// must be held.
+func (s *Session) storeLocked(resource string, tok *Token, dropOthers bool) {
+	next := map[string]*Token{}
+	if !dropOthers {
+		for k, v := range *s.tokens.Load() {
+			next[k] = v
+		}
+	}
+	next[resource] = tok
+	s.tokens.Store(&next)
 }
 
 // RefreshToken returns the newest refresh token and its expiry.
 func (s *Session) RefreshToken() (string, time.Time) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.refreshToken, s.refreshExpiry
 }
 
@@ -138,11 +155,11 @@ func (s *Session) RefreshToken() (string, time.Time) {
 // other; a caller whose ctx ends stops waiting at once. The new refresh token is persisted
 // before the access token is returned; after a failed refresh the old one is kept.
 func (s *Session) Token(ctx context.Context, resource string) (*Token, error) {
-	if resource == "" || strings.ContainsAny(resource, " \t\r\n") {
-		return nil, fmt.Errorf("%w: %.64q is empty or has white space", ErrInvalidResource, resource)
-	}
 	if tok := s.cached(resource); tok != nil {
 		return tok, nil
+	}
+	if resource == "" || strings.ContainsAny(resource, " \t\r\n") {
+		return nil, fmt.Errorf("%w: %.64q is empty or has white space", ErrInvalidResource, resource)
 	}
 	select {
 	case s.refresh <- struct{}{}:
@@ -172,12 +189,12 @@ func (s *Session) Refresh(ctx context.Context, resource string) (*Token, error) 
 	return s.refreshFor(ctx, resource, true)
 }
 
+// cached returns resource's token while it is usable. The returned Token is shared: do not
+// change it.
 func (s *Session) cached(resource string) *Token {
-	s.mu.RLock()
-	tok, ok := s.tokens[resource]
-	s.mu.RUnlock()
-	if ok && (tok.Expiry.IsZero() || s.now().Before(tok.Expiry.Add(-s.margin))) {
-		return &tok
+	tok := (*s.tokens.Load())[resource]
+	if tok != nil && (tok.Expiry.IsZero() || s.now().Before(tok.Expiry.Add(-s.margin))) {
+		return tok
 	}
 	return nil
 }
@@ -200,10 +217,7 @@ func (s *Session) refreshFor(ctx context.Context, resource string, dropOthers bo
 			s.refreshExpiry = resp.RefreshExpiry
 		}
 	}
-	if dropOthers {
-		s.tokens = map[string]Token{}
-	}
-	s.tokens[resource] = tok
+	s.storeLocked(resource, &tok, dropOthers)
 	newRT, newExp := s.refreshToken, s.refreshExpiry
 	s.mu.Unlock()
 	if resp.RefreshToken != "" && s.persist != nil {
