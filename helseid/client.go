@@ -65,10 +65,11 @@ type Config struct {
 	Retry RetryPolicy
 
 	// IDTokenProfile chooses the ID-token signature algorithms: HelseIDProfile (the zero
-	// value, RS/PS/ES 256..512) or the stricter FAPI2Profile (PS256, ES256, EdDSA).
+	// value, RS/PS/ES 256..512) or the stricter FAPI2Profile (PS256, ES256, EdDSA, and the
+	// callback's iss required even where the server does not advertise it).
 	IDTokenProfile IDTokenProfile
 	// IDTokenLeeway is the clock skew allowed on ID-token times: 60 s when zero, none when
-	// negative.
+	// negative, at most 5 minutes.
 	IDTokenLeeway time.Duration
 	// RequireSecurityLevel4 refuses logins below HelseID security level 4.
 	RequireSecurityLevel4 bool
@@ -117,6 +118,13 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	if cfg.Tenancy != SingleTenant && cfg.Tenancy != MultiTenant {
 		return nil, fmt.Errorf("%w: unknown Tenancy %d", ErrInvalidConfig, int(cfg.Tenancy))
+	}
+	if cfg.IDTokenProfile != HelseIDProfile && cfg.IDTokenProfile != FAPI2Profile {
+		return nil, fmt.Errorf("%w: unknown IDTokenProfile %d", ErrInvalidConfig, int(cfg.IDTokenProfile))
+	}
+	if cfg.IDTokenLeeway > 5*time.Minute {
+		// The conformance suite sends an ID token expired 6 minutes ago; a client must refuse it.
+		return nil, fmt.Errorf("%w: IDTokenLeeway %s is over 5m", ErrInvalidConfig, cfg.IDTokenLeeway)
 	}
 	c := &Client{cfg: cfg, http: cfg.HTTPClient, now: cfg.Now}
 	if c.http == nil {

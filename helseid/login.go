@@ -69,9 +69,11 @@ type LoginRequest struct {
 // loginLifetime bounds how long a started login may take to come back.
 const loginLifetime = 10 * time.Minute
 
-// LoginState is what the application keeps between StartLogin and FinishLogin, in its session
-// or an encrypted, HttpOnly cookie: it holds the PKCE verifier, so it is a secret. It
-// marshals to JSON; formatting and logging it redact the verifier.
+// LoginState is what the application keeps between StartLogin and FinishLogin, server-side in
+// its session store or in an encrypted and authenticated, HttpOnly cookie: it holds the PKCE
+// verifier, so it is a secret, and a client that could change it could change the login. It
+// marshals to JSON; formatting and logging it redact the verifier. FinishLogin accepts it once
+// per Client (per process): a store shared by several processes should delete it on use.
 type LoginState struct {
 	State       string        `json:"state"`
 	Nonce       string        `json:"nonce"`
@@ -227,8 +229,9 @@ func (r LoginResult) LogValue() slog.Value {
 // token_type must be DPoP; the ID token is validated. After any failure nothing more is sent
 // to the server.
 func (c *Client) FinishLogin(ctx context.Context, callback url.Values, st *LoginState) (*LoginResult, error) {
-	if st == nil || st.Issuer != c.cfg.Issuer || st.ClientID != c.cfg.ClientID || !c.now().Before(st.Expiry) {
-		return nil, fmt.Errorf("%w: it is missing, expired, or of another issuer or client", ErrLoginState)
+	now := c.now()
+	if st == nil || st.Issuer != c.cfg.Issuer || st.ClientID != c.cfg.ClientID || !now.Before(st.Expiry) || st.Expiry.After(now.Add(loginLifetime+time.Minute)) {
+		return nil, fmt.Errorf("%w: it is missing, expired, of another issuer or client, or lives longer than a login may", ErrLoginState)
 	}
 	if _, err := pkce.ParseVerifier(string(st.Verifier)); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrLoginState, err)
@@ -245,14 +248,14 @@ func (c *Client) FinishLogin(ctx context.Context, callback url.Values, st *Login
 		return nil, fmt.Errorf("helseid: discovery: %w", err)
 	}
 	switch {
-	case cb.Issuer == "" && md.AuthorizationResponseIssParameterSupported:
+	case cb.Issuer == "" && (md.AuthorizationResponseIssParameterSupported || c.cfg.IDTokenProfile == FAPI2Profile):
 		return nil, fmt.Errorf("%w: iss is missing", ErrIssuerMismatch)
 	case cb.Issuer != "" && cb.Issuer != md.Issuer:
 		return nil, fmt.Errorf("%w: iss is not %s", ErrIssuerMismatch, md.Issuer)
 	case subtle.ConstantTimeCompare([]byte(cb.State), []byte(st.State)) != 1:
 		return nil, ErrStateMismatch
 	case cb.Error != "":
-		return nil, &AuthorizationError{Code: cb.Error, Description: cb.ErrorDescription, URI: cb.ErrorURI}
+		return nil, &AuthorizationError{Code: cb.Error, Description: cb.ErrorDescription, URI: printable(cb.ErrorURI, 256)}
 	case cb.Code == "":
 		return nil, fmt.Errorf("%w: no code", ErrInvalidCallback)
 	}
@@ -310,9 +313,28 @@ func (c *Client) idTokenCheck(advertised []string, nonce, accessToken string) id
 }
 
 // Callback is the parsed query of an authorization response (RFC 6749 §4.1.2, RFC 9207).
+// Formatting and logging it never show the code.
 type Callback struct {
 	Code, State, Issuer               string
 	Error, ErrorDescription, ErrorURI string
+}
+
+func (c Callback) redacted() string {
+	return fmt.Sprintf("Callback{Issuer:%q, Error:%q, Code:REDACTED, State:REDACTED}", c.Issuer, c.Error)
+}
+
+// String redacts the code and state.
+func (c Callback) String() string { return c.redacted() }
+
+// GoString redacts the code and state.
+func (c Callback) GoString() string { return c.redacted() }
+
+// Format redacts the code and state for every verb.
+func (c Callback) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(c.redacted())) }
+
+// LogValue redacts the code and state.
+func (c Callback) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("iss", c.Issuer), slog.String("error", c.Error))
 }
 
 // maxCallbackValue bounds each parameter of a callback.

@@ -30,6 +30,9 @@ type SessionOptions struct {
 	// Persist stores every new refresh token before the access token it came with is handed
 	// out (see resource.PersistFunc). Keep the newest: HelseID's refresh tokens are one-time.
 	Persist resource.PersistFunc
+	// Organization, for ResumeUserSession, is the organisation the session spoke for (its
+	// refreshes send it in assertion_details); NewUserSession takes the login's.
+	Organization Organization
 }
 
 // NewUserSession starts a session from a finished login.
@@ -53,8 +56,12 @@ func (c *Client) NewUserSession(ctx context.Context, login *LoginResult, opts Se
 // ResumeUserSession continues a session from a stored refresh token (and its expiry, zero
 // when unknown), for example after a restart. Its Claims and IDToken are empty.
 func (c *Client) ResumeUserSession(ctx context.Context, refreshToken string, refreshExpiry time.Time, opts SessionOptions) (*UserSession, error) {
+	if err := opts.Organization.Validate(c.cfg.Tenancy); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)
+	}
 	s := &UserSession{client: c}
-	s.org.Store(&Organization{})
+	org := opts.Organization
+	s.org.Store(&org)
 	md, err := c.discovery.Metadata(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("helseid: discovery: %w", err)
@@ -100,13 +107,10 @@ func (s *UserSession) SwitchOrganization(ctx context.Context, org Organization, 
 	if err := org.Validate(s.client.cfg.Tenancy); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)
 	}
-	prev := s.org.Swap(&org)
-	tok, err := s.tokens.Refresh(ctx, resource)
-	if err != nil {
-		s.org.CompareAndSwap(&org, prev)
-		return nil, err
-	}
-	return tok, nil
+	var prev *Organization
+	return s.tokens.Switch(ctx, resource,
+		func() { prev = s.org.Swap(&org) }, // with no other refresh in flight
+		func() { s.org.Store(prev) })
 }
 
 // HTTPClient returns an *http.Client that calls one API with the session's token for resource,
@@ -132,6 +136,12 @@ func (src sessionSource) AccessToken(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return tok.AccessToken, nil
+}
+
+// InvalidateToken drops a token the API refused (dpop.TokenInvalidator), so the retry gets a
+// new one from a refresh.
+func (src sessionSource) InvalidateToken(_ context.Context, token string) {
+	src.s.tokens.Invalidate(src.resource, token)
 }
 
 // LogoutURL returns the end-session URL (OpenID Connect RP-Initiated Logout) with

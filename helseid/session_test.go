@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -124,7 +125,11 @@ func TestUserSessionFailedRefreshKeepsTheRefreshToken(t *testing.T) {
 	kept, _ := s.RefreshToken()
 	assert.Equal(t, old, kept)
 	fail.Store(false)
-	_, err = s.Token(context.Background(), "nhn:service-b")
+	// The session answers the failure from memory for a moment; a session resumed from the
+	// kept refresh token shows it still works.
+	resumed, err := f.client.ResumeUserSession(context.Background(), kept, time.Time{}, helseid.SessionOptions{})
+	require.NoError(t, err)
+	_, err = resumed.Token(context.Background(), "nhn:service-b")
 	require.NoError(t, err, "the kept refresh token still works")
 }
 
@@ -202,4 +207,29 @@ func TestLoginWithOrganizationInRequestObject(t *testing.T) {
 	_, _, err = f.client.StartLogin(context.Background(), helseid.LoginRequest{RedirectURI: loginRedirect, Scope: loginScope,
 		Organization: helseid.Organization{Child: "12345"}})
 	assert.ErrorIs(t, err, helseid.ErrInvalidRequestParams, "organisation numbers have 9 digits")
+}
+
+// An API refusing the session's token (401 invalid_token) makes the session's HTTP client get
+// a new one with a refresh and retry once.
+func TestUserSessionHTTPClientReplacesRefusedToken(t *testing.T) {
+	f := newLoginFixture(t, nil)
+	s, _ := f.loggedIn(t)
+	var calls atomic.Int32
+	var tokens []string
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tokens = append(tokens, r.Header.Get("Authorization"))
+		if calls.Add(1) == 1 {
+			w.Header().Set("WWW-Authenticate", `DPoP error="invalid_token"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer api.Close()
+	resp, err := s.HTTPClient("nhn:service-a").Get(api.URL)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Len(t, tokens, 2)
+	assert.NotEqual(t, tokens[0], tokens[1], "a new token after invalid_token")
 }

@@ -82,6 +82,8 @@ type Session struct {
 	mu            sync.Mutex // guards the refresh token and writes of tokens
 	refreshToken  string
 	refreshExpiry time.Time
+	failure       error // the last refresh's error, answered until failUntil (zero: for good)
+	failUntil     time.Time
 	// tokens is replaced, never changed, so that reads take no lock: refreshes are rare,
 	// reads happen on every request.
 	tokens atomic.Pointer[map[string]*Token]
@@ -151,9 +153,11 @@ func (s *Session) RefreshToken() (string, time.Time) {
 }
 
 // Token returns a usable access token for resource: the cached one, or a new one from a
-// refresh with exactly that resource (RFC 8707 §2.2). Refreshes of one session wait for each
-// other; a caller whose ctx ends stops waiting at once. The new refresh token is persisted
-// before the access token is returned; after a failed refresh the old one is kept.
+// refresh with exactly that resource (RFC 8707 §2.2). Refreshes of one session run one at a
+// time; a caller waiting for another's refresh stops waiting when its ctx ends. The new
+// refresh token is persisted before the access token is handed out; after a failed refresh
+// the old one is kept, and after invalid_grant the session is over (ErrInvalidGrant, with no
+// further request).
 func (s *Session) Token(ctx context.Context, resource string) (*Token, error) {
 	if tok := s.cached(resource); tok != nil {
 		return tok, nil
@@ -161,32 +165,65 @@ func (s *Session) Token(ctx context.Context, resource string) (*Token, error) {
 	if resource == "" || strings.ContainsAny(resource, " \t\r\n") {
 		return nil, fmt.Errorf("%w: %.64q is empty or has white space", ErrInvalidResource, resource)
 	}
-	select {
-	case s.refresh <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	defer func() { <-s.refresh }()
-	if tok := s.cached(resource); tok != nil { // refreshed while this caller waited
-		return tok, nil
-	}
-	return s.refreshFor(ctx, resource, false)
+	return s.exclusive(ctx, func() (*Token, error) {
+		if tok := s.cached(resource); tok != nil { // refreshed while this caller waited
+			return tok, nil
+		}
+		return s.refreshFor(ctx, resource, false)
+	})
 }
 
-// Refresh refreshes with resource even when a usable token is cached. It is for a change of
-// the client's context that the tokens carry (HelseID: another organisation in the client
-// assertion), so every other resource's cached token is dropped with it.
-func (s *Session) Refresh(ctx context.Context, resource string) (*Token, error) {
+// Switch changes the context the session's tokens carry (HelseID: the organisation in the
+// client assertion) and refreshes for resource, with no other refresh in flight: change runs
+// first, and undo runs if the refresh fails. Every other resource's cached token is dropped,
+// since it belongs to the old context.
+func (s *Session) Switch(ctx context.Context, resource string, change, undo func()) (*Token, error) {
 	if resource == "" || strings.ContainsAny(resource, " \t\r\n") {
 		return nil, fmt.Errorf("%w: %.64q is empty or has white space", ErrInvalidResource, resource)
 	}
+	return s.exclusive(ctx, func() (*Token, error) {
+		change()
+		tok, err := s.refreshFor(ctx, resource, true)
+		if err != nil {
+			undo()
+		}
+		return tok, err
+	})
+}
+
+// Invalidate drops resource's cached token if it is token, for example after an API
+// answered 401 invalid_token, so that the next Token refreshes.
+func (s *Session) Invalidate(resource, token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := *s.tokens.Load()
+	if t := cur[resource]; t != nil && t.AccessToken == token {
+		next := make(map[string]*Token, len(cur))
+		for k, v := range cur {
+			if k != resource {
+				next[k] = v
+			}
+		}
+		s.tokens.Store(&next)
+	}
+}
+
+// exclusive runs fn holding the refresh lane, unless the session is over or a recent failure
+// is still being backed off.
+func (s *Session) exclusive(ctx context.Context, fn func() (*Token, error)) (*Token, error) {
 	select {
 	case s.refresh <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 	defer func() { <-s.refresh }()
-	return s.refreshFor(ctx, resource, true)
+	s.mu.Lock()
+	failed, until := s.failure, s.failUntil
+	s.mu.Unlock()
+	if failed != nil && (until.IsZero() || s.now().Before(until)) {
+		return nil, failed
+	}
+	return fn()
 }
 
 // cached returns resource's token while it is usable. The returned Token is shared: do not
@@ -199,31 +236,51 @@ func (s *Session) cached(resource string) *Token {
 	return nil
 }
 
+// refreshTimeout bounds one refresh. A refresh is not cancelled with its caller's context:
+// once sent, the response must be read, or the rotated refresh token would be lost.
+const refreshTimeout = 30 * time.Second
+
+// failureBackoff is how long a failed refresh is answered from memory, so that waiting
+// callers do not each send one.
+const failureBackoff = 2 * time.Second
+
 // refreshFor sends one refresh; the caller holds the refresh lane.
 func (s *Session) refreshFor(ctx context.Context, resource string, dropOthers bool) (*Token, error) {
 	rt, exp := s.RefreshToken()
 	if !exp.IsZero() && !s.now().Before(exp) {
 		return nil, ErrRefreshTokenExpired
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+	defer cancel()
 	resp, err := s.endpoint.Token(ctx, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "resource": {resource}})
 	if err != nil {
-		return nil, fmt.Errorf("refresh for %s: %w", resource, err)
+		err = fmt.Errorf("refresh for %s: %w", resource, err)
+		s.mu.Lock()
+		s.failure, s.failUntil = err, s.now().Add(failureBackoff)
+		if errors.Is(err, ErrInvalidGrant) {
+			s.failUntil = time.Time{} // final: the grant is gone
+		}
+		s.mu.Unlock()
+		return nil, err
 	}
 	tok := Token{AccessToken: resp.AccessToken, Expiry: resp.Expiry}
 	s.mu.Lock()
+	s.failure = nil
 	if resp.RefreshToken != "" {
-		s.refreshToken = resp.RefreshToken
-		if !resp.RefreshExpiry.IsZero() {
-			s.refreshExpiry = resp.RefreshExpiry
-		}
+		s.refreshToken, s.refreshExpiry = resp.RefreshToken, resp.RefreshExpiry
 	}
-	s.storeLocked(resource, &tok, dropOthers)
 	newRT, newExp := s.refreshToken, s.refreshExpiry
 	s.mu.Unlock()
 	if resp.RefreshToken != "" && s.persist != nil {
+		// The access token is published only once the refresh token that came with it is
+		// saved: otherwise the next call refreshes (with the new token, kept in memory) and
+		// tries to persist again.
 		if err := s.persist(ctx, newRT, newExp); err != nil {
 			return nil, fmt.Errorf("persist the new refresh token: %w", err)
 		}
 	}
+	s.mu.Lock()
+	s.storeLocked(resource, &tok, dropOthers)
+	s.mu.Unlock()
 	return &tok, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/helseid-go/sdk/internal/fakeclock"
 	"github.com/helseid-go/sdk/resource"
 )
 
@@ -26,12 +27,15 @@ type rotatingServer struct {
 	n        int
 	failNext bool
 	seen     []string // resource of each refresh
+	calls    int
+	before   func() // runs after rotating, before answering
 }
 
 func (s *rotatingServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = r.ParseForm()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.calls++
 	w.Header().Set("Content-Type", "application/json")
 	if s.failNext {
 		s.failNext = false
@@ -53,6 +57,9 @@ func (s *rotatingServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.n++
 	s.current = "rt-" + strconv.Itoa(s.n)
 	s.seen = append(s.seen, r.PostForm.Get("resource"))
+	if s.before != nil {
+		s.before()
+	}
 	_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "at-" + r.PostForm.Get("resource") + "-" + strconv.Itoa(s.n),
 		"token_type": "Bearer", "expires_in": 600, "refresh_token": s.current, "rt_expires_in": 3600})
 }
@@ -63,10 +70,15 @@ func (noAuth) Authenticate(url.Values) error { return nil }
 
 func newSession(t *testing.T, srv *rotatingServer, persist resource.PersistFunc) *resource.Session {
 	t.Helper()
+	return newSessionAt(t, srv, persist, time.Now)
+}
+
+func newSessionAt(t *testing.T, srv *rotatingServer, persist resource.PersistFunc, now func() time.Time) *resource.Session {
+	t.Helper()
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	srv.current = "rt-0"
-	s, err := resource.NewSession(resource.Config{TokenEndpoint: ts.URL, ClientAuth: noAuth{}, HTTPClient: ts.Client(), Persist: persist}, "rt-0", time.Time{})
+	s, err := resource.NewSession(resource.Config{TokenEndpoint: ts.URL, ClientAuth: noAuth{}, HTTPClient: ts.Client(), Persist: persist, Now: now}, "rt-0", time.Time{})
 	require.NoError(t, err)
 	return s
 }
@@ -116,14 +128,76 @@ func TestSessionConcurrentCallersOneRefreshEach(t *testing.T) {
 
 func TestSessionFailedRefreshKeepsTheOldToken(t *testing.T) {
 	srv := &rotatingServer{failNext: true}
-	s := newSession(t, srv, nil)
+	clock := fakeclock.New(time.Now())
+	s := newSessionAt(t, srv, nil, clock.Now)
 	_, err := s.Token(context.Background(), "nhn:a")
 	var oe *resource.Error
 	require.ErrorAs(t, err, &oe)
 	rt, _ := s.RefreshToken()
 	assert.Equal(t, "rt-0", rt)
+	_, again := s.Token(context.Background(), "nhn:b")
+	assert.Equal(t, err, again, "a recent failure is answered from memory")
+	clock.Advance(3 * time.Second)
 	_, err = s.Token(context.Background(), "nhn:a")
+	require.NoError(t, err, "then the kept refresh token is used")
+}
+
+// After invalid_grant the session is over: no caller sends the dead token again.
+func TestSessionInvalidGrantIsFinal(t *testing.T) {
+	srv := &rotatingServer{}
+	clock := fakeclock.New(time.Now())
+	s := newSessionAt(t, srv, nil, clock.Now)
+	srv.revoked = true
+	_, err := s.Token(context.Background(), "nhn:a")
+	assert.ErrorIs(t, err, resource.ErrInvalidGrant)
+	clock.Advance(time.Hour)
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.Token(context.Background(), "nhn:b")
+			assert.ErrorIs(t, err, resource.ErrInvalidGrant)
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, 0, srv.n)
+	assert.Equal(t, 1, srv.calls, "one request in all")
+}
+
+// A caller that gives up while its refresh is on the wire does not lose the rotated token.
+func TestSessionCancelledRefreshKeepsTheRotatedToken(t *testing.T) {
+	srv := &rotatingServer{}
+	arrived, release := make(chan struct{}), make(chan struct{})
+	srv.before = func() { close(arrived); <-release }
+	s := newSession(t, srv, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := s.Token(ctx, "nhn:a"); done <- err }()
+	<-arrived
+	cancel()
+	close(release)
+	require.NoError(t, <-done, "the response was read to the end")
+	rt, _ := s.RefreshToken()
+	assert.Equal(t, "rt-1", rt)
+	srv.before = nil
+	_, err := s.Token(context.Background(), "nhn:b")
 	require.NoError(t, err)
+	assert.False(t, srv.revoked)
+}
+
+func TestSessionInvalidate(t *testing.T) {
+	srv := &rotatingServer{}
+	s := newSession(t, srv, nil)
+	a, err := s.Token(context.Background(), "nhn:a")
+	require.NoError(t, err)
+	s.Invalidate("nhn:a", "another token")
+	same, _ := s.Token(context.Background(), "nhn:a")
+	assert.Equal(t, a.AccessToken, same.AccessToken)
+	s.Invalidate("nhn:a", a.AccessToken)
+	fresh, err := s.Token(context.Background(), "nhn:a")
+	require.NoError(t, err)
+	assert.NotEqual(t, a.AccessToken, fresh.AccessToken)
 }
 
 func TestSessionPersistFailureIsReported(t *testing.T) {
@@ -133,6 +207,7 @@ func TestSessionPersistFailureIsReported(t *testing.T) {
 	assert.ErrorIs(t, err, assert.AnError)
 	rt, _ := s.RefreshToken()
 	assert.Equal(t, "rt-1", rt, "the new refresh token is kept in memory")
+	assert.Equal(t, 1, srv.n)
 }
 
 func TestSessionWaiterLeavesOnItsContext(t *testing.T) {

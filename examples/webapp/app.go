@@ -15,6 +15,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/helseid-go/sdk/helseid"
 	"github.com/helseid-go/sdk/helseid/helseidtest"
@@ -36,8 +37,9 @@ type app struct {
 }
 
 const (
-	loginCookie   = "webapp_login"
-	sessionCookie = "webapp_session"
+	loginCookie      = "webapp_login"
+	sessionCookie    = "webapp_session"
+	maxPendingLogins = 10_000
 )
 
 func (a *app) routes() http.Handler {
@@ -77,6 +79,16 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 	}
 	id := randomID()
 	a.mu.Lock()
+	for k, pending := range a.logins { // logins not finished within their lifetime are dropped
+		if time.Now().After(pending.Expiry) {
+			delete(a.logins, k)
+		}
+	}
+	if len(a.logins) >= maxPendingLogins {
+		a.mu.Unlock()
+		http.Error(w, "too many logins in progress", http.StatusServiceUnavailable)
+		return
+	}
 	a.logins[id] = st
 	a.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: id, Path: a.callbackPath(), HttpOnly: true, SameSite: http.SameSiteLaxMode,
@@ -284,7 +296,7 @@ func external(s settings) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("HELSEID_JWK_FILE: %w", err)
 	}
-	client, err := helseid.NewClient(helseid.Config{Issuer: s.issuer, ClientID: s.clientID, Key: key})
+	client, err := helseid.NewClient(helseid.Config{Issuer: s.issuer, ClientID: s.clientID, Key: key, RequireSecurityLevel4: true})
 	if err != nil {
 		return nil, err
 	}

@@ -105,7 +105,7 @@ func run(ctx context.Context, getenv func(string) string, ready func(baseURL str
 		}
 		defer app.client.Close()
 	}
-	srv := &http.Server{Handler: app.routes()}
+	srv := &http.Server{Handler: app.routes(), ReadHeaderTimeout: 10 * time.Second}
 	errs := make(chan error, 1)
 	go func() { errs <- srv.Serve(ln) }()
 	ready(app.base)
