@@ -187,6 +187,17 @@ func TestLoginRefusesMisbehavingServer(t *testing.T) {
 	}
 }
 
+// CONFORMANCE.md §2 #2: a discovery document naming another issuer stops the client before
+// any request of the flow.
+func TestLoginRefusesDiscoveryIssuerMismatch(t *testing.T) {
+	f := newLoginFixture(t, nil)
+	f.srv.SetLoginFaults(helseidtest.LoginFaults{DiscoveryIssuerMismatch: true})
+	_, _, err := f.client.StartLogin(context.Background(), helseid.LoginRequest{RedirectURI: loginRedirect, Scope: loginScope})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "issuer")
+	assert.Zero(t, f.requests.n.Load(), "no PAR, no authorize, no token request")
+}
+
 // startWith starts a login while the server applies faults to the callback.
 func (f *loginFixture) startWith(t *testing.T, faults helseidtest.LoginFaults) (url.Values, *helseid.LoginState) {
 	t.Helper()

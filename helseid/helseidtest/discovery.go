@@ -72,7 +72,11 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	if !allowGet(w, r) {
 		return
 	}
-	writeJSON(w, http.StatusOK, s.Discovery())
+	d := s.Discovery()
+	if s.loginFaults().DiscoveryIssuerMismatch {
+		d.Issuer += "INVALID"
+	}
+	writeJSON(w, http.StatusOK, d)
 }
 
 func (s *Server) serveJWKS(w http.ResponseWriter, r *http.Request) {

@@ -11,6 +11,9 @@ import (
 // every row: after any of these a correct client stops, with no further request to the server.
 // Set them with SetLoginFaults; the zero value is a correct server.
 type LoginFaults struct {
+	// DiscoveryIssuerMismatch publishes the issuer + "INVALID" in the discovery document.
+	DiscoveryIssuerMismatch bool
+
 	// The authorization response (the redirect to the client's callback).
 	CallbackWrongIss   bool // iss is the issuer + "1"
 	CallbackNoIss      bool // iss is left out, though the metadata says it is sent
