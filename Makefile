@@ -19,7 +19,9 @@ FUZZ_TARGETS := \
 	./internal/tokenendpoint:FuzzParseResponse \
 	./tokenexchange:FuzzJWTExpiry
 
-.PHONY: test fmt-check vet unit fuzz bench
+INTEROP_SERVER := internal/interop/testdata/server
+
+.PHONY: test fmt-check vet unit fuzz bench interop-deps interop
 
 test: fmt-check vet unit fuzz
 
@@ -30,8 +32,19 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-unit:
+unit: interop-deps
 	$(GO) test -race -count=1 ./...
+
+# The interop tests run the SDK against panva's oidc-provider (Node.js), pinned by
+# $(INTEROP_SERVER)/package-lock.json. Without Node.js and npm the test command fails here.
+interop-deps:
+	@command -v node >/dev/null 2>&1 || { echo "make: Node.js is required for the interop tests (install Node.js 20 or later)"; exit 1; }
+	@command -v npm >/dev/null 2>&1 || { echo "make: npm is required for the interop tests"; exit 1; }
+	cd $(INTEROP_SERVER) && npm ci --no-audit --no-fund --loglevel=error
+
+# The interop tests alone.
+interop: interop-deps
+	$(GO) test -race -count=1 -v ./internal/interop/...
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
