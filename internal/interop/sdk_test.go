@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -121,13 +122,25 @@ func keysOf(v url.Values) []string {
 	return out
 }
 
+type nonceRetries struct{ n atomic.Int32 }
+
+func (o *nonceRetries) Observe(e helseid.Event) {
+	if e.Kind == helseid.NonceRetry {
+		o.n.Add(1)
+	}
+}
+
 func TestSDKClientCredentials(t *testing.T) {
 	w := newWorld(t)
-	client := w.machine.client(t, w.srv, helseid.HelseIDProfile)
+	retries := &nonceRetries{}
+	client, err := helseid.NewClient(helseid.Config{Issuer: w.srv.Issuer(), ClientID: "sdk-machine", Key: w.machine.key, Observer: retries})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = client.Close() })
 	req := helseid.ClientCredentialsRequest{Scopes: []string{"nhn:interop-api-a/read"}}
 	tok, err := client.ClientCredentials(context.Background(), req)
 	require.NoError(t, err, w.srv.Log())
 	assert.Equal(t, "DPoP", tok.TokenType)
+	assert.Equal(t, int32(1), retries.n.Load(), "the server demanded a DPoP nonce: one use_dpop_nonce handshake")
 	c := claims(t, tok.AccessToken)
 	assert.Equal(t, "nhn:interop-api-a", c["aud"])
 	assert.Equal(t, map[string]any{"jkt": client.Proofer().Thumbprint()}, c["cnf"])
