@@ -4,6 +4,14 @@
 // token request with the nonce handshake, organisation numbers in assertion_details, and the
 // HelseID test and production environments.
 //
+// A Client serves every HelseID job of a client application: client credentials with a
+// concurrent token cache and DPoP HTTP clients (Token, HTTPClient), per organisation for
+// multi-tenant systems; user login with PAR, PKCE and ID-token validation (StartLogin,
+// FinishLogin) and a UserSession with one token per API from the rotating refresh token;
+// logout (LogoutURL, RevokeRefreshToken); and token exchange for APIs that call APIs on a
+// user's behalf (OnBehalfOfHTTPClient). For API providers, Guard verifies HelseID's DPoP-bound
+// access tokens (AccessTokenValidator plus dpop.Verifier) as net/http middleware.
+//
 // Keys are loaded from the private JWK that HelseID's self-service issues (ParseJWK), from PEM
 // with an explicit algorithm (ParsePEM), or from any crypto.Signer such as an HSM or KMS key
 // (NewKey). GenerateKey makes a new key pair to register.

@@ -10,10 +10,25 @@
 //
 // # Endpoints
 //
-// The paths are HelseID's: discovery (DiscoveryPath), the JWKS (JWKSPath), the token endpoint
-// (TokenPath) and a demo DPoP-protected API (APIPath, any method, any sub-path). The issuer
-// is the server's base URL with no trailing slash. Authorize, PAR, end-session and revocation
-// are advertised but answer 501 for now; the token endpoint implements client_credentials.
+// The paths are HelseID's: discovery (DiscoveryPath), the JWKS (JWKSPath), PAR (PARPath),
+// authorize (AuthorizePath), the token endpoint (TokenPath), end session (EndSessionPath),
+// revocation (RevocationPath) and a demo DPoP-protected API (APIPath, any method, any
+// sub-path). The issuer is the server's base URL with no trailing slash. The token endpoint
+// implements authorization_code (PKCE, single-use codes, one resource per token),
+// refresh_token (rotating; a reused one revokes the grant), client_credentials and token
+// exchange (ClientRegistration.ExchangeAudience).
+//
+// # User login
+//
+// PAR takes the pushed parameters with private_key_jwt (an optional DPoP proof and dpop_jkt
+// bind the code; a request object may name the organisation) and returns a single-use
+// request_uri valid for RequestURILifetime. Authorize accepts only client_id and request_uri,
+// logs Options.User in at once (DefaultTestUser when unset: pid, security level 4, HPR number)
+// and redirects to the redirect URI with code, state and iss. ID tokens are RS256 with nonce,
+// at_hash, sid and the user's claims. SetLoginFaults makes the login endpoints misbehave in
+// every way the OpenID conformance suite tests clients with (wrong or missing iss and state,
+// each bad ID-token claim, alg none, an unknown signing key, a Bearer token type, …).
+// IssueUserToken issues a user's access token directly, as HelseID's Test Token Service does.
 //
 // # Strictness
 //
