@@ -134,6 +134,12 @@ func NewAccessTokenValidator(cfg AccessTokenConfig) (*AccessTokenValidator, erro
 	return v, nil
 }
 
+// Close stops the validator's background fetches of metadata and keys and waits for them.
+func (v *AccessTokenValidator) Close() {
+	v.discovery.Close()
+	v.keys.close()
+}
+
 // Algorithms returns the signature algorithms the validator accepts.
 func (v *AccessTokenValidator) Algorithms() []string { return slices.Clone(v.cfg.Algorithms) }
 

@@ -182,11 +182,14 @@ func NewClient(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// Close stops the client's background token refreshes and waits for them to end. Cached tokens
-// are still served afterwards, but no new token is requested through the cache.
+// Close stops the client's background work (token refreshes, discovery and key fetches) and
+// waits for it to end. Cached tokens are still served afterwards, but no new token is
+// requested through the cache.
 func (c *Client) Close() error {
 	c.cache.Close()
 	c.exchanges.Close()
+	c.discovery.Close()
+	c.keys.close()
 	return nil
 }
 

@@ -46,6 +46,10 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 	return &Guard{tokens: tokens, proofs: proofs, algs: strings.Join(proofs.Algorithms(), " ")}, nil
 }
 
+// Close stops the guard's background fetches of the issuer's metadata and keys and waits for
+// them to end.
+func (g *Guard) Close() { g.tokens.Close() }
+
 // AuthError is why a Guard refused a request: the HTTP status and the RFC 6750 / RFC 9449
 // error code it answers with. Err holds the detail for logs; it is never sent to the client.
 type AuthError struct {

@@ -41,3 +41,13 @@ func (k *issuerKeys) get(ctx context.Context, disc *discovery.Cache, client *htt
 	}
 	return k.keys, nil
 }
+
+// close stops the key set's background fetches, if it was made.
+func (k *issuerKeys) close() {
+	k.mu.Lock()
+	keys := k.keys
+	k.mu.Unlock()
+	if keys != nil {
+		keys.Close()
+	}
+}

@@ -86,11 +86,15 @@ func (s *Server) apiGuard() (*helseid.Guard, *dpop.NonceSource, error) {
 // resetAPIGuard makes the next API request build a new guard.
 func (s *Server) resetAPIGuard(change func(*demoAPI)) {
 	s.api.mu.Lock()
-	defer s.api.mu.Unlock()
+	old := s.api.guard
 	if change != nil {
 		change(&s.api)
 	}
 	s.api.guard = nil
+	s.api.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
 }
 
 // serveAPI is a DPoP-protected resource (RFC 9449 §7) behind helseid.Guard. Unlike a

@@ -236,6 +236,7 @@ func (s *Server) Close() {
 	s.once.Do(func() {
 		s.ts.CloseClientConnections()
 		s.ts.Close()
+		s.resetAPIGuard(nil) // closes the demo API's guard and its background fetches
 	})
 }
 

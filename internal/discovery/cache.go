@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/helseid-go/sdk/internal/background"
 	"github.com/helseid-go/sdk/internal/httpx"
 )
 
@@ -72,7 +73,13 @@ type Cache struct {
 	failures int       // consecutive failed fetches
 	lastErr  error     // error of the last fetch when it failed
 	retryAt  time.Time // no new fetch before this time after a failure (unless forced)
+
+	background background.Group // the shared fetches, stopped by Close
 }
+
+// Close cancels a fetch in progress and waits for it to end. The cached document is still
+// served; a fetch after Close fails at once.
+func (c *Cache) Close() { c.background.Close() }
 
 type entry struct {
 	doc   *Metadata
@@ -200,18 +207,16 @@ func (c *Cache) Invalidate() {
 }
 
 // startLocked starts the shared fetch. The fetch runs on a context that keeps ctx's values
-// but not its cancellation, bounded by c.timeout: it outlives no caller by more than that.
+// but not its cancellation, bounded by c.timeout and ended by Close.
 func (c *Cache) startLocked(ctx context.Context) *call {
 	cl := &call{done: make(chan struct{})}
 	c.inflight = cl
 	forced := c.forced
 	c.forced = false
-	go func() {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
-		defer cancel()
+	c.background.Go(ctx, c.timeout, func(fctx context.Context) {
 		doc, err := c.fetch(fctx, forced)
 		c.finish(cl, doc, err)
-	}()
+	})
 	return cl
 }
 

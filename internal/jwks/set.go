@@ -11,6 +11,7 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 
+	"github.com/helseid-go/sdk/internal/background"
 	"github.com/helseid-go/sdk/internal/httpx"
 )
 
@@ -65,7 +66,13 @@ type Set struct {
 	lastStart   time.Time // when the last fetch started
 	lastErr     error     // error of the last fetch when it failed, else nil
 	missLimited bool      // a caller still missed its kid after the last fetch
+
+	background background.Group // the shared fetches, stopped by Close
 }
+
+// Close cancels a fetch in progress and waits for it to end. Keys already fetched are still
+// served; a fetch after Close fails at once.
+func (s *Set) Close() { s.background.Close() }
 
 type snapshot struct {
 	keys      *keySet
@@ -263,15 +270,13 @@ func (s *Set) refreshInBackground(ctx context.Context) {
 }
 
 // startLocked starts the shared fetch. The fetch runs on a context that keeps ctx's values
-// but not its cancellation, bounded by s.timeout: it outlives no caller by more than that.
+// but not its cancellation, bounded by s.timeout and ended by Close.
 func (s *Set) startLocked(ctx context.Context, forced bool) *call {
 	c := &call{done: make(chan struct{})}
 	s.inflight = c
 	s.lastStart = s.now()
 	s.missLimited = false
-	go func() {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
-		defer cancel()
+	s.background.Go(ctx, s.timeout, func(fctx context.Context) {
 		keys, err := s.fetch(fctx, forced)
 		if err != nil && errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("jwks: fetch did not finish within %v: %w", s.timeout, err)
@@ -286,6 +291,6 @@ func (s *Set) startLocked(ctx context.Context, forced bool) *call {
 		s.inflight = nil
 		s.mu.Unlock()
 		close(c.done)
-	}()
+	})
 	return c
 }
