@@ -189,8 +189,8 @@ func (c *Client) Post(ctx context.Context, params url.Values, okStatus int, safe
 			continue
 		}
 		failures++
-		retry, answered := transient(err)
-		if !retry || failures >= c.retry.MaxAttempts || safety == Once || (safety == ConsumesOnSuccess && !answered) {
+		retry, _ := transient(err)
+		if !retry || failures >= c.retry.MaxAttempts || safety == Once || (safety == ConsumesOnSuccess && !notProcessed(err)) {
 			return nil, nil, err
 		}
 		wait := c.retry.backoff(failures)

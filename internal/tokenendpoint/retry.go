@@ -30,8 +30,9 @@ const (
 	// transient failure: a repeat only issues another token.
 	Idempotent Safety = iota
 	// ConsumesOnSuccess requests (a refresh with a rotating refresh token) are retried only
-	// after a 5xx or 429 answer, never after a network error, which may hide a success whose
-	// new refresh token would be lost.
+	// after an answer saying the request was not processed (429, 503, temporarily_unavailable),
+	// never after a network error or a 500, 502 or 504, any of which may hide a success whose
+	// new refresh token would be lost (a gateway can time out after the server rotated it).
 	ConsumesOnSuccess
 	// Once requests (the authorization-code exchange) are never retried.
 	Once
@@ -86,6 +87,16 @@ func transient(err error) (retry, answered bool) {
 		return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded), false
 	}
 	return false, true
+}
+
+// notProcessed reports whether err is an answer that says the server did not act on the
+// request: 429, 503, or temporarily_unavailable.
+func notProcessed(err error) bool {
+	var oe *Error
+	if !errors.As(err, &oe) {
+		return false
+	}
+	return oe.StatusCode == http.StatusTooManyRequests || oe.StatusCode == http.StatusServiceUnavailable || oe.Code == "temporarily_unavailable"
 }
 
 // retryAfter parses a Retry-After header: delay-seconds or an HTTP date.

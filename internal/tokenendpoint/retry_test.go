@@ -63,7 +63,10 @@ func TestTransientRetry(t *testing.T) {
 		{"client error not retried", "client_credentials", []func(http.ResponseWriter){reply(400, `{"error":"invalid_grant"}`), ok200}, RetryPolicy{}, 1, false},
 		{"invalid_client not retried", "client_credentials", []func(http.ResponseWriter){reply(401, `{"error":"invalid_client"}`), ok200}, RetryPolicy{}, 1, false},
 		{"code exchange never retried", "authorization_code", []func(http.ResponseWriter){fail500, ok200}, RetryPolicy{}, 1, false},
-		{"refresh retried after an answer", "refresh_token", []func(http.ResponseWriter){reply(503, ``), ok200}, RetryPolicy{}, 2, true},
+		{"refresh retried after a 503", "refresh_token", []func(http.ResponseWriter){reply(503, ``), ok200}, RetryPolicy{}, 2, true},
+		{"refresh retried after a 429", "refresh_token", []func(http.ResponseWriter){reply(429, ``), ok200}, RetryPolicy{}, 2, true},
+		{"refresh not retried after a 502 (the server may have rotated it)", "refresh_token", []func(http.ResponseWriter){reply(502, ``), ok200}, RetryPolicy{}, 1, false},
+		{"refresh not retried after a 500", "refresh_token", []func(http.ResponseWriter){fail500, ok200}, RetryPolicy{}, 1, false},
 		{"nonce challenge then 500 then ok", "client_credentials", []func(http.ResponseWriter){nonceChallenge, fail500, ok200}, RetryPolicy{}, 3, true},
 		{"retry-after beyond max backoff ends retries", "client_credentials", []func(http.ResponseWriter){reply(429, ``, "Retry-After", "60"), ok200}, RetryPolicy{}, 1, false},
 	}
