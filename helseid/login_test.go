@@ -44,7 +44,12 @@ type loginFixture struct {
 
 func newLoginFixture(t *testing.T, mutate func(*helseid.Config)) *loginFixture {
 	t.Helper()
-	srv := helseidtest.NewServer(t)
+	return newLoginFixtureWith(t, helseidtest.Options{}, mutate)
+}
+
+func newLoginFixtureWith(t *testing.T, opts helseidtest.Options, mutate func(*helseid.Config)) *loginFixture {
+	t.Helper()
+	srv := helseidtest.NewServer(t, opts)
 	priv, err := srv.GenerateClientFor(helseidtest.ClientRegistration{ID: "ehr", OrgNumber: helseidtest.DefaultOrgNumber,
 		Scopes:       []string{"openid", "profile", "offline_access", "helseid://scopes/identity/pid", "nhn:service-a/read", "nhn:service-b/read", apiScope},
 		RedirectURIs: []string{loginRedirect}, PostLogoutRedirectURIs: []string{"https://ehr.example/"}, ChildOrgNumbers: []string{"920773230"}})
@@ -123,6 +128,14 @@ func TestLogin(t *testing.T) {
 	// The state works once.
 	_, err = f.client.FinishLogin(context.Background(), callback, st)
 	assert.ErrorIs(t, err, helseid.ErrLoginState)
+}
+
+func TestLoginStrictProfileAcceptsPS256(t *testing.T) {
+	f := newLoginFixtureWith(t, helseidtest.Options{IDTokenAlgorithm: "PS256"}, func(c *helseid.Config) { c.IDTokenProfile = helseid.FAPI2Profile })
+	callback, st := f.start(t)
+	res, err := f.client.FinishLogin(context.Background(), callback, st)
+	require.NoError(t, err)
+	assert.Equal(t, helseidtest.DefaultTestUser().PID, res.Claims.PID)
 }
 
 func TestLoginStrictProfileRefusesRS256(t *testing.T) {

@@ -47,7 +47,7 @@ func (s *Server) Discovery() Discovery {
 		TokenEndpointAuthSigningAlgValuesSupported: slices.Clone(assertionAlgs),
 		// HelseID advertises RS/PS/ES 256–512; EdDSA proofs are accepted but not advertised.
 		DPoPSigningAlgValuesSupported:    slices.Clone(assertionAlgs),
-		IDTokenSigningAlgValuesSupported: []string{"RS256"},
+		IDTokenSigningAlgValuesSupported: []string{s.opts.IDTokenAlgorithm},
 		GrantTypesSupported:              []string{GrantAuthorizationCode, GrantClientCredentials, GrantRefreshToken, GrantTokenExchange},
 		ResponseTypesSupported:           []string{"code"},
 		ResponseModesSupported:           []string{"query"},

@@ -45,13 +45,19 @@ func newSigningKey(priv *rsa.PrivateKey) (*signingKey, error) {
 	}, nil
 }
 
-// jwk returns the public JWK as published in the JWKS: kty, n, e, kid, alg RS256, use sig.
-func (k *signingKey) jwk() (jwk.Key, error) {
+// jwk returns the public JWK as published in the JWKS: kty, n, e, kid, use sig, and alg
+// RS256 when the key signs with nothing else (with PS256 ID tokens it signs with both, and a
+// JWK names one alg at most).
+func (k *signingKey) jwk(onlyRS256 bool) (jwk.Key, error) {
 	key, err := jwk.FromRaw(&k.priv.PublicKey)
 	if err != nil {
 		return nil, err
 	}
-	for name, v := range map[string]any{jwk.KeyIDKey: k.kid, jwk.AlgorithmKey: jwa.RS256, jwk.KeyUsageKey: jwk.ForSignature} {
+	members := map[string]any{jwk.KeyIDKey: k.kid, jwk.KeyUsageKey: jwk.ForSignature}
+	if onlyRS256 {
+		members[jwk.AlgorithmKey] = jwa.RS256
+	}
+	for name, v := range members {
 		if err := key.Set(name, v); err != nil {
 			return nil, err
 		}
@@ -121,7 +127,7 @@ func (s *Server) RotateSigningKey(keepOld bool) {
 func (s *Server) PublicKeys() jwk.Set {
 	set := jwk.NewSet()
 	for _, k := range s.keys.all() {
-		key, err := k.jwk()
+		key, err := k.jwk(s.opts.IDTokenAlgorithm == "RS256")
 		if err != nil {
 			continue // cannot happen for a valid RSA key
 		}

@@ -410,7 +410,8 @@ func (s *Server) userTokens(c *registeredClient, org orgClaims, scopes []string,
 	return resp, nil
 }
 
-// idToken signs an OpenID Connect ID token the way HelseID does: RS256 with kid, typ JWT.
+// idToken signs an OpenID Connect ID token the way HelseID does: RS256 (or
+// Options.IDTokenAlgorithm) with kid, typ JWT.
 func (s *Server) idToken(clientID string, user TestUser, sid string, authTime time.Time, nonce, accessToken string, now time.Time) (string, error) {
 	sum := sha256.Sum256([]byte(accessToken))
 	claims := map[string]any{
@@ -429,7 +430,7 @@ func (s *Server) idToken(clientID string, user TestUser, sid string, authTime ti
 	if user.Name != "" {
 		claims["name"] = user.Name
 	}
-	alg, key := jwa.RS256, any(s.keys.current().priv)
+	alg, key := jwa.SignatureAlgorithm(s.opts.IDTokenAlgorithm), any(s.keys.current().priv)
 	kid := s.keys.current().kid
 	faults := s.loginFaults()
 	faults.applyToIDToken(claims, clientID, s.issuer, now)

@@ -77,6 +77,9 @@ type Options struct {
 	// User is the person the authorization endpoint logs in at once, with no page to click
 	// (auto-login); the zero value means DefaultTestUser.
 	User TestUser
+	// IDTokenAlgorithm signs ID tokens: "RS256" (the default, as HelseID does) or "PS256",
+	// which the FAPI 2.0 profile allows.
+	IDTokenAlgorithm string
 }
 
 // Server is an in-process, strict HelseID: discovery, JWKS, the token endpoint
@@ -139,6 +142,13 @@ func Start(opts Options) (*Server, error) {
 	}
 	if opts.APIAudience == "" {
 		opts.APIAudience = DefaultAPIAudience
+	}
+	switch opts.IDTokenAlgorithm {
+	case "":
+		opts.IDTokenAlgorithm = "RS256"
+	case "RS256", "PS256":
+	default:
+		return nil, fmt.Errorf("helseidtest: IDTokenAlgorithm %q is not RS256 or PS256", opts.IDTokenAlgorithm)
 	}
 	if !validScopeToken(opts.APIAudience) || strings.Contains(opts.APIAudience, "/") {
 		return nil, fmt.Errorf("helseidtest: invalid APIAudience %q", opts.APIAudience)
