@@ -77,18 +77,8 @@ func New(cfg Config) (*Pusher, error) {
 	if cfg.ClientAuth == nil {
 		return nil, fmt.Errorf("%w: ClientAuth is nil", ErrInvalidConfig)
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = httpx.NewClient()
-	}
-	tc := tokenendpoint.Config{HTTPClient: cfg.HTTPClient, Endpoint: cfg.Endpoint, Auth: cfg.ClientAuth, Now: cfg.Now}
-	if cfg.Proofer != nil {
-		nonces := cfg.Nonces
-		if nonces == nil {
-			nonces = dpop.NewNonceStore()
-		}
-		tc.Proofer, tc.Nonces = cfg.Proofer, nonces // only when set: a nil pointer in an interface is not nil
-	}
-	endpoint, err := tokenendpoint.New(tc)
+	endpoint, err := tokenendpoint.NewWithDPoP(tokenendpoint.Config{HTTPClient: cfg.HTTPClient, Endpoint: cfg.Endpoint,
+		Auth: cfg.ClientAuth, Now: cfg.Now}, cfg.Proofer, cfg.Nonces, dpop.NewNonceStore)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/helseid-go/sdk/dpop"
 	"github.com/helseid-go/sdk/internal/accesstoken"
-	"github.com/helseid-go/sdk/internal/httpx"
 	"github.com/helseid-go/sdk/internal/tokenendpoint"
 )
 
@@ -97,18 +96,8 @@ func NewSession(cfg Config, refreshToken string, refreshExpiry time.Time) (*Sess
 	if cfg.ClientAuth == nil {
 		return nil, fmt.Errorf("%w: ClientAuth is nil", ErrInvalidConfig)
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = httpx.NewClient()
-	}
-	tc := tokenendpoint.Config{HTTPClient: cfg.HTTPClient, Endpoint: cfg.TokenEndpoint, Auth: cfg.ClientAuth, Now: cfg.Now}
-	if cfg.Proofer != nil {
-		nonces := cfg.Nonces
-		if nonces == nil {
-			nonces = dpop.NewNonceStore()
-		}
-		tc.Proofer, tc.Nonces = cfg.Proofer, nonces // only when set: a nil pointer in an interface is not nil
-	}
-	endpoint, err := tokenendpoint.New(tc)
+	endpoint, err := tokenendpoint.NewWithDPoP(tokenendpoint.Config{HTTPClient: cfg.HTTPClient, Endpoint: cfg.TokenEndpoint,
+		Auth: cfg.ClientAuth, Now: cfg.Now}, cfg.Proofer, cfg.Nonces, dpop.NewNonceStore)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}

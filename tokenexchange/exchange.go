@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/helseid-go/sdk/dpop"
-	"github.com/helseid-go/sdk/internal/httpx"
 	"github.com/helseid-go/sdk/internal/tokenendpoint"
 )
 
@@ -125,22 +124,8 @@ func New(cfg Config) (*Exchanger, error) {
 	if cfg.ClientAuth == nil {
 		return nil, fmt.Errorf("%w: ClientAuth is nil", ErrInvalidConfig)
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = httpx.NewClient()
-	}
-	tc := tokenendpoint.Config{
-		HTTPClient: cfg.HTTPClient, Endpoint: cfg.TokenEndpoint, Auth: cfg.ClientAuth,
-		Now: cfg.Now, Retry: cfg.Retry,
-	}
-	if cfg.Proofer != nil {
-		nonces := cfg.Nonces
-		if nonces == nil {
-			nonces = dpop.NewNonceStore()
-		}
-		// Assigned only when set: a nil pointer in the interface would not be nil.
-		tc.Proofer, tc.Nonces = cfg.Proofer, nonces
-	}
-	endpoint, err := tokenendpoint.New(tc)
+	endpoint, err := tokenendpoint.NewWithDPoP(tokenendpoint.Config{HTTPClient: cfg.HTTPClient, Endpoint: cfg.TokenEndpoint,
+		Auth: cfg.ClientAuth, Now: cfg.Now, Retry: cfg.Retry}, cfg.Proofer, cfg.Nonces, dpop.NewNonceStore)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}

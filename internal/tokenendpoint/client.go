@@ -116,6 +116,31 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// NewWithDPoP is New for the RFC packages' configurations, whose DPoP is optional: a zero
+// proofer (a nil *dpop.Proofer) means no DPoP, a zero nonces a store from newNonces, and a nil
+// cfg.HTTPClient a client with a 30 s timeout. It is generic so that a nil pointer never turns
+// into a non-nil Proofer or NonceStore interface.
+func NewWithDPoP[P interface {
+	comparable
+	Proofer
+}, N interface {
+	comparable
+	NonceStore
+}](cfg Config, proofer P, nonces N, newNonces func() N) (*Client, error) {
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = httpx.NewClient()
+	}
+	var noProofer P
+	if proofer != noProofer {
+		var noNonces N
+		if nonces == noNonces {
+			nonces = newNonces()
+		}
+		cfg.Proofer, cfg.Nonces = proofer, nonces
+	}
+	return New(cfg)
+}
+
 // Endpoint returns the URL the client posts to.
 func (c *Client) Endpoint() string { return c.endpoint.String() }
 

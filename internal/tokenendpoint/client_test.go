@@ -414,3 +414,25 @@ func (o overwritingNonces) Observe(u *url.URL, h http.Header) {
 	o.m[u.Host] = o.value
 	o.mu.Unlock()
 }
+
+// NewWithDPoP: a nil proofer pointer means no DPoP at all (not a proof by a nil Proofer), a
+// nil store is replaced by a new one, and a nil HTTP client by the default.
+func TestNewWithDPoP(t *testing.T) {
+	srv := newScript(t, reply(200, `{"access_token":"AT","token_type":"Bearer"}`))
+	newNonces := func() *mapNonces { return &mapNonces{m: map[string]string{}} }
+	var noProofer *fakeProofer
+	c, err := NewWithDPoP(Config{Endpoint: srv.URL, Auth: &fakeAuth{}}, noProofer, (*mapNonces)(nil), newNonces)
+	require.NoError(t, err)
+	_, err = c.Token(context.Background(), url.Values{"grant_type": {"client_credentials"}})
+	require.NoError(t, err, "a Bearer token is right when no proof was sent")
+	assert.Empty(t, srv.recorded()[0].proof)
+
+	dpopSrv := newScript(t, nonceChallenge, reply(200, okDPoP))
+	c, err = NewWithDPoP(Config{Endpoint: dpopSrv.URL, Auth: &fakeAuth{}}, &fakeProofer{}, (*mapNonces)(nil), newNonces)
+	require.NoError(t, err)
+	_, err = c.Token(context.Background(), url.Values{"grant_type": {"client_credentials"}})
+	require.NoError(t, err)
+	reqs := dpopSrv.recorded()
+	require.Len(t, reqs, 2)
+	assert.Contains(t, reqs[1].proof, "nonce=n-1", "the new store took the challenge's nonce")
+}
