@@ -81,38 +81,44 @@ func ClaimsFromContext(ctx context.Context) (*AccessTokenClaims, bool) {
 
 // Authenticate checks r and returns the token's claims, or an *AuthError.
 func (g *Guard) Authenticate(r *http.Request) (*AccessTokenClaims, error) {
+	claims, _, err := g.authenticate(r)
+	return claims, err
+}
+
+// authenticate is Authenticate that also returns the accepted token.
+func (g *Guard) authenticate(r *http.Request) (*AccessTokenClaims, string, error) {
 	token, aerr := accessTokenOf(r)
 	if aerr != nil {
-		return nil, aerr
+		return nil, "", aerr
 	}
 	claims, err := g.tokens.Validate(r.Context(), token)
 	insufficient := errors.Is(err, ErrInsufficientScope)
 	switch {
 	case err == nil || insufficient:
 	case errors.Is(err, ErrValidatorUnavailable):
-		return nil, &AuthError{Status: http.StatusServiceUnavailable, Err: err}
+		return nil, "", &AuthError{Status: http.StatusServiceUnavailable, Err: err}
 	default:
-		return nil, &AuthError{Status: http.StatusUnauthorized, Code: "invalid_token", Err: err}
+		return nil, "", &AuthError{Status: http.StatusUnauthorized, Code: "invalid_token", Err: err}
 	}
 	_, err = g.proofs.Verify(r.Context(), r, token, claims.JKT)
 	switch {
 	case err == nil:
 	case errors.Is(err, dpop.ErrKeyNotBound):
-		return nil, &AuthError{Status: http.StatusUnauthorized, Code: "invalid_token",
+		return nil, "", &AuthError{Status: http.StatusUnauthorized, Code: "invalid_token",
 			Err: fmt.Errorf("%w: the proof's key is not the one the token is bound to", ErrInvalidToken)}
 	case errors.Is(err, dpop.ErrReplayCheck):
 		// The replay store is down: the proof's freshness is unknown, so refuse without
 		// blaming the client.
-		return nil, &AuthError{Status: http.StatusServiceUnavailable, Err: err}
+		return nil, "", &AuthError{Status: http.StatusServiceUnavailable, Err: err}
 	case errors.Is(err, dpop.ErrUseNonce):
-		return nil, &AuthError{Status: http.StatusUnauthorized, Code: "use_dpop_nonce", Err: err}
+		return nil, "", &AuthError{Status: http.StatusUnauthorized, Code: "use_dpop_nonce", Err: err}
 	default:
-		return nil, &AuthError{Status: http.StatusUnauthorized, Code: "invalid_dpop_proof", Err: err}
+		return nil, "", &AuthError{Status: http.StatusUnauthorized, Code: "invalid_dpop_proof", Err: err}
 	}
 	if insufficient {
-		return nil, &AuthError{Status: http.StatusForbidden, Code: "insufficient_scope", Err: ErrInsufficientScope}
+		return nil, "", &AuthError{Status: http.StatusForbidden, Code: "insufficient_scope", Err: ErrInsufficientScope}
 	}
-	return claims, nil
+	return claims, token, nil
 }
 
 // accessTokenOf takes the token from "Authorization: DPoP <token>", refusing other schemes,
@@ -151,7 +157,7 @@ func accessTokenOf(r *http.Request) (string, *AuthError) {
 // code is disclosed; pass onError to log the detail (it may be nil).
 func (g *Guard) Middleware(next http.Handler, onError func(*http.Request, *AuthError)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		claims, err := g.Authenticate(r)
+		claims, token, err := g.authenticate(r)
 		if nonces := g.proofs.Nonces(); nonces != nil {
 			w.Header().Set("DPoP-Nonce", nonces.Nonce())
 		}
@@ -167,7 +173,7 @@ func (g *Guard) Middleware(next http.Handler, onError func(*http.Request, *AuthE
 			return
 		}
 		ctx := context.WithValue(r.Context(), claimsKey{}, claims)
-		ctx = WithSubjectToken(ctx, acceptedToken(r), claims.Expiry)
+		ctx = WithSubjectToken(ctx, token, claims.Expiry)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -182,10 +188,4 @@ func (g *Guard) refuse(w http.ResponseWriter, e *AuthError) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Error(w, http.StatusText(e.Status), e.Status)
-}
-
-// acceptedToken is the token of a request Authenticate accepted.
-func acceptedToken(r *http.Request) string {
-	token, _ := accessTokenOf(r)
-	return token
 }
