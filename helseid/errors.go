@@ -2,8 +2,14 @@ package helseid
 
 import (
 	"github.com/helseid-go/sdk/internal/discovery"
+	"github.com/helseid-go/sdk/internal/tokencache"
 	"github.com/helseid-go/sdk/internal/tokenendpoint"
 )
+
+// ErrClosed is returned once a Client (or anything it owns) is closed and a call would need
+// the network or background work: errors.Is(err, helseid.ErrClosed). It is the same value as
+// tokenexchange.ErrClosed, so one check serves both.
+var ErrClosed = tokencache.ErrClosed
 
 // OAuthError is an error response from HelseID (RFC 6749 §5.2), with the HTTP status, the
 // error code and the server's description. Use errors.As to read it, or errors.Is with the

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/helseid-go/sdk/dpop"
+	"github.com/helseid-go/sdk/internal/tokencache"
 	"github.com/helseid-go/sdk/internal/tokenendpoint"
 )
 
@@ -38,6 +39,9 @@ var (
 	// ErrSubjectExpired reports a subject token past its expiry, refused by Cache without a
 	// request. errors.Is(err, ErrInvalidGrant) holds for it too, as for the server's answer.
 	ErrSubjectExpired error = subjectExpired{}
+	// ErrClosed is returned by a closed Cache once it has no still-valid token for the
+	// request. It is the same value as helseid.ErrClosed.
+	ErrClosed = tokencache.ErrClosed
 )
 
 type subjectExpired struct{}
