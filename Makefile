@@ -21,9 +21,13 @@ FUZZ_TARGETS := \
 
 INTEROP_SERVER := internal/interop/testdata/server
 
-.PHONY: test fmt-check vet unit fuzz bench interop-deps interop
+# Nested Go modules (integrations that need more than the core's three dependencies). Each is
+# vetted and tested by `make test` like the core.
+NESTED_MODULES := helseid/helseidredis
 
-test: fmt-check vet unit fuzz
+.PHONY: test fmt-check vet unit unit-nested redis-check fuzz bench interop-deps interop
+
+test: fmt-check vet unit unit-nested fuzz
 
 fmt-check:
 	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './node_modules/*')); \
@@ -31,9 +35,17 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+	@set -e; for m in $(NESTED_MODULES); do echo "go vet ($$m)"; (cd $$m && $(GO) vet ./...); done
 
 unit: interop-deps
 	$(GO) test -race -count=1 ./...
+
+# The nested modules' tests start real servers (redis-server on a free loopback port).
+unit-nested: redis-check
+	@set -e; for m in $(NESTED_MODULES); do echo "go test ($$m)"; (cd $$m && $(GO) test -race -count=1 ./...); done
+
+redis-check:
+	@command -v redis-server >/dev/null 2>&1 || { echo "make: redis-server is required for the tests of $(NESTED_MODULES) (Debian: apt-get install -y redis-server)"; exit 1; }
 
 # The interop tests run the SDK against panva's oidc-provider (Node.js), pinned by
 # $(INTEROP_SERVER)/package-lock.json. Without Node.js and npm the test command fails here.
