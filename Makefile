@@ -2,6 +2,7 @@
 GO       ?= go
 FUZZTIME ?= 8s
 BENCHCOUNT ?= 6
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHSTAT ?= $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
 # Every fuzz target as package:Target. A short run of each is part of `make test`; run one
@@ -25,9 +26,9 @@ INTEROP_SERVER := internal/interop/testdata/server
 # vetted and tested by `make test` like the core.
 NESTED_MODULES := helseid/helseidredis
 
-.PHONY: test fmt-check vet unit unit-nested redis-check fuzz bench interop-deps interop
+.PHONY: test fmt-check vet staticcheck unit unit-nested redis-check fuzz bench interop-deps interop
 
-test: fmt-check vet unit unit-nested fuzz
+test: fmt-check vet staticcheck unit unit-nested fuzz
 
 fmt-check:
 	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './node_modules/*')); \
@@ -39,6 +40,11 @@ vet:
 
 unit: interop-deps
 	$(GO) test -race -count=1 ./...
+
+# Static analysis with a pinned staticcheck and its default checks; it must report nothing.
+staticcheck:
+	$(STATICCHECK) ./...
+	@set -e; for m in $(NESTED_MODULES); do echo "staticcheck ($$m)"; (cd $$m && $(STATICCHECK) ./...); done
 
 # The nested modules' tests start real servers (redis-server on a free loopback port).
 unit-nested: redis-check

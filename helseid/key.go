@@ -182,15 +182,17 @@ func newKey(signer crypto.Signer, alg, kid string) (*Key, error) {
 func checkKeyPair(signer crypto.Signer) error {
 	switch k := signer.(type) {
 	case *ecdsa.PrivateKey:
-		if !k.Curve.IsOnCurve(k.X, k.Y) {
+		// crypto/ecdh checks that the public point is on the curve (and not the point at
+		// infinity) when it converts it.
+		pub, err := k.PublicKey.ECDH()
+		if err != nil {
 			return fmt.Errorf("%w: ec public point is not on the curve", ErrInvalidKey)
 		}
 		priv, err := k.ECDH()
 		if err != nil {
 			return fmt.Errorf("%w: malformed ec private key", ErrInvalidKey)
 		}
-		pub, err := k.PublicKey.ECDH()
-		if err != nil || !priv.PublicKey().Equal(pub) {
+		if !priv.PublicKey().Equal(pub) {
 			return fmt.Errorf("%w: the ec private key (d) does not match its public key (x, y)", ErrInvalidKey)
 		}
 	case ed25519.PrivateKey:

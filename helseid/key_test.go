@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"strings"
 	"sync"
 	"testing"
@@ -289,4 +290,30 @@ func FuzzParseJWK(f *testing.F) {
 		assert.NotEmpty(t, k.KeyID())
 		assert.NotNil(t, k.Signer())
 	})
+}
+
+// A private key whose public point was tampered with (off the curve, or another key's point)
+// is refused before it signs anything.
+func TestNewKeyRefusesMismatchedECPoints(t *testing.T) {
+	fresh := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		require.NoError(t, err)
+		return k
+	}
+	other := fresh()
+	for name, tc := range map[string]struct {
+		tamper func(*ecdsa.PrivateKey)
+		want   string
+	}{
+		"point off the curve": {func(k *ecdsa.PrivateKey) { k.Y = new(big.Int).Add(k.Y, big.NewInt(1)) }, "not on the curve"},
+		"another key's point": {func(k *ecdsa.PrivateKey) { k.X, k.Y = other.X, other.Y }, "does not match"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			k := fresh()
+			tc.tamper(k)
+			_, err := NewKey(k, "ES256", "")
+			require.ErrorIs(t, err, ErrInvalidKey)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
 }

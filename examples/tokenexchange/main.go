@@ -174,11 +174,11 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("A answered %s: %s", resp.Status, body)
+		return fmt.Errorf("service A answered %s: %s", resp.Status, body)
 	}
 	var chain hop
 	if err := json.Unmarshal(body, &chain); err != nil {
-		return fmt.Errorf("A's answer: %w", err)
+		return fmt.Errorf("service A's answer: %w", err)
 	}
 	if err := check(chain, user, frontEndKey.Thumbprint(), clientA.Proofer().Thumbprint()); err != nil {
 		return err
@@ -199,11 +199,11 @@ func check(chain hop, user helseidtest.TestUser, frontEndJKT, jktA string) error
 	case chain.PID != user.PID || b.PID != user.PID:
 		return errors.New("the user changed on the way")
 	case chain.BoundToKey != frontEndJKT:
-		return errors.New("A's token is not bound to the front end's key")
+		return errors.New("service A's token is not bound to the front end's key")
 	case b.Actor == nil || b.Actor.ClientID != "service-a":
-		return errors.New("B does not see A as the actor")
+		return errors.New("service B does not see service A as the actor")
 	case b.BoundToKey != jktA:
-		return errors.New("B's token is not bound to A's key")
+		return errors.New("service B's token is not bound to service A's key")
 	}
 	return nil
 }
