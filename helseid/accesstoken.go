@@ -43,8 +43,8 @@ type AccessTokenConfig struct {
 	// Algorithms allowed for the token signature; nil means HelseID's: RS256..512,
 	// PS256..512, ES256..512. none and HS* are never accepted.
 	Algorithms []string
-	// Leeway for exp and nbf against clock skew: zero means 10 s, negative means none, at
-	// most 5 minutes.
+	// Leeway for exp, nbf and iat against clock skew: zero means 10 s, negative means none,
+	// at most 5 minutes.
 	Leeway time.Duration
 	// HTTPClient fetches metadata and keys; nil means a client with a 30 s timeout.
 	HTTPClient *http.Client
@@ -148,9 +148,11 @@ const maxTokenSize = 16 << 10
 
 // Validate checks a DPoP-bound access token: its signature with the issuer's current keys (a
 // new kid is fetched at once), typ at+jwt, iss exactly the issuer, exactly one audience equal to
-// the API's, exp and nbf with leeway, the required scopes, and a cnf.jkt binding. Comparing
-// cnf.jkt with the proof's key is the caller's part (Guard does both). Errors wrap
-// ErrInvalidToken, ErrInsufficientScope or ErrValidatorUnavailable and never contain the token.
+// the API's, the other claims RFC 9068 §2.2 makes mandatory (sub, client_id, jti, and iat no
+// later than now plus the leeway), exp and nbf with leeway, the required scopes, and a cnf.jkt
+// binding. Comparing cnf.jkt with the proof's key is the caller's part (Guard does both).
+// Errors wrap ErrInvalidToken, ErrInsufficientScope or ErrValidatorUnavailable and never
+// contain the token.
 func (v *AccessTokenValidator) Validate(ctx context.Context, token string) (*AccessTokenClaims, error) {
 	keys := func(ctx context.Context) (*jwks.Set, error) { return v.keys.get(ctx, v.discovery, v.http, v.cfg.Now) }
 	payload, _, err := verifySignedJWT(ctx, token, v.cfg.Algorithms, isAccessTokenTyp, keys, invalidToken)
@@ -261,6 +263,13 @@ func (v *AccessTokenValidator) claims(payload []byte) (*AccessTokenClaims, error
 		return nil, invalidToken("aud is not this api")
 	}
 	c.Audience = aud
+	// RFC 9068 §2.2: an access token without these says neither whom nor which client it was
+	// issued to, nor lets an API recognise it again.
+	for _, required := range [...]struct{ claim, value string }{{"sub", c.Subject}, {"client_id", c.ClientID}, {"jti", c.JWTID}} {
+		if required.value == "" {
+			return nil, invalidToken("%s is missing", required.claim)
+		}
+	}
 	if c.Scopes, err = scopes(w.Scope); err != nil {
 		return nil, err
 	}
@@ -280,8 +289,11 @@ func (v *AccessTokenValidator) claims(payload []byte) (*AccessTokenClaims, error
 	if !c.NotBefore.IsZero() && now.Add(v.cfg.Leeway).Before(c.NotBefore) {
 		return nil, invalidToken("token is not valid yet")
 	}
-	if c.IssuedAt, err = numericDate(w.IssuedAt, "iat", false); err != nil {
+	if c.IssuedAt, err = numericDate(w.IssuedAt, "iat", true); err != nil {
 		return nil, err
+	}
+	if now.Add(v.cfg.Leeway).Before(c.IssuedAt) {
+		return nil, invalidToken("iat is in the future")
 	}
 	for claim, dst := range map[string]*string{ClaimOrgNrParent: &c.OrgNrParent, ClaimOrgNrChild: &c.OrgNrChild,
 		ClaimOrgNrSupplier: &c.OrgNrSupplier, ClaimClientTenancy: &c.ClientTenancy, ClaimPID: &c.PID,

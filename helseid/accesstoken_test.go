@@ -146,12 +146,9 @@ func TestAccessTokenRefused(t *testing.T) {
 		msg   string
 	}{
 		{"wrong issuer", sign(t, issuerKeys[0], jwa.RS256, "at+jwt", "k1", with(func(c map[string]any) { c["iss"] = ti.URL + "/" })), "iss"},
-		{"no issuer", sign(t, issuerKeys[0], jwa.RS256, "at+jwt", "k1", with(func(c map[string]any) { delete(c, "iss") })), "iss"},
 		{"two audiences", sign(t, issuerKeys[0], jwa.RS256, "at+jwt", "k1", with(func(c map[string]any) { c["aud"] = []string{"nhn:test-api", "nhn:other"} })), "2 audiences"},
 		{"other audience", sign(t, issuerKeys[0], jwa.RS256, "at+jwt", "k1", with(func(c map[string]any) { c["aud"] = "nhn:other" })), "aud"},
-		{"no audience", sign(t, issuerKeys[0], jwa.RS256, "at+jwt", "k1", with(func(c map[string]any) { delete(c, "aud") })), "aud"},
 		{"expired", sign(t, issuerKeys[0], jwa.RS256, "at+jwt", "k1", with(func(c map[string]any) { c["exp"] = tokenNow.Add(-11 * time.Second).Unix() })), "expired"},
-		{"no exp", sign(t, issuerKeys[0], jwa.RS256, "at+jwt", "k1", with(func(c map[string]any) { delete(c, "exp") })), "exp is missing"},
 		{"not yet valid", sign(t, issuerKeys[0], jwa.RS256, "at+jwt", "k1", with(func(c map[string]any) { c["nbf"] = tokenNow.Add(time.Minute).Unix() })), "not valid yet"},
 		{"not dpop-bound", sign(t, issuerKeys[0], jwa.RS256, "at+jwt", "k1", with(func(c map[string]any) { delete(c, "cnf") })), "cnf.jkt"},
 		{"scope of wrong type", sign(t, issuerKeys[0], jwa.RS256, "at+jwt", "k1", with(func(c map[string]any) { c["scope"] = 5 })), "scope"},
@@ -173,6 +170,51 @@ func TestAccessTokenRefused(t *testing.T) {
 			if len(tc.token) > 20 {
 				assert.NotContains(t, err.Error(), tc.token[len(tc.token)-20:], "no token in errors")
 			}
+		})
+	}
+}
+
+// RFC 9068 §2.2 makes iss, exp, aud, sub, client_id, iat and jti mandatory; iat may not lie
+// further in the future than the leeway (10 s by default).
+func TestAccessTokenRFC9068Claims(t *testing.T) {
+	ti := newTestIssuer(t)
+	v := newValidator(t, ti, fakeclock.New(tokenNow))
+	rows := []struct {
+		name   string
+		mutate func(map[string]any)
+		refuse string // the reason in the error; empty when the token is accepted
+	}{
+		{"no iss", func(c map[string]any) { delete(c, "iss") }, "iss is not the issuer"},
+		{"no exp", func(c map[string]any) { delete(c, "exp") }, "exp is missing"},
+		{"no aud", func(c map[string]any) { delete(c, "aud") }, "aud is missing"},
+		{"no sub", func(c map[string]any) { delete(c, "sub") }, "sub is missing"},
+		{"empty sub", func(c map[string]any) { c["sub"] = "" }, "sub is missing"},
+		{"no client_id", func(c map[string]any) { delete(c, "client_id") }, "client_id is missing"},
+		{"empty client_id", func(c map[string]any) { c["client_id"] = "" }, "client_id is missing"},
+		{"no iat", func(c map[string]any) { delete(c, "iat") }, "iat is missing"},
+		{"no jti", func(c map[string]any) { delete(c, "jti") }, "jti is missing"},
+		{"empty jti", func(c map[string]any) { c["jti"] = "" }, "jti is missing"},
+		{"iat beyond the leeway", func(c map[string]any) { c["iat"] = tokenNow.Add(11 * time.Second).Unix() }, "iat is in the future"},
+		{"iat within the leeway", func(c map[string]any) { c["iat"] = tokenNow.Add(10 * time.Second).Unix() }, ""},
+		{"iat in the past", func(c map[string]any) { c["iat"] = tokenNow.Add(-time.Minute).Unix() }, ""},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			claims := goodClaims(ti.URL)
+			row.mutate(claims)
+			payload, err := json.Marshal(claims)
+			require.NoError(t, err)
+			got, err := v.Validate(context.Background(), sign(t, issuerKeys[0], jwa.RS256, "at+jwt", "k1", payload))
+			if row.refuse != "" {
+				require.ErrorIs(t, err, helseid.ErrInvalidToken)
+				assert.Contains(t, err.Error(), row.refuse)
+				assert.Nil(t, got)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, time.Unix(claims["iat"].(int64), 0), got.IssuedAt)
+			assert.Equal(t, "client-1", got.Subject)
+			assert.Equal(t, "j1", got.JWTID)
 		})
 	}
 }

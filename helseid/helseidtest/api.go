@@ -70,7 +70,7 @@ func (s *Server) apiGuard() (*helseid.Guard, *dpop.NonceSource, error) {
 	g, err := helseid.NewGuard(helseid.GuardConfig{
 		AccessTokenConfig: helseid.AccessTokenConfig{
 			Issuer: s.issuer, Audience: s.opts.APIAudience, HTTPClient: s.ts.Client(), Now: s.opts.Now,
-			Algorithms: []string{"RS256"}, Leeway: -1, // its own tokens: RS256, exp and nbf exact
+			Algorithms: []string{"RS256"}, Leeway: -1, // its own tokens: RS256, exp, nbf and iat exact
 		},
 		DPoP: dpop.VerifierConfig{
 			Algorithms: proofAlgs, MaxAge: s.opts.ProofWindow, Leeway: leeway, Replay: a.replay, Nonces: a.nonces,

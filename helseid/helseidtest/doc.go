@@ -82,7 +82,7 @@
 //
 // Every time check uses Options.Now. Client-assertion times allow Options.Leeway (default
 // 5 s) of clock skew; proof iat may be Options.ProofWindow (default 60 s) either side of now;
-// the demo API checks its own tokens' exp and nbf without leeway.
+// the demo API checks its own tokens' exp, nbf and iat without leeway.
 //
 // # Nonces
 //
@@ -106,14 +106,15 @@
 // APIURL is protected by the SDK's own helseid.Guard, the middleware an API provider uses, so
 // every test that calls it exercises those checks: Authorization: DPoP <token> (scheme
 // case-insensitive, Bearer refused), the token (RS256 by a published key, typ at+jwt, iss, aud
-// exactly APIAudience, exp and nbf without leeway) and a proof (dpop.Verifier: typ, algorithm,
-// public jwk, signature, htm, htu, iat within ProofWindow, ath, one use per jti) by the key of
-// the token's cnf.jkt. Failures are 401 (400 for a malformed request) with WWW-Authenticate:
-// DPoP error="invalid_token" or "invalid_dpop_proof" and algs; unlike a production API it names
-// the failed check in error_description, to help debug clients. A request with no
-// Authorization header gets the bare challenge DPoP algs="..." (RFC 6750 §3.1). On success it
-// echoes the request and the token's claims as an APIResponse. RotateSigningKey is passed on to
-// the API at once (a real API would see it when its JWKS cache refreshes).
+// exactly APIAudience, sub, client_id and jti present, exp, nbf and iat without leeway) and a
+// proof (dpop.Verifier: typ, algorithm, public jwk, signature, htm, htu, iat within
+// ProofWindow, ath, one use per jti) by the key of the token's cnf.jkt. Failures are 401 (400
+// for a malformed request) with WWW-Authenticate: DPoP error="invalid_token" or
+// "invalid_dpop_proof" and algs; unlike a production API it names the failed check in
+// error_description, to help debug clients. A request with no Authorization header gets the
+// bare challenge DPoP algs="..." (RFC 6750 §3.1). On success it echoes the request and the
+// token's claims as an APIResponse. RotateSigningKey is passed on to the API at once (a real
+// API would see it when its JWKS cache refreshes).
 //
 // # Fault injection and concurrency
 //

@@ -16,11 +16,14 @@
 //
 //   - an unknown kid triggers a refetch at once, so a key rotated just after start-up still
 //     verifies. One fetch is in flight at a time and every caller that needs it waits for
-//     it, each only as long as its own context allows;
-//   - only repeated misses are rate-limited: after a refetch that still misses (or a failed
-//     fetch), the next refetch waits until MissRefetchInterval (10 s by default) has passed
-//     since the previous one started, so random kids in forged tokens cannot turn the
-//     verifier into a load generator against the issuer;
+//     it, each only as long as its own context allows. A kid missing from the very first
+//     fetch (or from a TTL refresh) gets that refetch too: the set may have come from a cache
+//     in front of the issuer, or from a server in the middle of a rotation;
+//   - only repeated misses are rate-limited: after a refetch for an unknown kid (whether it
+//     found the kid or not), further unknown kids wait until MissRefetchInterval (10 s by
+//     default) has passed since it started, and after a failed fetch every fetch waits as
+//     long, so random kids in forged tokens cannot turn the verifier into a load generator
+//     against the issuer;
 //   - a set older than TTL (1 h by default) is refreshed in the background while its keys are
 //     still served; a failed refresh keeps the previous set;
 //   - the fetch runs on a context detached from the caller that started it, bounded by

@@ -34,9 +34,11 @@ type Config struct {
 	// TTL is the age after which the set is refreshed; 0 means DefaultTTL. A key found in a
 	// set older than TTL is still returned at once while the refresh runs in the background.
 	TTL time.Duration
-	// MissRefetchInterval rate-limits refetches: after a refetch that left a requested kid
-	// unknown, or after a failed fetch, no new fetch starts until this long after the last
-	// one started. 0 means DefaultMissRefetchInterval.
+	// MissRefetchInterval rate-limits repeated misses: after a refetch for an unknown kid
+	// (found or not), no other refetch for an unknown kid starts until this long after it
+	// started, and after a failed fetch no fetch at all starts until this long after that
+	// one started. The first fetch and TTL refreshes are not refetches for a kid: a kid
+	// missing from them is refetched at once. 0 means DefaultMissRefetchInterval.
 	MissRefetchInterval time.Duration
 	// MaxBody bounds the size of the key set document; 0 means httpx.DefaultMaxBody (1 MiB).
 	MaxBody int64
@@ -65,7 +67,7 @@ type Set struct {
 	inflight    *call     // the fetch in progress, if any
 	lastStart   time.Time // when the last fetch started
 	lastErr     error     // error of the last fetch when it failed, else nil
-	missLimited bool      // a caller still missed its kid after the last fetch
+	lastRefetch time.Time // when the last refetch for an unknown kid started; zero if none
 
 	background background.Group // the shared fetches, stopped by Close
 }
@@ -85,6 +87,10 @@ type call struct {
 	done chan struct{} // closed when gen and err are set
 	gen  uint64        // s.gen after this fetch completed
 	err  error
+	// refetch says the fetch was started for a kid missing from a set already fetched. Only
+	// such a fetch settles a miss: a kid missing from the first fetch or from a TTL refresh
+	// may still be refetched at once.
+	refetch bool
 }
 
 // New validates cfg and returns a Set. It makes no request; the first Key call fetches.
@@ -136,11 +142,14 @@ const maxLookups = 4
 // members are published are never returned.
 //
 // An unknown kid triggers a refetch at once, shared by all callers (one request in flight);
-// each caller waits for it only as long as its own ctx allows. Only repeated misses are
-// rate-limited: after a refetch that still misses, or a failed fetch, the next refetch waits
-// until Config.MissRefetchInterval has passed since the last one started, and Key returns
-// an error wrapping ErrKeyNotFound meanwhile. A set older than Config.TTL is refreshed in the
-// background while its keys keep being served; a failed refresh keeps the old set.
+// each caller waits for it only as long as its own ctx allows. That holds for a kid missing
+// from the very first fetch too (a cache in front of the key set, a rotation in progress):
+// the first fetch only loads the set, and the kid gets its own refetch. Only repeated misses
+// are rate-limited: after a refetch for an unknown kid, further unknown kids wait until
+// Config.MissRefetchInterval has passed since it started (after a failed fetch, every fetch
+// waits as long), and Key returns an error wrapping ErrKeyNotFound meanwhile. A set older
+// than Config.TTL is refreshed in the background while its keys keep being served; a failed
+// refresh keeps the old set.
 //
 // Errors wrap ErrUnsupportedAlgorithm, ErrKeyNotFound (also carrying the failure of the
 // refetch that was tried, if it failed), ErrKeyUnusable or ErrAmbiguousKey. While no set has
@@ -189,12 +198,15 @@ func (s *Set) miss(ctx context.Context, kid, alg string, want kind, snap *snapsh
 		}
 		c := s.inflight
 		if c == nil {
-			if s.gatedLocked() {
+			// With a set fetched, the kid is known to be missing from it: this is the
+			// refetch for it. Without one, the fetch only loads the set.
+			refetch := snap != nil
+			if s.failedRecentlyLocked() || refetch && s.refetchedRecentlyLocked() {
 				err := s.lastErr
 				s.mu.Unlock()
 				return nil, s.notFound(snap, kid, alg, err, true)
 			}
-			c = s.startLocked(ctx, true)
+			c = s.startLocked(ctx, true, refetch)
 		}
 		s.mu.Unlock()
 
@@ -210,12 +222,11 @@ func (s *Set) miss(ctx context.Context, kid, alg string, want kind, snap *snapsh
 		if key, hit, err := lookup(snap, kid, alg, want); hit {
 			return key, err
 		}
-		s.mu.Lock()
-		if s.gen == c.gen && s.inflight == nil {
-			s.missLimited = true // this refetch still missed: the next one is rate-limited
+		if c.refetch || c.err != nil {
+			return nil, s.notFound(snap, kid, alg, c.err, false)
 		}
-		s.mu.Unlock()
-		return nil, s.notFound(snap, kid, alg, c.err, false)
+		// The first fetch or a TTL refresh lacks the kid: it has not had its refetch yet.
+		seen = c.gen
 	}
 	return nil, s.notFound(snap, kid, alg, nil, false)
 }
@@ -249,10 +260,16 @@ func (s *Set) notFound(snap *snapshot, kid, alg string, fetchErr error, limited 
 	return fmt.Errorf("jwks: %w: %s", ErrKeyNotFound, what)
 }
 
-// gatedLocked reports whether a new fetch must wait: the last fetch failed, or left a
-// caller's kid unknown, and started less than missInterval ago.
-func (s *Set) gatedLocked() bool {
-	return (s.lastErr != nil || s.missLimited) && s.now().Before(s.lastStart.Add(s.missInterval))
+// failedRecentlyLocked reports whether the last fetch failed and started less than
+// missInterval ago: no fetch may start yet.
+func (s *Set) failedRecentlyLocked() bool {
+	return s.lastErr != nil && s.now().Before(s.lastStart.Add(s.missInterval))
+}
+
+// refetchedRecentlyLocked reports whether a refetch for an unknown kid started less than
+// missInterval ago: another unknown kid is a repeated miss and must wait.
+func (s *Set) refetchedRecentlyLocked() bool {
+	return !s.lastRefetch.IsZero() && s.now().Before(s.lastRefetch.Add(s.missInterval))
 }
 
 // refreshInBackground starts a TTL refresh unless one runs or the rate limit forbids it.
@@ -260,22 +277,25 @@ func (s *Set) gatedLocked() bool {
 func (s *Set) refreshInBackground(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.inflight != nil || s.gatedLocked() {
+	if s.inflight != nil || s.failedRecentlyLocked() {
 		return
 	}
 	if snap := s.snap.Load(); snap != nil && s.now().Before(snap.fetchedAt.Add(s.ttl)) {
 		return // refreshed meanwhile
 	}
-	s.startLocked(ctx, false)
+	s.startLocked(ctx, false, false)
 }
 
-// startLocked starts the shared fetch. The fetch runs on a context that keeps ctx's values
-// but not its cancellation, bounded by s.timeout and ended by Close.
-func (s *Set) startLocked(ctx context.Context, forced bool) *call {
-	c := &call{done: make(chan struct{})}
+// startLocked starts the shared fetch; refetch marks a refetch for an unknown kid. The fetch
+// runs on a context that keeps ctx's values but not its cancellation, bounded by s.timeout
+// and ended by Close.
+func (s *Set) startLocked(ctx context.Context, forced, refetch bool) *call {
+	c := &call{done: make(chan struct{}), refetch: refetch}
 	s.inflight = c
 	s.lastStart = s.now()
-	s.missLimited = false
+	if refetch {
+		s.lastRefetch = s.lastStart
+	}
 	s.background.Go(ctx, s.timeout, func(fctx context.Context) {
 		keys, err := s.fetch(fctx, forced)
 		if err != nil && errors.Is(err, context.DeadlineExceeded) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -154,6 +155,163 @@ func TestSetUnknownKidSingleRefetchForConcurrentCallers(t *testing.T) {
 	assert.Equal(t, "no-cache", srv.LastHeader().Get("Cache-Control"), "a miss refetch bypasses HTTP caches")
 }
 
+// sequenceServer answers its i-th request with bodies[i] and then the last body for good, as
+// a key set behind a cache (or a load balancer mid-rotation) that first serves an old copy.
+// Request i waits until holds[i], if any, is closed.
+type sequenceServer struct {
+	*httptest.Server
+	bodies [][]byte
+	holds  map[int]chan struct{}
+
+	mu           sync.Mutex
+	cacheControl []string // the Cache-Control header of each request, in order
+}
+
+func newSequenceServer(t *testing.T, holds map[int]chan struct{}, bodies ...[]byte) *sequenceServer {
+	t.Helper()
+	s := &sequenceServer{bodies: bodies, holds: holds}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		n := len(s.cacheControl)
+		s.cacheControl = append(s.cacheControl, r.Header.Get("Cache-Control"))
+		s.mu.Unlock()
+		if hold := s.holds[n]; hold != nil {
+			select {
+			case <-hold:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "application/jwk-set+json")
+		_, _ = w.Write(s.bodies[min(n, len(s.bodies)-1)])
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// requests returns the Cache-Control header of every request received so far.
+func (s *sequenceServer) requests() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.cacheControl...)
+}
+
+func TestSetKidMissingFromFirstFetchIsRefetchedAtOnce(t *testing.T) {
+	testKeys(t)
+	srv := newSequenceServer(t, nil,
+		ecSet(t, map[string]*ecdsa.PrivateKey{"k1": ecKey256}),
+		ecSet(t, map[string]*ecdsa.PrivateKey{"k1": ecKey256, "k2": ecKey256b}))
+	clock := newFakeClock()
+	s := newTestSet(t, Config{URL: srv.URL, Now: clock.Now, MissRefetchInterval: 10 * time.Second})
+
+	// The very first fetch lacks k2: one refetch at once, which finds it.
+	require.NoError(t, verify(t.Context(), s, signES256(t, ecKey256b, "k2")), "a kid missing from the first fetch is refetched")
+	assert.Len(t, srv.requests(), 2, "the first fetch and exactly one refetch")
+	assert.Equal(t, "no-cache", srv.requests()[1], "the refetch bypasses HTTP caches")
+
+	// A second unknown kid right after is a repeated miss: rate-limited, no request.
+	_, err := s.Key(t.Context(), "k3", "ES256")
+	require.ErrorIs(t, err, ErrKeyNotFound)
+	assert.Contains(t, err.Error(), "rate-limited")
+	assert.Len(t, srv.requests(), 2)
+
+	// Known keys keep verifying meanwhile, without requests.
+	require.NoError(t, verify(t.Context(), s, signES256(t, ecKey256, "k1")))
+	require.NoError(t, verify(t.Context(), s, signES256(t, ecKey256b, "k2")))
+	assert.Len(t, srv.requests(), 2)
+
+	// After the interval an unknown kid is refetched again.
+	clock.Advance(10 * time.Second)
+	_, err = s.Key(t.Context(), "k3", "ES256")
+	require.ErrorIs(t, err, ErrKeyNotFound)
+	assert.NotContains(t, err.Error(), "rate-limited")
+	assert.Len(t, srv.requests(), 3)
+}
+
+func TestSetKidMissingFromFirstFetchAndRefetch(t *testing.T) {
+	testKeys(t)
+	srv := newSequenceServer(t, nil, ecSet(t, map[string]*ecdsa.PrivateKey{"k1": ecKey256}))
+	clock := newFakeClock()
+	s := newTestSet(t, Config{URL: srv.URL, Now: clock.Now, MissRefetchInterval: 10 * time.Second})
+
+	_, err := s.Key(t.Context(), "forged", "ES256")
+	require.ErrorIs(t, err, ErrKeyNotFound)
+	assert.NotContains(t, err.Error(), "rate-limited", "the refetch was made")
+	assert.Equal(t, []string{"no-cache", "no-cache"}, srv.requests(), "the first fetch and one refetch, no more")
+
+	for _, kid := range []string{"forged", "forged-2", ""} {
+		clock.Advance(time.Second)
+		_, err = s.Key(t.Context(), kid, "ES384") // no key fits ES384 either: a miss for the empty kid
+		require.ErrorIs(t, err, ErrKeyNotFound, kid)
+		assert.Contains(t, err.Error(), "rate-limited", kid)
+	}
+	assert.Len(t, srv.requests(), 2, "repeated misses send nothing inside the interval")
+}
+
+func TestSetKidMissingFromFirstFetchOneRefetchForConcurrentCallers(t *testing.T) {
+	const callers = 50
+	testKeys(t)
+	hold := make(chan struct{})
+	srv := newSequenceServer(t, map[int]chan struct{}{0: hold},
+		ecSet(t, map[string]*ecdsa.PrivateKey{"k1": ecKey256}),
+		ecSet(t, map[string]*ecdsa.PrivateKey{"k1": ecKey256, "k2": ecKey256b}))
+	s := newTestSet(t, Config{URL: srv.URL, Now: newFakeClock().Now})
+	var waiting atomic.Int32
+	allWaiting := make(chan struct{})
+	s.testHookWaiting = func() {
+		if waiting.Add(1) == callers {
+			close(allWaiting)
+		}
+	}
+
+	// Every caller arrives during the first fetch, which lacks k2.
+	token := signES256(t, ecKey256b, "k2")
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = verify(context.Background(), s, token)
+		}()
+	}
+	<-allWaiting
+	close(hold)
+	wg.Wait()
+
+	for _, err := range errs {
+		assert.NoError(t, err)
+	}
+	assert.Len(t, srv.requests(), 2, "one first fetch and one shared refetch")
+}
+
+func TestSetKidMissingFromTTLRefreshIsRefetched(t *testing.T) {
+	testKeys(t)
+	refreshHeld := make(chan struct{})
+	srv := newSequenceServer(t, map[int]chan struct{}{1: refreshHeld},
+		ecSet(t, map[string]*ecdsa.PrivateKey{"k1": ecKey256}),
+		ecSet(t, map[string]*ecdsa.PrivateKey{"k1": ecKey256}), // the TTL refresh, from a stale cache
+		ecSet(t, map[string]*ecdsa.PrivateKey{"k1": ecKey256, "k2": ecKey256b}))
+	clock := newFakeClock()
+	s := newTestSet(t, Config{URL: srv.URL, Now: clock.Now, TTL: time.Hour})
+	require.NoError(t, verify(t.Context(), s, signES256(t, ecKey256, "k1")))
+
+	// The set is stale: k1 is served while a TTL refresh starts (held at the server).
+	clock.Advance(time.Hour)
+	require.NoError(t, verify(t.Context(), s, signES256(t, ecKey256, "k1")))
+
+	// A token with the new kid waits for that refresh, which still lacks it: as no refetch
+	// for the kid (nor one forced past caches), it is followed by one at once.
+	waiting := make(chan struct{}, 2)
+	s.testHookWaiting = func() { waiting <- struct{}{} }
+	done := make(chan error, 1)
+	go func() { done <- verify(context.Background(), s, signES256(t, ecKey256b, "k2")) }()
+	<-waiting
+	close(refreshHeld)
+	require.NoError(t, <-done)
+	assert.Equal(t, []string{"no-cache", "", "no-cache"}, srv.requests())
+}
+
 func TestSetWaiterWithEndedContextReturnsAtOnce(t *testing.T) {
 	testKeys(t)
 	srv := newJWKSServer(t, ecSet(t, map[string]*ecdsa.PrivateKey{"k1": ecKey256}))
@@ -194,7 +352,7 @@ func TestSetRepeatedMissesAreRateLimited(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 1, srv.Requests.Load())
 
-	// The first miss after a fetch that found its key refetches at once.
+	// The first miss after the first fetch refetches at once.
 	clock.Advance(time.Second)
 	_, err = s.Key(t.Context(), "random-1", "ES256")
 	assert.ErrorIs(t, err, ErrKeyNotFound)
