@@ -3,6 +3,7 @@ package helseidredis_test
 import (
 	"context"
 	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/helseid-go/sdk/dpop"
 	"github.com/helseid-go/sdk/helseid/helseidredis"
 	"github.com/helseid-go/sdk/helseid/helseidredis/internal/redistest"
 )
@@ -297,4 +299,46 @@ func TestNewReplayStoreRefusesBadOptions(t *testing.T) {
 			assert.Nil(t, s)
 		})
 	}
+}
+
+// Behind a dpop.Verifier: a proof is accepted once, its key lives for the verifier's
+// acceptance window after iat (MaxAge + Leeway + 1 s), and a Redis that is down makes the
+// verifier refuse with dpop.ErrReplayCheck (a Guard's 503), not accept.
+func TestReplayStoreBehindVerifier(t *testing.T) {
+	srv := redistest.Start(t)
+	c := newClient(t, srv.Addr)
+	now := time.Now()
+	clock := func() time.Time { return now }
+	s := newStore(t, c, helseidredis.ReplayStoreOptions{Namespace: "nhn:api", Timeout: 200 * time.Millisecond, Now: clock})
+	v, err := dpop.NewVerifier(dpop.VerifierConfig{Replay: s, MaxAge: 30 * time.Second, Leeway: 2 * time.Second, Now: clock})
+	require.NoError(t, err)
+	issuedAt := now.Add(-10 * time.Second)
+	p, err := dpop.NewProofer(dpop.ProoferConfig{Now: func() time.Time { return issuedAt }})
+	require.NoError(t, err)
+	u, err := url.Parse("https://api.example.no/fhir")
+	require.NoError(t, err)
+	proof, err := p.Proof("GET", u, "", "")
+	require.NoError(t, err)
+	ctx := context.Background()
+	req := dpop.ProofRequest{Method: "GET", URL: u}
+
+	_, err = v.VerifyProof(ctx, proof, req)
+	require.NoError(t, err)
+	_, err = v.VerifyProof(ctx, proof, req)
+	require.ErrorIs(t, err, dpop.ErrReplayed)
+
+	keys := replayKeys(t, c)
+	require.Len(t, keys, 1)
+	ttl, err := c.PTTL(ctx, keys[0]).Result()
+	require.NoError(t, err)
+	window := issuedAt.Add(30*time.Second + 2*time.Second + time.Second).Sub(now) // 23 s left
+	assert.LessOrEqual(t, ttl, window)
+	assert.Greater(t, ttl, window-time.Second)
+
+	srv.Stop()
+	fresh, err := p.Proof("GET", u, "", "")
+	require.NoError(t, err)
+	_, err = v.VerifyProof(ctx, fresh, req)
+	require.ErrorIs(t, err, dpop.ErrReplayCheck)
+	require.ErrorIs(t, err, helseidredis.ErrReplayStoreUnavailable)
 }
