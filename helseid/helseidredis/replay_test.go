@@ -342,3 +342,21 @@ func TestReplayStoreBehindVerifier(t *testing.T) {
 	require.ErrorIs(t, err, dpop.ErrReplayCheck)
 	require.ErrorIs(t, err, helseidredis.ErrReplayStoreUnavailable)
 }
+
+// A Redis out of memory under its default policy (noeviction) refuses the write: the check
+// fails closed rather than forgetting older proofs to make room.
+func TestReplayStoreFullRedisFailsClosed(t *testing.T) {
+	srv := redistest.Start(t)
+	c := newClient(t, srv.Addr)
+	s := newStore(t, c, helseidredis.ReplayStoreOptions{Namespace: "nhn:api"})
+	ctx := context.Background()
+	policy, err := c.ConfigGet(ctx, "maxmemory-policy").Result()
+	require.NoError(t, err)
+	require.Equal(t, "noeviction", policy["maxmemory-policy"])
+	require.NoError(t, c.ConfigSet(ctx, "maxmemory", "1").Err()) // less than Redis already uses
+
+	fresh, err := s.CheckAndSet(ctx, "id", time.Now().Add(time.Minute))
+	require.ErrorIs(t, err, helseidredis.ErrReplayStoreUnavailable)
+	assert.False(t, fresh)
+	assert.ErrorContains(t, err, "OOM")
+}
