@@ -20,10 +20,12 @@ import (
 )
 
 // newClient connects to srv the way the store requires (deadlines from the context), with
-// fast retries so a restarted server is found again at once.
+// fast retries so a restarted server is found again at once. The pool size is fixed: after as
+// many failed dials go-redis stops dialling and probes once a second, which the recovery test
+// stays below whatever the number of CPUs.
 func newClient(t *testing.T, addr string) *redis.Client {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, MinRetryBackoff: time.Millisecond, MaxRetryBackoff: 5 * time.Millisecond})
+	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, PoolSize: 32, MinRetryBackoff: time.Millisecond, MaxRetryBackoff: 5 * time.Millisecond})
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
