@@ -60,8 +60,9 @@ type ReplayStoreOptions struct {
 // SHA-256 of the identifier, a fixed length whatever the client sent.
 //
 // It fails closed: while Redis cannot answer, every check returns an error wrapping
-// ErrReplayStoreUnavailable and no proof is accepted unchecked; checks succeed again as soon as
-// Redis answers (go-redis reconnects by itself). A reply lost after Redis applied the SET (the
+// ErrReplayStoreUnavailable and no proof is accepted unchecked; checks succeed again once Redis
+// answers (go-redis reconnects by itself; after as many failed dials as its pool size, it
+// tries once a second). A reply lost after Redis applied the SET (the
 // connection broke) may make go-redis resend it, and the proof is then refused as a replay:
 // refused, never accepted twice.
 //
@@ -81,7 +82,7 @@ var _ dpop.ReplayStore = (*ReplayStore)(nil)
 // its own ReadTimeout (3 s by default) for a Redis that does not answer. Clients of other types
 // than *redis.Client, *redis.ClusterClient and *redis.Ring are accepted on trust.
 func NewReplayStore(client redis.UniversalClient, opts ReplayStoreOptions) (*ReplayStore, error) {
-	if client == nil {
+	if isNil(client) {
 		return nil, fmt.Errorf("%w: no redis client", ErrInvalidReplayStoreOptions)
 	}
 	if err := checkNamespace(opts.Namespace); err != nil {
@@ -115,6 +116,21 @@ func checkNamespace(ns string) error {
 		}
 	}
 	return nil
+}
+
+// isNil reports a nil client, a nil *redis.Client in the interface included.
+func isNil(client redis.UniversalClient) bool {
+	switch c := client.(type) {
+	case nil:
+		return true
+	case *redis.Client:
+		return c == nil
+	case *redis.ClusterClient:
+		return c == nil
+	case *redis.Ring:
+		return c == nil
+	}
+	return false
 }
 
 // contextTimeoutEnabled reports whether the client honours context deadlines, for the

@@ -280,6 +280,7 @@ func TestNewReplayStoreRefusesBadOptions(t *testing.T) {
 		{"valid", good, helseidredis.ReplayStoreOptions{Namespace: "nhn:your-api"}, true},
 		{"url-like namespace", good, helseidredis.ReplayStoreOptions{Namespace: "https://api.example.no/journal", Timeout: time.Second}, true},
 		{"no client", nil, helseidredis.ReplayStoreOptions{Namespace: "nhn:api"}, false},
+		{"nil *redis.Client", (*redis.Client)(nil), helseidredis.ReplayStoreOptions{Namespace: "nhn:api"}, false},
 		{"no namespace", good, helseidredis.ReplayStoreOptions{}, false},
 		{"long namespace", good, helseidredis.ReplayStoreOptions{Namespace: strings.Repeat("a", 129)}, false},
 		{"namespace with space", good, helseidredis.ReplayStoreOptions{Namespace: "my api"}, false},
