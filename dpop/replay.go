@@ -24,10 +24,12 @@ var ErrReplayStoreFull = errors.New("dpop replay store is full")
 // An API running on several machines shares one store, or a replayed proof succeeds once per
 // machine. With Redis, CheckAndSet is one command,
 //
-//	SET dpop:<id> 1 NX PX <milliseconds until expires>
+//	SET <namespace>:<hash of id> 1 NX PX <milliseconds until expires>
 //
-// which answers OK for a fresh id and nil for a replay. An error (the store is down) makes the
-// Verifier refuse the request with an error wrapping ErrReplayCheck, never accept it.
+// which answers OK for a fresh id and nil for a replay; the module
+// github.com/helseid-go/sdk/helseid/helseidredis implements it (NewReplayStore). An error (the
+// store is down) makes the Verifier refuse the request with an error wrapping ErrReplayCheck,
+// never accept it.
 type ReplayStore interface {
 	CheckAndSet(ctx context.Context, id string, expires time.Time) (fresh bool, err error)
 }

@@ -3,6 +3,14 @@
 // others) and client-credentials tokens for machine-to-machine integrations (one token request
 // per organisation for the whole fleet, sealed with the application's key at rest).
 //
+// # DPoP replay across an API's machines
+//
+// NewReplayStore returns a dpop.ReplayStore for dpop.VerifierConfig.Replay (helseid.GuardConfig's
+// DPoP): one SET NX PX per proof, under a key made of the API's namespace and a hash of the
+// proof's identifier, kept as long as the proof could be accepted. It fails closed: while Redis
+// does not answer within the store's timeout, no proof is accepted and the Guard answers 503;
+// it recovers by itself when Redis returns.
+//
 // It is a separate Go module, so that the core SDK keeps its three dependencies; the core
 // defines the small interfaces implemented here and keeps in-memory defaults.
 package helseidredis
