@@ -53,7 +53,8 @@ const transportMaxRedirectDepth = 64
 // sent at most three times and never loops:
 //
 //   - 401 with a DPoP challenge whose error is "use_dpop_nonce" and a valid DPoP-Nonce header
-//     (RFC 9449 §9): one retry with a fresh proof carrying that nonce. A nonce equal to the one
+//     (RFC 9449 §9): one retry with a fresh proof carrying that nonce, even when Nonces holds
+//     another by then (a concurrent response may have replaced it). A nonce equal to the one
 //     the rejected proof already carried is not retried, since the answer would be the same.
 //   - 401 with any challenge whose error is "invalid_token", when Tokens implements
 //     TokenInvalidator: the token is invalidated and the request is retried once with a new
@@ -160,6 +161,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 
 	var nonceRetried, tokenRetried bool
+	// challenged is the nonce of the use_dpop_nonce answer the next attempt replies to. The
+	// retry signs that very nonce: the shared store may hold another by then (a concurrent
+	// response, or another server on the same origin), which this server did not ask for.
+	challenged := ""
 	for attempt := 0; ; attempt++ {
 		r := req.Clone(ctx)
 		if r.Header == nil {
@@ -175,7 +180,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				}
 			}
 		}
-		nonce := nonces.NonceFor(r.URL)
+		nonce := challenged
+		if nonce == "" {
+			nonce = nonces.NonceFor(r.URL)
+		}
+		challenged = ""
 		proof, err := t.Proofer.Proof(method, r.URL, nonce, token)
 		if err != nil {
 			transportCloseBody(r) // the caller's body on the first attempt, GetBody's later
@@ -198,7 +207,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		var reason string
 		newToken := false
 		if n, ok := UseDPoPNonce(resp); ok && !nonceRetried && n != nonce {
-			nonceRetried = true
+			nonceRetried, challenged = true, n
 			reason = "the server asked for a DPoP nonce (use_dpop_nonce)"
 		} else if inv, ok := t.Tokens.(TokenInvalidator); ok && !tokenRetried && invalidTokenChallenge(resp) {
 			tokenRetried, newToken = true, true

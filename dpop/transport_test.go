@@ -851,3 +851,61 @@ func TestTransportNoncesPerOrigin(t *testing.T) {
 	assert.Equal(t, "A1", nonces.NonceFor(ua))
 	assert.Equal(t, "B1", nonces.NonceFor(ub))
 }
+
+// rtNonceRace is a Base whose 401 bodies, when drained (after the Transport has recorded the
+// challenge's nonce and before it signs the retry), record another nonce for the same origin,
+// as a concurrent response from that origin would.
+type rtNonceRace struct {
+	nonces *dpop.NonceStore
+	other  string
+}
+
+func (b rtNonceRace) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		return resp, err
+	}
+	resp.Body = &rtRaceBody{ReadCloser: resp.Body, race: func() {
+		b.nonces.Observe(req.URL, http.Header{"Dpop-Nonce": {b.other}})
+	}}
+	return resp, nil
+}
+
+type rtRaceBody struct {
+	io.ReadCloser
+	once sync.Once
+	race func()
+}
+
+func (b *rtRaceBody) Read(p []byte) (int, error) { b.once.Do(b.race); return b.ReadCloser.Read(p) }
+func (b *rtRaceBody) Close() error               { b.once.Do(b.race); return b.ReadCloser.Close() }
+
+// The nonce retry answers the challenge it got, not whatever the shared store holds when the
+// retry is signed.
+func TestTransportNonceRetrySignsTheChallengesNonce(t *testing.T) {
+	p := newRTProofer(t)
+	api := newRTAPI(t, p.Thumbprint(), func(w http.ResponseWriter, h rtHit, n int) {
+		if h.Nonce() != "C1" {
+			rtNonceChallenge(w, "C1")
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	nonces := dpop.NewNonceStore()
+	tr := &dpop.Transport{Base: rtNonceRace{nonces: nonces, other: "OTHER"}, Proofer: p, Tokens: newRTTokens("tok-1"), Nonces: nonces}
+
+	req, err := http.NewRequest(http.MethodGet, api.URL("/x"), nil)
+	require.NoError(t, err)
+	resp, err := tr.RoundTrip(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	hits := api.Hits()
+	require.Len(t, hits, 2)
+	assert.Empty(t, hits[0].Nonce())
+	assert.Equal(t, "C1", hits[1].Nonce(), "the retry carries the challenge's nonce")
+	u, err := url.Parse(api.URL("/"))
+	require.NoError(t, err)
+	assert.Equal(t, "OTHER", nonces.NonceFor(u), "the race happened: the store held another nonce when the retry was signed")
+}
