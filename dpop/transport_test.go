@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -704,8 +705,9 @@ func TestTransportTokenSourceError(t *testing.T) {
 func TestTransportProoferError(t *testing.T) {
 	base := &rtRecorder{}
 	tr := &dpop.Transport{Base: base, Proofer: newRTProofer(t), Tokens: newRTTokens("tok-1")}
-	req, err := http.NewRequest(http.MethodGet, "ftp://files.example.org/x", nil)
+	req, err := http.NewRequest(http.MethodGet, "https://files.example.org/x", nil)
 	require.NoError(t, err)
+	req.Method = "GE T" // not an HTTP method token: no proof can be made
 
 	_, err = tr.RoundTrip(req)
 	assert.ErrorIs(t, err, dpop.ErrInvalidProofInput)
@@ -908,4 +910,92 @@ func TestTransportNonceRetrySignsTheChallengesNonce(t *testing.T) {
 	u, err := url.Parse(api.URL("/"))
 	require.NoError(t, err)
 	assert.Equal(t, "OTHER", nonces.NonceFor(u), "the race happened: the store held another nonce when the retry was signed")
+}
+
+// A token crosses the network over https only; plain http is for loopback addresses.
+func TestTransportRefusesPlainHTTPOffLoopback(t *testing.T) {
+	tests := []struct {
+		url  string
+		sent bool
+	}{
+		{"https://api.example.org/x", true},
+		{"HTTPS://api.example.org/x", true},
+		{"http://127.0.0.1:8080/x", true},
+		{"http://127.9.8.7/x", true},
+		{"http://[::1]:8080/x", true},
+		{"http://localhost:8080/x", true},
+		{"http://LocalHost/x", true},
+		{"http://api.example.org/x", false},
+		{"HTTP://api.example.org/x", false},
+		{"http://10.0.0.1/x", false},
+		{"http://128.0.0.1/x", false},
+		{"http://[::2]/x", false},
+		{"http://[::ffff:10.0.0.1]/x", false},
+		{"http://localhost.example.org/x", false},
+		{"http://127.0.0.1.nip.io/x", false},
+		{"ftp://127.0.0.1/x", false},
+		{"ws://localhost/x", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.url, func(t *testing.T) {
+			base := &rtRecorder{}
+			tokens := newRTTokens("tok-1")
+			tr := &dpop.Transport{Base: base, Proofer: newRTProofer(t), Tokens: tokens}
+			u, err := url.Parse(tc.url)
+			require.NoError(t, err)
+			body := &rtBody{Reader: strings.NewReader("payload")}
+			req := &http.Request{Method: http.MethodPost, URL: u, Header: http.Header{}, Body: body}
+
+			resp, err := tr.RoundTrip(req)
+			if tc.sent {
+				require.NoError(t, err)
+				resp.Body.Close()
+				require.Len(t, base.reqs, 1)
+				assert.Equal(t, "DPoP tok-1", base.reqs[0].Header.Get("Authorization"))
+				return
+			}
+			require.ErrorIs(t, err, dpop.ErrInsecureURL)
+			assert.NotContains(t, err.Error(), "tok-1")
+			assert.Empty(t, base.reqs, "nothing is sent")
+			assert.Zero(t, tokens.Calls(), "no token is asked for")
+			assert.True(t, body.closed.Load(), "the RoundTripper contract: the body is closed on errors too")
+		})
+	}
+}
+
+// The refusal holds through a real client and server: a plain-http server that does not look
+// like a loopback address (a name resolved by a custom dialer to the local test server) never
+// sees the request.
+func TestTransportInsecureURLReachesNoServer(t *testing.T) {
+	p := newRTProofer(t)
+	api := newRTAPI(t, p.Thumbprint(), nil)
+	addr := api.srv.Listener.Addr().String()
+	base := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}}
+	t.Cleanup(base.CloseIdleConnections)
+	client := dpop.NewClient(&dpop.Transport{Base: base, Proofer: p, Tokens: newRTTokens("tok-1")})
+
+	_, err := client.Get("http://api.example.org/x")
+	require.ErrorIs(t, err, dpop.ErrInsecureURL)
+	assert.Empty(t, api.Hits())
+
+	resp, err := base.RoundTrip(mustRequest(t, "http://api.example.org/x"))
+	require.NoError(t, err, "precondition: the name does reach the server without the Transport")
+	resp.Body.Close()
+	assert.Len(t, api.Hits(), 1)
+}
+
+func mustRequest(t *testing.T, u string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	require.NoError(t, err)
+	return req
+}
+
+func TestNewClientHasTimeout(t *testing.T) {
+	client := dpop.NewClient(&dpop.Transport{Proofer: newRTProofer(t), Tokens: newRTTokens("tok-1")})
+	assert.Equal(t, dpop.DefaultClientTimeout, client.Timeout)
+	assert.Equal(t, 30*time.Second, dpop.DefaultClientTimeout)
 }

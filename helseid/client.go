@@ -44,8 +44,14 @@ type Config struct {
 	DPoPKey *Key
 	// Tenancy is how the client is registered; it decides how organisation numbers are sent.
 	Tenancy Tenancy
-	// HTTPClient sends every request. Nil means a client with a 30 s timeout.
+	// HTTPClient sends every request. Nil means a client with a 30 s timeout. The DPoP HTTP
+	// clients for APIs send through its Transport, with APITimeout as their own timeout.
 	HTTPClient *http.Client
+	// APITimeout bounds each request of the DPoP HTTP clients for APIs (HTTPClient,
+	// OnBehalfOfHTTPClient, UserSession.HTTPClient), from sending it to reading the whole
+	// response body, retries and redirects included: dpop.DefaultClientTimeout (30 s) when
+	// zero, none when negative (for long downloads, bounded by each request's context instead).
+	APITimeout time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// AssertionLifetime is the client assertions' exp - iat: 10 s when zero, at most 60 s.
@@ -91,6 +97,7 @@ type Client struct {
 	proofer      *dpop.Proofer
 	nonces       *dpop.NonceStore // the authorization server's
 	apiNonces    *dpop.NonceStore // resource servers'
+	apiTimeout   time.Duration    // of the DPoP HTTP clients for APIs; 0 means none
 	cache        *tokencache.Cache[tokenKey, Token]
 	exchanges    *tokenexchange.Cache
 	exchangerFor atomic.Pointer[endpointExchanger]
@@ -126,7 +133,13 @@ func NewClient(cfg Config) (*Client, error) {
 		// The conformance suite sends an ID token expired 6 minutes ago; a client must refuse it.
 		return nil, fmt.Errorf("%w: IDTokenLeeway %s is over 5m", ErrInvalidConfig, cfg.IDTokenLeeway)
 	}
-	c := &Client{cfg: cfg, http: cfg.HTTPClient, now: cfg.Now}
+	c := &Client{cfg: cfg, http: cfg.HTTPClient, now: cfg.Now, apiTimeout: cfg.APITimeout}
+	switch {
+	case c.apiTimeout == 0:
+		c.apiTimeout = dpop.DefaultClientTimeout
+	case c.apiTimeout < 0:
+		c.apiTimeout = 0
+	}
 	if c.http == nil {
 		c.http = &http.Client{Timeout: 30 * time.Second}
 	}
