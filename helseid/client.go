@@ -232,13 +232,15 @@ type ClientCredentialsRequest struct {
 	Scopes []string
 	// Resource optionally names the API (its audience, such as "nhn:kjernejournal").
 	Resource string
-	// Organization optionally names the organisation the token is for (HELSEID.md §2).
+	// Organization names the organisation the token is for; when zero, the context's
+	// (WithOrganization) is used. A multi-tenant client requires one of the two, or
+	// SupplierOrganization for the supplier's own token (see Organization).
 	Organization Organization
 }
 
 // ClientCredentials requests a new DPoP-bound access token with the client_credentials grant,
 // bypassing the cache; most callers want Token, which caches. The organisation is the
-// request's, or else the one in ctx (WithOrganization).
+// request's, or else the one in ctx (WithOrganization), as for Token.
 func (c *Client) ClientCredentials(ctx context.Context, req ClientCredentialsRequest) (*TokenResponse, error) {
 	spec, err := c.spec(req)
 	if err != nil {
@@ -255,7 +257,9 @@ func (c *Client) ClientCredentials(ctx context.Context, req ClientCredentialsReq
 // One request is in flight per token however many callers wait; a caller whose ctx ends
 // returns at once. Tokens are refreshed in the background before they expire. The
 // organisation is the request's, or else the one in ctx (WithOrganization); tokens of
-// different organisations never mix.
+// different organisations never mix. A multi-tenant client that finds neither fails with
+// ErrNoOrganization rather than return the supplier's own token; ask for that with
+// SupplierOrganization.
 func (c *Client) Token(ctx context.Context, req ClientCredentialsRequest) (*Token, error) {
 	spec, err := c.spec(req)
 	if err != nil {
@@ -276,7 +280,13 @@ func (c *Client) cachedToken(ctx context.Context, spec *tokenSpec, fixed Organiz
 	return tok, nil
 }
 
-// organization picks the request's organisation, or else the context's, and validates it.
+// errNoOrganization is organization's answer for a multi-tenant call naming no organisation.
+var errNoOrganization = fmt.Errorf("%w: %w: name it on the request or in the context (WithOrganization), "+
+	"or name SupplierOrganization for the supplier's own token", ErrInvalidRequestParams, ErrNoOrganization)
+
+// organization picks the request's organisation, or else the context's, and validates it. It
+// returns SupplierOrganization as the zero Organization (both send no numbers, so they share
+// a cache entry), and refuses a multi-tenant call that names no organisation at all.
 func (c *Client) organization(ctx context.Context, fixed Organization) (Organization, error) {
 	org := fixed
 	if org.IsZero() {
@@ -284,6 +294,12 @@ func (c *Client) organization(ctx context.Context, fixed Organization) (Organiza
 	}
 	if err := org.Validate(c.cfg.Tenancy); err != nil {
 		return Organization{}, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)
+	}
+	switch {
+	case org.supplier:
+		return Organization{}, nil
+	case org.IsZero() && c.cfg.Tenancy == MultiTenant:
+		return Organization{}, errNoOrganization
 	}
 	return org, nil
 }

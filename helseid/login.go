@@ -149,11 +149,11 @@ func (c *Client) StartLogin(ctx context.Context, req LoginRequest) (string, *Log
 		params.Set("prompt", req.Prompt)
 	}
 	var requestObject par.RequestObjectFunc
-	if !req.Organization.IsZero() {
-		details, err := req.Organization.AssertionDetails(c.cfg.Tenancy)
-		if err != nil {
-			return "", nil, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)
-		}
+	details, err := req.Organization.AssertionDetails(c.cfg.Tenancy)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)
+	}
+	if details != nil { // not for the zero Organization nor SupplierOrganization
 		// Signed per attempt, like the client assertion: a retried push gets a new jti and exp.
 		requestObject = func() (string, error) { return c.assertions.RequestObject(details) }
 		st.Organization = req.Organization
