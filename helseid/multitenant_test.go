@@ -150,3 +150,22 @@ func TestSingleTenantWithoutOrganization(t *testing.T) {
 		assert.Equal(t, mtSupplier, got, ep.name)
 	}
 }
+
+// The organisation rule keeps a cache hit through a Source free of allocations, whether the
+// context names an organisation or the supplier.
+func TestSourceHitWithOrganizationDoesNotAllocate(t *testing.T) {
+	f := newFixture(t, helseidtest.Options{}, helseidtest.ClientRegistration{OrgNumber: mtSupplier, MultiTenant: true}, helseid.MultiTenant)
+	src, err := f.client.Source(readReq)
+	require.NoError(t, err)
+	for _, org := range []helseid.Organization{{Parent: mtParent}, helseid.SupplierOrganization()} {
+		ctx := helseid.WithOrganization(context.Background(), org)
+		_, err := src.Token(ctx)
+		require.NoError(t, err)
+		allocs := testing.AllocsPerRun(1000, func() {
+			if _, err := src.Token(ctx); err != nil {
+				panic(err)
+			}
+		})
+		assert.Zero(t, allocs, "%+v", org)
+	}
+}
