@@ -208,3 +208,21 @@ func TestPushWithRequestObjectRefusals(t *testing.T) {
 	}
 	assert.Zero(t, hits.Load(), "nothing is sent")
 }
+
+// The DPoP nonce retry is an attempt like any other: it gets a new request object too.
+func TestPushWithRequestObjectNonceRetry(t *testing.T) {
+	srv, forms, _ := parServer(t, http.StatusCreated, `{"request_uri":"urn:ietf:params:oauth:request_uri:x","expires_in":60}`)
+	proofer, err := dpop.NewProofer(dpop.ProoferConfig{})
+	require.NoError(t, err)
+	p, err := par.New(par.Config{Endpoint: srv.URL + "/par", ClientAuth: authFunc(freshAssertion), Proofer: proofer, HTTPClient: srv.Client()})
+	require.NoError(t, err)
+	built := 0
+	_, err = p.PushWithRequestObject(context.Background(), params(), func() (string, error) {
+		built++
+		return "request-object-" + string(rune('0'+built)), nil
+	})
+	require.NoError(t, err)
+	require.Len(t, *forms, 2, "one retry with the nonce")
+	assert.Equal(t, "request-object-1", (*forms)[0].Get("request"))
+	assert.Equal(t, "request-object-2", (*forms)[1].Get("request"))
+}
