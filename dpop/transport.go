@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"sync"
+	"time"
 )
 
 // TokenSource supplies DPoP-bound access tokens for API calls (the SDK's token cache
@@ -35,7 +38,16 @@ var (
 	ErrRequestHasCredentials = errors.New("request already has credentials")
 	// ErrTransportConfig reports a Transport without a Proofer or a TokenSource.
 	ErrTransportConfig = errors.New("incomplete dpop transport")
+	// ErrInsecureURL reports a request the Transport refuses to attach a token to: one not
+	// made over https, unless it goes over plain http to a loopback address (127.0.0.0/8, ::1
+	// or "localhost"), where nothing crosses the network. Nothing is sent for it.
+	ErrInsecureURL = errors.New("access token refused for a url that is not https")
 )
+
+// DefaultClientTimeout is the Timeout of the clients NewClient returns: it bounds a whole
+// request, retries, redirects and the reading of the body included, so that an API that
+// stops answering cannot hold a caller for ever.
+const DefaultClientTimeout = 30 * time.Second
 
 // transportMaxDrain bounds how much of a 401 body the Transport reads before a retry, so that
 // the connection can be reused without letting a server make the client read without end.
@@ -53,11 +65,16 @@ const transportMaxRedirectDepth = 64
 // sent at most three times and never loops:
 //
 //   - 401 with a DPoP challenge whose error is "use_dpop_nonce" and a valid DPoP-Nonce header
-//     (RFC 9449 §9): one retry with a fresh proof carrying that nonce. A nonce equal to the one
+//     (RFC 9449 §9): one retry with a fresh proof carrying that nonce, even when Nonces holds
+//     another by then (a concurrent response may have replaced it). A nonce equal to the one
 //     the rejected proof already carried is not retried, since the answer would be the same.
 //   - 401 with any challenge whose error is "invalid_token", when Tokens implements
 //     TokenInvalidator: the token is invalidated and the request is retried once with a new
 //     token from Tokens (if Tokens returns the same token again, the 401 is returned).
+//
+// A token is sent over https only, or over plain http to a loopback address (127.0.0.0/8, ::1,
+// "localhost") as a test server or a local sidecar uses: any other request that would carry
+// the token is refused with ErrInsecureURL before a token is asked for or anything is sent.
 //
 // Any other response, including a 401 it does not retry, is returned to the caller as it is.
 // The DPoP-Nonce of every response (successes included, RFC 9449 §8.2) is recorded in Nonces
@@ -98,7 +115,9 @@ type Transport struct {
 	nonces     *NonceStore
 }
 
-// NewClient returns an http.Client that sends its requests through t.
+// NewClient returns an http.Client that sends its requests through t, with a Timeout of
+// DefaultClientTimeout; set the returned client's Timeout to change it (zero means none, for
+// long downloads bounded by their contexts instead).
 //
 // It keeps net/http's default redirect policy (at most 10 hops) and does not refuse
 // cross-origin redirects: the Transport itself never sends a token or proof to an origin
@@ -107,7 +126,7 @@ type Transport struct {
 // a 307 or 308 redirect re-sends the body to the new location, as net/http always does; set
 // CheckRedirect on the returned client to refuse redirects when that matters.
 func NewClient(t *Transport) *http.Client {
-	return &http.Client{Transport: t}
+	return &http.Client{Transport: t, Timeout: DefaultClientTimeout}
 }
 
 func (t *Transport) base() http.RoundTripper {
@@ -139,6 +158,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Response != nil && !sameOriginAsOriginal(req) {
 		return t.base().RoundTrip(req)
 	}
+	if !secureURL(req.URL) {
+		transportCloseBody(req)
+		return nil, fmt.Errorf("dpop: %w: %s to %q, which is not a loopback address", ErrInsecureURL, req.URL.Scheme, req.URL.Hostname())
+	}
 	for name := range req.Header {
 		if asciiEqualFold(name, "Authorization") || asciiEqualFold(name, "DPoP") {
 			transportCloseBody(req)
@@ -160,6 +183,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 
 	var nonceRetried, tokenRetried bool
+	// challenged is the nonce of the use_dpop_nonce answer the next attempt replies to. The
+	// retry signs that very nonce: the shared store may hold another by then (a concurrent
+	// response, or another server on the same origin), which this server did not ask for.
+	challenged := ""
 	for attempt := 0; ; attempt++ {
 		r := req.Clone(ctx)
 		if r.Header == nil {
@@ -175,7 +202,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				}
 			}
 		}
-		nonce := nonces.NonceFor(r.URL)
+		nonce := challenged
+		if nonce == "" {
+			nonce = nonces.NonceFor(r.URL)
+		}
+		challenged = ""
 		proof, err := t.Proofer.Proof(method, r.URL, nonce, token)
 		if err != nil {
 			transportCloseBody(r) // the caller's body on the first attempt, GetBody's later
@@ -198,7 +229,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		var reason string
 		newToken := false
 		if n, ok := UseDPoPNonce(resp); ok && !nonceRetried && n != nonce {
-			nonceRetried = true
+			nonceRetried, challenged = true, n
 			reason = "the server asked for a DPoP nonce (use_dpop_nonce)"
 		} else if inv, ok := t.Tokens.(TokenInvalidator); ok && !tokenRetried && invalidTokenChallenge(resp) {
 			tokenRetried, newToken = true, true
@@ -226,6 +257,23 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		transportDiscard(resp)
 	}
+}
+
+// secureURL reports whether a token may be sent to u: over https, or over plain http to a
+// loopback address, where it does not cross the network.
+func secureURL(u *url.URL) bool {
+	switch {
+	case asciiEqualFold(u.Scheme, "https"):
+		return true
+	case !asciiEqualFold(u.Scheme, "http"):
+		return false
+	}
+	host := u.Hostname()
+	if asciiEqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // sameOriginAsOriginal reports whether the redirect hop req goes to the origin of the request

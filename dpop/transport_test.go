@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -704,8 +705,9 @@ func TestTransportTokenSourceError(t *testing.T) {
 func TestTransportProoferError(t *testing.T) {
 	base := &rtRecorder{}
 	tr := &dpop.Transport{Base: base, Proofer: newRTProofer(t), Tokens: newRTTokens("tok-1")}
-	req, err := http.NewRequest(http.MethodGet, "ftp://files.example.org/x", nil)
+	req, err := http.NewRequest(http.MethodGet, "https://files.example.org/x", nil)
 	require.NoError(t, err)
+	req.Method = "GE T" // not an HTTP method token: no proof can be made
 
 	_, err = tr.RoundTrip(req)
 	assert.ErrorIs(t, err, dpop.ErrInvalidProofInput)
@@ -850,4 +852,150 @@ func TestTransportNoncesPerOrigin(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "A1", nonces.NonceFor(ua))
 	assert.Equal(t, "B1", nonces.NonceFor(ub))
+}
+
+// rtNonceRace is a Base whose 401 bodies, when drained (after the Transport has recorded the
+// challenge's nonce and before it signs the retry), record another nonce for the same origin,
+// as a concurrent response from that origin would.
+type rtNonceRace struct {
+	nonces *dpop.NonceStore
+	other  string
+}
+
+func (b rtNonceRace) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		return resp, err
+	}
+	resp.Body = &rtRaceBody{ReadCloser: resp.Body, race: func() {
+		b.nonces.Observe(req.URL, http.Header{"Dpop-Nonce": {b.other}})
+	}}
+	return resp, nil
+}
+
+type rtRaceBody struct {
+	io.ReadCloser
+	once sync.Once
+	race func()
+}
+
+func (b *rtRaceBody) Read(p []byte) (int, error) { b.once.Do(b.race); return b.ReadCloser.Read(p) }
+func (b *rtRaceBody) Close() error               { b.once.Do(b.race); return b.ReadCloser.Close() }
+
+// The nonce retry answers the challenge it got, not whatever the shared store holds when the
+// retry is signed.
+func TestTransportNonceRetrySignsTheChallengesNonce(t *testing.T) {
+	p := newRTProofer(t)
+	api := newRTAPI(t, p.Thumbprint(), func(w http.ResponseWriter, h rtHit, n int) {
+		if h.Nonce() != "C1" {
+			rtNonceChallenge(w, "C1")
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	nonces := dpop.NewNonceStore()
+	tr := &dpop.Transport{Base: rtNonceRace{nonces: nonces, other: "OTHER"}, Proofer: p, Tokens: newRTTokens("tok-1"), Nonces: nonces}
+
+	req, err := http.NewRequest(http.MethodGet, api.URL("/x"), nil)
+	require.NoError(t, err)
+	resp, err := tr.RoundTrip(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	hits := api.Hits()
+	require.Len(t, hits, 2)
+	assert.Empty(t, hits[0].Nonce())
+	assert.Equal(t, "C1", hits[1].Nonce(), "the retry carries the challenge's nonce")
+	u, err := url.Parse(api.URL("/"))
+	require.NoError(t, err)
+	assert.Equal(t, "OTHER", nonces.NonceFor(u), "the race happened: the store held another nonce when the retry was signed")
+}
+
+// A token crosses the network over https only; plain http is for loopback addresses.
+func TestTransportRefusesPlainHTTPOffLoopback(t *testing.T) {
+	tests := []struct {
+		url  string
+		sent bool
+	}{
+		{"https://api.example.org/x", true},
+		{"HTTPS://api.example.org/x", true},
+		{"http://127.0.0.1:8080/x", true},
+		{"http://127.9.8.7/x", true},
+		{"http://[::1]:8080/x", true},
+		{"http://localhost:8080/x", true},
+		{"http://LocalHost/x", true},
+		{"http://api.example.org/x", false},
+		{"HTTP://api.example.org/x", false},
+		{"http://10.0.0.1/x", false},
+		{"http://128.0.0.1/x", false},
+		{"http://[::2]/x", false},
+		{"http://[::ffff:10.0.0.1]/x", false},
+		{"http://localhost.example.org/x", false},
+		{"http://127.0.0.1.nip.io/x", false},
+		{"ftp://127.0.0.1/x", false},
+		{"ws://localhost/x", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.url, func(t *testing.T) {
+			base := &rtRecorder{}
+			tokens := newRTTokens("tok-1")
+			tr := &dpop.Transport{Base: base, Proofer: newRTProofer(t), Tokens: tokens}
+			u, err := url.Parse(tc.url)
+			require.NoError(t, err)
+			body := &rtBody{Reader: strings.NewReader("payload")}
+			req := &http.Request{Method: http.MethodPost, URL: u, Header: http.Header{}, Body: body}
+
+			resp, err := tr.RoundTrip(req)
+			if tc.sent {
+				require.NoError(t, err)
+				resp.Body.Close()
+				require.Len(t, base.reqs, 1)
+				assert.Equal(t, "DPoP tok-1", base.reqs[0].Header.Get("Authorization"))
+				return
+			}
+			require.ErrorIs(t, err, dpop.ErrInsecureURL)
+			assert.NotContains(t, err.Error(), "tok-1")
+			assert.Empty(t, base.reqs, "nothing is sent")
+			assert.Zero(t, tokens.Calls(), "no token is asked for")
+			assert.True(t, body.closed.Load(), "the RoundTripper contract: the body is closed on errors too")
+		})
+	}
+}
+
+// The refusal holds through a real client and server: a plain-http server that does not look
+// like a loopback address (a name resolved by a custom dialer to the local test server) never
+// sees the request.
+func TestTransportInsecureURLReachesNoServer(t *testing.T) {
+	p := newRTProofer(t)
+	api := newRTAPI(t, p.Thumbprint(), nil)
+	addr := api.srv.Listener.Addr().String()
+	base := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}}
+	t.Cleanup(base.CloseIdleConnections)
+	client := dpop.NewClient(&dpop.Transport{Base: base, Proofer: p, Tokens: newRTTokens("tok-1")})
+
+	_, err := client.Get("http://api.example.org/x")
+	require.ErrorIs(t, err, dpop.ErrInsecureURL)
+	assert.Empty(t, api.Hits())
+
+	resp, err := base.RoundTrip(mustRequest(t, "http://api.example.org/x"))
+	require.NoError(t, err, "precondition: the name does reach the server without the Transport")
+	resp.Body.Close()
+	assert.Len(t, api.Hits(), 1)
+}
+
+func mustRequest(t *testing.T, u string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	require.NoError(t, err)
+	return req
+}
+
+func TestNewClientHasTimeout(t *testing.T) {
+	client := dpop.NewClient(&dpop.Transport{Proofer: newRTProofer(t), Tokens: newRTTokens("tok-1")})
+	assert.Equal(t, dpop.DefaultClientTimeout, client.Timeout)
+	assert.Equal(t, 30*time.Second, dpop.DefaultClientTimeout)
 }

@@ -44,8 +44,14 @@ type Config struct {
 	DPoPKey *Key
 	// Tenancy is how the client is registered; it decides how organisation numbers are sent.
 	Tenancy Tenancy
-	// HTTPClient sends every request. Nil means a client with a 30 s timeout.
+	// HTTPClient sends every request. Nil means a client with a 30 s timeout. The DPoP HTTP
+	// clients for APIs send through its Transport, with APITimeout as their own timeout.
 	HTTPClient *http.Client
+	// APITimeout bounds each request of the DPoP HTTP clients for APIs (HTTPClient,
+	// OnBehalfOfHTTPClient, UserSession.HTTPClient), from sending it to reading the whole
+	// response body, retries and redirects included: dpop.DefaultClientTimeout (30 s) when
+	// zero, none when negative (for long downloads, bounded by each request's context instead).
+	APITimeout time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// AssertionLifetime is the client assertions' exp - iat: 10 s when zero, at most 60 s.
@@ -91,6 +97,7 @@ type Client struct {
 	proofer      *dpop.Proofer
 	nonces       *dpop.NonceStore // the authorization server's
 	apiNonces    *dpop.NonceStore // resource servers'
+	apiTimeout   time.Duration    // of the DPoP HTTP clients for APIs; 0 means none
 	cache        *tokencache.Cache[tokenKey, Token]
 	exchanges    *tokenexchange.Cache
 	exchangerFor atomic.Pointer[endpointExchanger]
@@ -126,7 +133,13 @@ func NewClient(cfg Config) (*Client, error) {
 		// The conformance suite sends an ID token expired 6 minutes ago; a client must refuse it.
 		return nil, fmt.Errorf("%w: IDTokenLeeway %s is over 5m", ErrInvalidConfig, cfg.IDTokenLeeway)
 	}
-	c := &Client{cfg: cfg, http: cfg.HTTPClient, now: cfg.Now}
+	c := &Client{cfg: cfg, http: cfg.HTTPClient, now: cfg.Now, apiTimeout: cfg.APITimeout}
+	switch {
+	case c.apiTimeout == 0:
+		c.apiTimeout = dpop.DefaultClientTimeout
+	case c.apiTimeout < 0:
+		c.apiTimeout = 0
+	}
 	if c.http == nil {
 		c.http = &http.Client{Timeout: 30 * time.Second}
 	}
@@ -219,13 +232,15 @@ type ClientCredentialsRequest struct {
 	Scopes []string
 	// Resource optionally names the API (its audience, such as "nhn:kjernejournal").
 	Resource string
-	// Organization optionally names the organisation the token is for (HELSEID.md §2).
+	// Organization names the organisation the token is for; when zero, the context's
+	// (WithOrganization) is used. A multi-tenant client requires one of the two, or
+	// SupplierOrganization for the supplier's own token (see Organization).
 	Organization Organization
 }
 
 // ClientCredentials requests a new DPoP-bound access token with the client_credentials grant,
 // bypassing the cache; most callers want Token, which caches. The organisation is the
-// request's, or else the one in ctx (WithOrganization).
+// request's, or else the one in ctx (WithOrganization), as for Token.
 func (c *Client) ClientCredentials(ctx context.Context, req ClientCredentialsRequest) (*TokenResponse, error) {
 	spec, err := c.spec(req)
 	if err != nil {
@@ -242,7 +257,9 @@ func (c *Client) ClientCredentials(ctx context.Context, req ClientCredentialsReq
 // One request is in flight per token however many callers wait; a caller whose ctx ends
 // returns at once. Tokens are refreshed in the background before they expire. The
 // organisation is the request's, or else the one in ctx (WithOrganization); tokens of
-// different organisations never mix.
+// different organisations never mix. A multi-tenant client that finds neither fails with
+// ErrNoOrganization rather than return the supplier's own token; ask for that with
+// SupplierOrganization.
 func (c *Client) Token(ctx context.Context, req ClientCredentialsRequest) (*Token, error) {
 	spec, err := c.spec(req)
 	if err != nil {
@@ -263,7 +280,13 @@ func (c *Client) cachedToken(ctx context.Context, spec *tokenSpec, fixed Organiz
 	return tok, nil
 }
 
-// organization picks the request's organisation, or else the context's, and validates it.
+// errNoOrganization is organization's answer for a multi-tenant call naming no organisation.
+var errNoOrganization = fmt.Errorf("%w: %w: name it on the request or in the context (WithOrganization), "+
+	"or name SupplierOrganization for the supplier's own token", ErrInvalidRequestParams, ErrNoOrganization)
+
+// organization picks the request's organisation, or else the context's, and validates it. It
+// returns SupplierOrganization as the zero Organization (both send no numbers, so they share
+// a cache entry), and refuses a multi-tenant call that names no organisation at all.
 func (c *Client) organization(ctx context.Context, fixed Organization) (Organization, error) {
 	org := fixed
 	if org.IsZero() {
@@ -271,6 +294,12 @@ func (c *Client) organization(ctx context.Context, fixed Organization) (Organiza
 	}
 	if err := org.Validate(c.cfg.Tenancy); err != nil {
 		return Organization{}, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)
+	}
+	switch {
+	case org.supplier:
+		return Organization{}, nil
+	case org.IsZero() && c.cfg.Tenancy == MultiTenant:
+		return Organization{}, errNoOrganization
 	}
 	return org, nil
 }

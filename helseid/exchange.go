@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/helseid-go/sdk/dpop"
 	"github.com/helseid-go/sdk/tokenexchange"
 )
 
@@ -75,12 +74,7 @@ func (c *Client) OnBehalfOfHTTPClient(req TokenExchangeRequest) (*http.Client, e
 	if _, err := req.exchangeRequest("subject", time.Time{}); err != nil {
 		return nil, err
 	}
-	return dpop.NewClient(&dpop.Transport{
-		Base:    c.http.Transport,
-		Proofer: c.proofer,
-		Nonces:  c.apiNonces,
-		Tokens:  onBehalfSource{client: c, req: req},
-	}), nil
+	return c.apiClient(onBehalfSource{client: c, req: req}), nil
 }
 
 // exchange is the exchange cache's ExchangeFunc: one token exchange at HelseID's token

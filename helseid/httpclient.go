@@ -12,7 +12,7 @@ import (
 // (one retry), a 401 invalid_token (the token is dropped from the cache and the request sent
 // once more with a new one), and never sends the token or a proof to another origin on a
 // redirect. Requests whose body must be sent again need GetBody, as http.NewRequest sets for
-// byte and string readers.
+// byte and string readers. Each request is bounded by Config.APITimeout.
 //
 // The API's nonces are kept apart from HelseID's: a resource server and the authorization
 // server may share an origin and still use different nonces.
@@ -21,10 +21,18 @@ func (c *Client) HTTPClient(req ClientCredentialsRequest) (*http.Client, error) 
 	if err != nil {
 		return nil, err
 	}
-	return dpop.NewClient(&dpop.Transport{
+	return c.apiClient(src), nil
+}
+
+// apiClient returns a DPoP client for APIs with tokens from tokens: the client's proofer, the
+// resource servers' nonces, Config.HTTPClient's transport and Config.APITimeout.
+func (c *Client) apiClient(tokens dpop.TokenSource) *http.Client {
+	hc := dpop.NewClient(&dpop.Transport{
 		Base:    c.http.Transport,
 		Proofer: c.proofer,
 		Nonces:  c.apiNonces,
-		Tokens:  src,
-	}), nil
+		Tokens:  tokens,
+	})
+	hc.Timeout = c.apiTimeout
+	return hc
 }

@@ -148,16 +148,14 @@ func (c *Client) StartLogin(ctx context.Context, req LoginRequest) (string, *Log
 	if req.Prompt != "" {
 		params.Set("prompt", req.Prompt)
 	}
-	if !req.Organization.IsZero() {
-		details, err := req.Organization.AssertionDetails(c.cfg.Tenancy)
-		if err != nil {
-			return "", nil, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)
-		}
-		ro, err := c.assertions.RequestObject(details)
-		if err != nil {
-			return "", nil, fmt.Errorf("helseid: request object: %w", err)
-		}
-		params.Set("request", ro)
+	var requestObject par.RequestObjectFunc
+	details, err := req.Organization.AssertionDetails(c.cfg.Tenancy)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)
+	}
+	if details != nil { // not for the zero Organization nor SupplierOrganization
+		// Signed per attempt, like the client assertion: a retried push gets a new jti and exp.
+		requestObject = func() (string, error) { return c.assertions.RequestObject(details) }
 		st.Organization = req.Organization
 	}
 	pc := par.Config{Endpoint: md.PushedAuthorizationRequestEndpoint, HTTPClient: c.http, Now: c.now,
@@ -169,7 +167,12 @@ func (c *Client) StartLogin(ctx context.Context, req LoginRequest) (string, *Log
 	if err != nil {
 		return "", nil, fmt.Errorf("helseid: %w", err)
 	}
-	pushed, err := pusher.Push(ctx, params)
+	var pushed *par.Response
+	if requestObject != nil {
+		pushed, err = pusher.PushWithRequestObject(ctx, params, requestObject)
+	} else {
+		pushed, err = pusher.Push(ctx, params)
+	}
 	if err != nil {
 		return "", nil, fmt.Errorf("helseid: %w", err)
 	}

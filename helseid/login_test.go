@@ -1,19 +1,24 @@
 package helseid_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/helseid-go/sdk/helseid"
 	"github.com/helseid-go/sdk/helseid/helseidtest"
+	"github.com/helseid-go/sdk/internal/fakeclock"
 )
 
 const (
@@ -268,4 +273,68 @@ func TestParseCallback(t *testing.T) {
 	cb, err := helseid.ParseCallback(url.Values{"code": {"c"}, "state": {"s"}, "iss": {"https://honest.as.example"}, "session_state": {"x"}})
 	require.NoError(t, err)
 	assert.Equal(t, helseid.Callback{Code: "c", State: "s", Issuer: "https://honest.as.example"}, *cb)
+}
+
+// lostPARResponse lets the first pushed authorization request reach the server and then loses
+// its answer (a 503 from a gateway), as happens when a proxy times out after the server acted;
+// it records every push's form and advances clock between the attempts.
+type lostPARResponse struct {
+	base  http.RoundTripper
+	clock *fakeclock.Clock
+	mu    sync.Mutex
+	forms []url.Values
+}
+
+func (l *lostPARResponse) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path != helseidtest.PARPath {
+		return l.base.RoundTrip(r)
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	_ = r.Body.Close()
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	l.mu.Lock()
+	l.forms = append(l.forms, form)
+	first := len(l.forms) == 1
+	l.mu.Unlock()
+	resp, err := l.base.RoundTrip(r)
+	if err != nil || !first {
+		return resp, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	l.clock.Advance(20 * time.Second)
+	return &http.Response{StatusCode: http.StatusServiceUnavailable, Status: "503 Service Unavailable", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+}
+
+// A push retried after a transient failure carries a new request object: the server consumed
+// the first one's jti, and the retry's exp counts from the retry.
+func TestLoginPARRetryCarriesNewRequestObject(t *testing.T) {
+	clock := fakeclock.New(time.Now())
+	var lost *lostPARResponse
+	f := newLoginFixtureWith(t, helseidtest.Options{Now: clock.Now}, func(c *helseid.Config) {
+		c.Now = clock.Now
+		lost = &lostPARResponse{base: c.HTTPClient.Transport, clock: clock}
+		c.HTTPClient = &http.Client{Transport: lost}
+	})
+	authURL, st, err := f.client.StartLogin(context.Background(), helseid.LoginRequest{RedirectURI: loginRedirect, Scope: loginScope,
+		Resources: []string{"nhn:service-a"}, Organization: helseid.Organization{Child: "920773230"}})
+	require.NoError(t, err, "the retried push is accepted")
+
+	require.Len(t, lost.forms, 2, "the push was retried once")
+	first, retry := claimsOf(t, lost.forms[0].Get("request")), claimsOf(t, lost.forms[1].Get("request"))
+	assert.NotEqual(t, first["jti"], retry["jti"], "a new jti for the retry")
+	assert.Equal(t, first["exp"].(float64)+20, retry["exp"], "the retry's exp counts from the retry")
+	assert.Equal(t, first["authorization_details"], retry["authorization_details"], "the same organisation")
+
+	res, err := f.client.FinishLogin(context.Background(), f.browse(t, authURL), st)
+	require.NoError(t, err)
+	assert.Equal(t, "920773230", claimsOf(t, res.AccessToken.AccessToken)[helseid.ClaimOrgNrChild])
 }

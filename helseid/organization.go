@@ -9,6 +9,12 @@ import (
 // ErrInvalidOrganization reports organisation numbers HelseID would refuse.
 var ErrInvalidOrganization = errors.New("invalid organisation number")
 
+// ErrNoOrganization reports a call of a multi-tenant client that names no organisation,
+// neither on the request nor in the context (WithOrganization). It also matches
+// ErrInvalidRequestParams. A call that wants the supplier's own token names
+// SupplierOrganization.
+var ErrNoOrganization = errors.New("no organisation named for a multi-tenant client")
+
 // Tenancy says how a client is registered in HelseID, which decides how it names
 // organisations (HELSEID.md §2).
 type Tenancy int
@@ -33,18 +39,44 @@ func (t Tenancy) String() string {
 }
 
 // Organization names the organisation a token is for: the parent (overenhet) and optionally a
-// child (underenhet), each a 9-digit Norwegian organisation number. The zero value means "the
-// client's own organisation", and sends no organisation numbers.
+// child (underenhet), each a 9-digit Norwegian organisation number.
+//
+// The zero value names none. For a single-tenant client it means the client's own
+// organisation, and sends no organisation numbers. A multi-tenant client's calls refuse it
+// (ErrNoOrganization) unless they find an organisation in the context: a request whose
+// context lost its organisation must not get the supplier's token in its stead. A
+// multi-tenant client that wants the supplier's own token says so with SupplierOrganization.
 type Organization struct {
 	Parent string
 	Child  string
+
+	supplier bool // SupplierOrganization: the client's own, asked for explicitly
 }
 
-// IsZero reports whether no organisation is named.
-func (o Organization) IsZero() bool { return o.Parent == "" && o.Child == "" }
+// SupplierOrganization returns the Organization that asks explicitly for the client's own
+// token: no organisation numbers are sent, and HelseID issues the token for the organisation
+// the client is registered to (a multi-tenant system's supplier). Use it on a request or in a
+// context (WithOrganization) where a multi-tenant client would otherwise refuse a call that
+// names no organisation. It is not the zero Organization (IsZero reports false).
+func SupplierOrganization() Organization { return Organization{supplier: true} }
 
-// Validate checks the numbers for a client of the given tenancy.
+// IsSupplier reports whether o is SupplierOrganization.
+func (o Organization) IsSupplier() bool { return o.supplier }
+
+// IsZero reports whether o is the zero Organization: no organisation numbers, and not
+// SupplierOrganization either.
+func (o Organization) IsZero() bool { return o.Parent == "" && o.Child == "" && !o.supplier }
+
+// Validate checks the numbers for a client of the given tenancy. The zero Organization and
+// SupplierOrganization are valid for both tenancies; whether a call may name no organisation
+// is the Client's rule (see Organization).
 func (o Organization) Validate(t Tenancy) error {
+	if o.supplier {
+		if o.Parent != "" || o.Child != "" {
+			return fmt.Errorf("%w: SupplierOrganization names no organisation numbers", ErrInvalidOrganization)
+		}
+		return nil
+	}
 	if o.IsZero() {
 		return nil
 	}
@@ -107,7 +139,7 @@ type authorizationDetail struct {
 
 // AssertionDetails returns the helseid_authorization detail naming o, in the form HelseID
 // expects from a client of tenancy t, for the assertion_details claim of a client assertion.
-// It returns nil for the zero Organization.
+// It returns nil for the zero Organization and for SupplierOrganization.
 //
 // Multi-tenant: system urn:oid:1.0.6523, value NO:ORGNR:<parent> or NO:ORGNR:<parent>:<child>.
 // Single-tenant: system urn:oid:2.16.578.1.12.4.1.4.101, value <child>.
@@ -115,7 +147,7 @@ func (o Organization) AssertionDetails(t Tenancy) (json.RawMessage, error) {
 	if err := o.Validate(t); err != nil {
 		return nil, err
 	}
-	if o.IsZero() {
+	if o.IsZero() || o.supplier {
 		return nil, nil
 	}
 	var d authorizationDetail

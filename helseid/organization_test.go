@@ -49,6 +49,8 @@ func TestOrganizationValidate(t *testing.T) {
 		{"multi-tenant without parent", Organization{Child: "920773230"}, MultiTenant, "must name the parent"},
 		{"single-tenant with parent", Organization{Parent: "994598759", Child: "920773230"}, SingleTenant, "cannot name a parent"},
 		{"unknown tenancy", Organization{Parent: "994598759"}, Tenancy(7), "unknown tenancy"},
+		{"supplier with a parent", Organization{supplier: true, Parent: "994598759"}, MultiTenant, "SupplierOrganization names no"},
+		{"supplier with a child", Organization{supplier: true, Child: "920773230"}, SingleTenant, "SupplierOrganization names no"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,4 +63,21 @@ func TestOrganizationValidate(t *testing.T) {
 	}
 	assert.Equal(t, "multi-tenant", MultiTenant.String())
 	assert.Equal(t, "single-tenant", SingleTenant.String())
+}
+
+// SupplierOrganization is valid for both tenancies, sends no organisation numbers, and is told
+// apart from the zero value.
+func TestSupplierOrganization(t *testing.T) {
+	s := SupplierOrganization()
+	assert.True(t, s.IsSupplier())
+	assert.False(t, s.IsZero(), "an explicit choice, not a missing one")
+	assert.NotEqual(t, Organization{}, s)
+	assert.False(t, Organization{}.IsSupplier())
+	assert.True(t, Organization{}.IsZero())
+	for _, tenancy := range []Tenancy{SingleTenant, MultiTenant} {
+		require.NoError(t, s.Validate(tenancy))
+		details, err := s.AssertionDetails(tenancy)
+		require.NoError(t, err)
+		assert.Nil(t, details, "no organisation numbers are sent")
+	}
 }

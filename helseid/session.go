@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/helseid-go/sdk/dpop"
 	"github.com/helseid-go/sdk/internal/tokenendpoint"
 	"github.com/helseid-go/sdk/resource"
 )
@@ -117,12 +116,7 @@ func (s *UserSession) SwitchOrganization(ctx context.Context, org Organization, 
 // a fresh DPoP proof per request, the API's nonce, and one new token after a 401
 // invalid_token.
 func (s *UserSession) HTTPClient(resource string) *http.Client {
-	return dpop.NewClient(&dpop.Transport{
-		Base:    s.client.http.Transport,
-		Proofer: s.client.proofer,
-		Nonces:  s.client.apiNonces,
-		Tokens:  sessionSource{s: s, resource: resource},
-	})
+	return s.client.apiClient(sessionSource{s: s, resource: resource})
 }
 
 type sessionSource struct {

@@ -14,7 +14,9 @@ type Source struct {
 	org    Organization
 }
 
-// Source validates req once and returns a Source for it.
+// Source validates req once and returns a Source for it. A Source whose request names no
+// organisation takes each call's from its context; for a multi-tenant client a call whose
+// context names none fails with ErrNoOrganization, as Token does.
 func (c *Client) Source(req ClientCredentialsRequest) (*Source, error) {
 	spec, err := c.spec(req)
 	if err != nil {

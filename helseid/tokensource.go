@@ -7,7 +7,8 @@ import (
 )
 
 // TokenSource adapts the client's token cache to oauth2.TokenSource for code that needs one:
-// every Token call returns the cached token for req, requesting one when needed. No
+// every Token call returns the cached token for req, requesting one when needed, with the
+// organisation of req or else of ctx, and ErrNoOrganization as for Client.Token. No
 // oauth2.ReuseTokenSource is needed around it. oauth2.TokenSource has no context parameter, so
 // ctx is used for every call; pass one that lives as long as the source.
 //

@@ -92,12 +92,43 @@ func New(cfg Config) (*Pusher, error) {
 // reserved are parameters the Pusher sets itself or that RFC 9126 forbids in a push.
 var reserved = [...]string{"request_uri", "client_assertion", "client_assertion_type", "client_secret", "dpop_jkt"}
 
+// RequestObjectFunc builds a signed request object (RFC 9101) to push as the "request"
+// parameter. The Pusher calls it once per HTTP attempt, as it does the client authentication,
+// so that a retried push never repeats a jti the server has seen (and may refuse as a replay)
+// nor carries an exp that has passed meanwhile.
+type RequestObjectFunc func() (string, error)
+
 // Push sends the authorization request params (response_type, client_id, redirect_uri, scope,
 // state, nonce, code_challenge and so on, exactly as given) and returns the request_uri.
 // params must not hold request_uri (RFC 9126 §2.1) or client credentials. Errors wrap *Error
 // for the server's answers, ErrInvalidRequest or ErrInvalidResponse, and never contain an
-// assertion or a proof.
+// assertion or a proof. A signed request object belongs in PushWithRequestObject, which makes
+// a new one for every attempt.
 func (p *Pusher) Push(ctx context.Context, params url.Values) (*Response, error) {
+	return p.push(ctx, params, nil)
+}
+
+// PushWithRequestObject is Push with a request object built by requestObject for each HTTP
+// attempt and sent as the "request" parameter alongside params, which must not hold one.
+// requestObject's errors end the push and are wrapped.
+func (p *Pusher) PushWithRequestObject(ctx context.Context, params url.Values, requestObject RequestObjectFunc) (*Response, error) {
+	if requestObject == nil {
+		return nil, fmt.Errorf("%w: the request object function is nil", ErrInvalidRequest)
+	}
+	if _, ok := params["request"]; ok {
+		return nil, fmt.Errorf("%w: request is built by the request object function, not given in params", ErrInvalidRequest)
+	}
+	return p.push(ctx, params, func(form url.Values) error {
+		ro, err := requestObject()
+		if err != nil {
+			return fmt.Errorf("request object: %w", err)
+		}
+		form.Set("request", ro)
+		return nil
+	})
+}
+
+func (p *Pusher) push(ctx context.Context, params url.Values, prepare func(url.Values) error) (*Response, error) {
 	for _, name := range reserved {
 		if _, ok := params[name]; ok {
 			return nil, fmt.Errorf("%w: %s must not be pushed by the caller", ErrInvalidRequest, name)
@@ -114,7 +145,7 @@ func (p *Pusher) Push(ctx context.Context, params url.Values) (*Response, error)
 		form.Set("dpop_jkt", p.proofer.Thumbprint())
 	}
 	sent := p.now()
-	body, _, err := p.endpoint.Post(ctx, form, http.StatusCreated, tokenendpoint.Idempotent)
+	body, _, err := p.endpoint.PostEach(ctx, form, http.StatusCreated, tokenendpoint.Idempotent, prepare)
 	if err != nil {
 		return nil, fmt.Errorf("par: %w", err)
 	}

@@ -2,6 +2,7 @@ package par_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -142,4 +143,86 @@ func TestAuthorizationURL(t *testing.T) {
 	assert.Error(t, err, "plain http only to loopback")
 	_, err = par.AuthorizationURL("https://as.example/authorize", "", "u")
 	assert.ErrorIs(t, err, par.ErrInvalidRequest)
+}
+
+// A push retried after a transient failure carries a new request object, so the server never
+// sees a request object's jti twice.
+func TestPushWithRequestObjectBuildsOnePerAttempt(t *testing.T) {
+	var forms []url.Values
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		require.NoError(t, r.ParseForm())
+		forms = append(forms, r.PostForm)
+		w.Header().Set("Content-Type", "application/json")
+		if len(forms) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write([]byte(`{"request_uri":"urn:ietf:params:oauth:request_uri:x","expires_in":60}`))
+	}))
+	t.Cleanup(srv.Close)
+	p, err := par.New(par.Config{Endpoint: srv.URL + "/par", ClientAuth: authFunc(freshAssertion), HTTPClient: srv.Client()})
+	require.NoError(t, err)
+	built := 0
+	resp, err := p.PushWithRequestObject(context.Background(), params(), func() (string, error) {
+		built++
+		return "request-object-" + string(rune('0'+built)), nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, "urn:ietf:params:oauth:request_uri:x", resp.RequestURI)
+
+	require.Len(t, forms, 2, "one retry after the 503")
+	assert.Equal(t, 2, built)
+	assert.Equal(t, []string{"request-object-1"}, forms[0]["request"])
+	assert.Equal(t, []string{"request-object-2"}, forms[1]["request"], "the retry carries a new request object")
+	assert.Equal(t, "openid nhn:a/x", forms[1].Get("scope"), "the other parameters as given")
+}
+
+func TestPushWithRequestObjectRefusals(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	t.Cleanup(srv.Close)
+	p, err := par.New(par.Config{Endpoint: srv.URL + "/par", ClientAuth: authFunc(freshAssertion), HTTPClient: srv.Client()})
+	require.NoError(t, err)
+	ro := func() (string, error) { return "ro", nil }
+	withRequest := params()
+	withRequest.Set("request", "static")
+	signErr := errors.New("hsm unavailable")
+
+	tests := []struct {
+		name   string
+		params url.Values
+		ro     par.RequestObjectFunc
+		want   error
+	}{
+		{"nil function", params(), nil, par.ErrInvalidRequest},
+		{"request in params", withRequest, ro, par.ErrInvalidRequest},
+		{"request_uri in params", url.Values{"client_id": {"c1"}, "request_uri": {"x"}}, ro, par.ErrInvalidRequest},
+		{"signing fails", params(), func() (string, error) { return "", signErr }, signErr},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := p.PushWithRequestObject(context.Background(), tc.params, tc.ro)
+			assert.ErrorIs(t, err, tc.want)
+		})
+	}
+	assert.Zero(t, hits.Load(), "nothing is sent")
+}
+
+// The DPoP nonce retry is an attempt like any other: it gets a new request object too.
+func TestPushWithRequestObjectNonceRetry(t *testing.T) {
+	srv, forms, _ := parServer(t, http.StatusCreated, `{"request_uri":"urn:ietf:params:oauth:request_uri:x","expires_in":60}`)
+	proofer, err := dpop.NewProofer(dpop.ProoferConfig{})
+	require.NoError(t, err)
+	p, err := par.New(par.Config{Endpoint: srv.URL + "/par", ClientAuth: authFunc(freshAssertion), Proofer: proofer, HTTPClient: srv.Client()})
+	require.NoError(t, err)
+	built := 0
+	_, err = p.PushWithRequestObject(context.Background(), params(), func() (string, error) {
+		built++
+		return "request-object-" + string(rune('0'+built)), nil
+	})
+	require.NoError(t, err)
+	require.Len(t, *forms, 2, "one retry with the nonce")
+	assert.Equal(t, "request-object-1", (*forms)[0].Get("request"))
+	assert.Equal(t, "request-object-2", (*forms)[1].Get("request"))
 }

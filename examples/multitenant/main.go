@@ -7,7 +7,9 @@
 // It needs no configuration and no network: it starts helseidtest (an in-process HelseID) and
 // its demo API, and registers a multi-tenant client. Each simulated incoming request carries
 // its organisation in its context (helseid.WithOrganization); the SDK picks that
-// organisation's token from its cache, requesting it once.
+// organisation's token from its cache, requesting it once. A call whose context names no
+// organisation is refused (helseid.ErrNoOrganization) rather than served with the supplier's
+// token; the supplier's own work asks for that token explicitly (helseid.SupplierOrganization).
 package main
 
 import (
@@ -113,14 +115,31 @@ func run(ctx context.Context, out io.Writer, callsPerOrg int) error {
 		}
 		fmt.Fprintf(out, "%-12s %-12s %6d  %s\n", r.org.Parent, orDash(r.org.Child), r.calls, status)
 	}
-	st := srv.Stats()
-	fmt.Fprintf(out, "\n%d API calls in %s; HelseID issued %d tokens (one per organisation).\n",
-		st.APIRequests-st.APINonceChallenges, time.Since(start).Round(time.Millisecond), st.TokensIssued)
 	if failed != nil {
 		return failed
 	}
-	if st.TokensIssued != int64(len(organisations)) {
-		return fmt.Errorf("helseid issued %d tokens for %d organisations", st.TokensIssued, len(organisations))
+	elapsed := time.Since(start)
+
+	// An incoming request whose context lost its organisation: refused before anything is
+	// sent, never answered with the supplier's own token.
+	err = callAPI(ctx, api, srv.APIURL(), helseid.Organization{})
+	if !errors.Is(err, helseid.ErrNoOrganization) {
+		return fmt.Errorf("a call with no organisation: got %v, want helseid.ErrNoOrganization", err)
+	}
+	fmt.Fprintln(out, "\nA call with no organisation in its context: refused (helseid.ErrNoOrganization), nothing sent.")
+
+	// The supplier's own work (a nightly job, say) asks for the supplier's token explicitly.
+	own := helseid.WithOrganization(ctx, helseid.SupplierOrganization())
+	if err := callAPI(own, api, srv.APIURL(), helseid.Organization{Parent: supplier}); err != nil {
+		return fmt.Errorf("the supplier's own call: %w", err)
+	}
+	fmt.Fprintf(out, "A call with helseid.SupplierOrganization() in its context: the supplier's own token (%s).\n", supplier)
+
+	st := srv.Stats()
+	fmt.Fprintf(out, "\n%d API calls for the organisations in %s; HelseID issued %d tokens (one per organisation, one for the supplier).\n",
+		st.APIRequests-st.APINonceChallenges-1, elapsed.Round(time.Millisecond), st.TokensIssued)
+	if want := int64(len(organisations) + 1); st.TokensIssued != want {
+		return fmt.Errorf("helseid issued %d tokens, want %d", st.TokensIssued, want)
 	}
 	return nil
 }

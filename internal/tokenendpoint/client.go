@@ -193,9 +193,16 @@ func CheckTokenType(tokenType string, dpop bool) error {
 // safety and the RetryPolicy allow. It returns the body of a response with status okStatus;
 // any other status becomes an *Error.
 func (c *Client) Post(ctx context.Context, params url.Values, okStatus int, safety Safety) ([]byte, http.Header, error) {
+	return c.PostEach(ctx, params, okStatus, safety, nil)
+}
+
+// PostEach is Post with prepare, when not nil, called on each attempt's form before client
+// authentication, for parameters that must be new on every attempt as the client assertion
+// is (a signed request object's jti and exp). An error from prepare ends the call.
+func (c *Client) PostEach(ctx context.Context, params url.Values, okStatus int, safety Safety, prepare func(form url.Values) error) ([]byte, http.Header, error) {
 	nonceRetried, nonce := false, ""
 	for attempt, failures := 1, 0; ; attempt++ {
-		body, header, err := c.attempt(ctx, params, okStatus, nonce)
+		body, header, err := c.attempt(ctx, params, okStatus, nonce, prepare)
 		nonce = ""
 		if err == nil {
 			return body, header, nil
@@ -232,11 +239,17 @@ func (c *Client) Post(ctx context.Context, params url.Values, okStatus int, safe
 	}
 }
 
-// attempt sends one request; nonce, when set, overrides the store's nonce in the proof.
-func (c *Client) attempt(ctx context.Context, params url.Values, okStatus int, nonce string) ([]byte, http.Header, error) {
-	form := make(url.Values, len(params)+3)
+// attempt sends one request; nonce, when set, overrides the store's nonce in the proof, and
+// prepare, when set, adds to the form first.
+func (c *Client) attempt(ctx context.Context, params url.Values, okStatus int, nonce string, prepare func(url.Values) error) ([]byte, http.Header, error) {
+	form := make(url.Values, len(params)+4)
 	for k, v := range params {
 		form[k] = v
+	}
+	if prepare != nil {
+		if err := prepare(form); err != nil {
+			return nil, nil, fmt.Errorf("token endpoint: %w", err)
+		}
 	}
 	if err := c.auth.Authenticate(form); err != nil {
 		return nil, nil, fmt.Errorf("token endpoint: client authentication: %w", err)
