@@ -94,7 +94,9 @@ func (s *UserSession) RefreshToken() (string, time.Time) { return s.tokens.Refre
 
 // Token returns an access token for one API (its resource, such as "nhn:kjernejournal"),
 // refreshing with exactly that resource when none is cached. Refreshes of the session run one
-// at a time, since each uses up the refresh token.
+// at a time, since each uses up the refresh token. A refresh refused for one API (say
+// invalid_target) is remembered for that API only, briefly and with backoff; invalid_grant
+// ends the whole session (see resource.Session.Token).
 func (s *UserSession) Token(ctx context.Context, resource string) (*Token, error) {
 	return s.tokens.Token(ctx, resource)
 }

@@ -233,3 +233,28 @@ func TestUserSessionHTTPClientReplacesRefusedToken(t *testing.T) {
 	require.Len(t, tokens, 2)
 	assert.NotEqual(t, tokens[0], tokens[1], "a new token after invalid_token")
 }
+
+// An API the login did not name is refused (invalid_target); the session's other APIs keep
+// getting tokens at once, and the error names the refused API.
+func TestUserSessionRefusedResourceBlocksNoOther(t *testing.T) {
+	f := newLoginFixture(t, nil)
+	s, _ := f.loggedIn(t)
+	before := f.srv.Stats().TokenRequests
+	_, refused := s.Token(context.Background(), "nhn:not-in-the-login")
+	var oe *helseid.OAuthError
+	require.ErrorAs(t, refused, &oe)
+	assert.Equal(t, "invalid_target", oe.Code)
+	assert.Contains(t, refused.Error(), "nhn:not-in-the-login")
+
+	b, err := s.Token(context.Background(), "nhn:service-b")
+	require.NoError(t, err, "another API refreshes at once")
+	assert.Equal(t, "nhn:service-b", claimsOf(t, b.AccessToken)["aud"])
+	resp, err := s.HTTPClient("nhn:helseidtest-api").Get(f.srv.APIURL())
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+
+	_, again := s.Token(context.Background(), "nhn:not-in-the-login")
+	assert.Equal(t, refused, again, "the refusal is remembered for its own resource")
+	assert.Equal(t, before+3, f.srv.Stats().TokenRequests, "one request per resource")
+}

@@ -78,11 +78,11 @@ type Session struct {
 	margin   time.Duration
 	refresh  chan struct{} // a one-slot lane: one refresh in flight per session
 
-	mu            sync.Mutex // guards the refresh token and writes of tokens
+	mu            sync.Mutex // guards the fields below and writes of tokens
 	refreshToken  string
 	refreshExpiry time.Time
-	failure       error // the last refresh's error, answered until failUntil (zero: for good)
-	failUntil     time.Time
+	ended         error              // invalid_grant: the session is over
+	failures      map[string]failure // per resource: its last refresh's error, while backed off
 	// tokens is replaced, never changed, so that reads take no lock: refreshes are rare,
 	// reads happen on every request.
 	tokens atomic.Pointer[map[string]*Token]
@@ -102,7 +102,8 @@ func NewSession(cfg Config, refreshToken string, refreshExpiry time.Time) (*Sess
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	s := &Session{endpoint: endpoint, persist: cfg.Persist, now: cfg.Now, margin: cfg.ExpiryMargin,
-		refresh: make(chan struct{}, 1), refreshToken: refreshToken, refreshExpiry: refreshExpiry}
+		refresh: make(chan struct{}, 1), refreshToken: refreshToken, refreshExpiry: refreshExpiry,
+		failures: map[string]failure{}}
 	s.tokens.Store(&map[string]*Token{})
 	if s.now == nil {
 		s.now = time.Now
@@ -145,8 +146,13 @@ func (s *Session) RefreshToken() (string, time.Time) {
 // refresh with exactly that resource (RFC 8707 §2.2). Refreshes of one session run one at a
 // time; a caller waiting for another's refresh stops waiting when its ctx ends. The new
 // refresh token is persisted before the access token is handed out; after a failed refresh
-// the old one is kept, and after invalid_grant the session is over (ErrInvalidGrant, with no
-// further request).
+// the old one is kept.
+//
+// Failures are per resource: a refresh the server refused for one resource (invalid_target,
+// say) is answered from memory for that resource for a while (2 s, doubling while it repeats,
+// at most 30 s) and holds up no other resource. invalid_grant is different: the refresh
+// token is gone, the session is over, and every later call returns ErrInvalidGrant with no
+// further request.
 func (s *Session) Token(ctx context.Context, resource string) (*Token, error) {
 	if tok := s.cached(resource); tok != nil {
 		return tok, nil
@@ -158,14 +164,21 @@ func (s *Session) Token(ctx context.Context, resource string) (*Token, error) {
 		if tok := s.cached(resource); tok != nil { // refreshed while this caller waited
 			return tok, nil
 		}
+		s.mu.Lock()
+		f := s.failures[resource]
+		s.mu.Unlock()
+		if f.err != nil && s.now().Before(f.until) {
+			return nil, f.err
+		}
 		return s.refreshFor(ctx, resource, false)
 	})
 }
 
 // Switch changes the context the session's tokens carry (HelseID: the organisation in the
 // client assertion) and refreshes for resource, with no other refresh in flight: change runs
-// first, and undo runs if the refresh fails. Every other resource's cached token is dropped,
-// since it belongs to the old context.
+// first, and undo runs if the refresh fails. Every other resource's cached token and
+// remembered failure is dropped once the refresh succeeds, since it belongs to the old
+// context; a failed Switch is not remembered.
 func (s *Session) Switch(ctx context.Context, resource string, change, undo func()) (*Token, error) {
 	if resource == "" || strings.ContainsAny(resource, " \t\r\n") {
 		return nil, fmt.Errorf("%w: %.64q is empty or has white space", ErrInvalidResource, resource)
@@ -197,8 +210,7 @@ func (s *Session) Invalidate(resource, token string) {
 	}
 }
 
-// exclusive runs fn holding the refresh lane, unless the session is over or a recent failure
-// is still being backed off.
+// exclusive runs fn holding the refresh lane, unless the session is over.
 func (s *Session) exclusive(ctx context.Context, fn func() (*Token, error)) (*Token, error) {
 	select {
 	case s.refresh <- struct{}{}:
@@ -207,10 +219,10 @@ func (s *Session) exclusive(ctx context.Context, fn func() (*Token, error)) (*To
 	}
 	defer func() { <-s.refresh }()
 	s.mu.Lock()
-	failed, until := s.failure, s.failUntil
+	ended := s.ended
 	s.mu.Unlock()
-	if failed != nil && (until.IsZero() || s.now().Before(until)) {
-		return nil, failed
+	if ended != nil {
+		return nil, ended
 	}
 	return fn()
 }
@@ -229,12 +241,34 @@ func (s *Session) cached(resource string) *Token {
 // once sent, the response must be read, or the rotated refresh token would be lost.
 const refreshTimeout = 30 * time.Second
 
-// failureBackoff is how long a failed refresh is answered from memory, so that waiting
-// callers do not each send one.
-const failureBackoff = 2 * time.Second
+// A failed refresh is answered from memory for failureBackoff, doubling with each
+// consecutive failure up to maxFailureBackoff, so that waiting callers do not each send one
+// and a lasting refusal costs the server little.
+const (
+	failureBackoff    = 2 * time.Second
+	maxFailureBackoff = 30 * time.Second
+)
 
-// refreshFor sends one refresh; the caller holds the refresh lane.
-func (s *Session) refreshFor(ctx context.Context, resource string, dropOthers bool) (*Token, error) {
+// failure is a remembered error, answered until until.
+type failure struct {
+	err   error
+	until time.Time
+	n     int // consecutive failures
+}
+
+// next is f after one more failure with err at now.
+func (f failure) next(err error, now time.Time) failure {
+	d := failureBackoff
+	for i := 1; i <= f.n && d < maxFailureBackoff; i++ {
+		d *= 2
+	}
+	return failure{err: err, until: now.Add(min(d, maxFailureBackoff)), n: f.n + 1}
+}
+
+// refreshFor sends one refresh; the caller holds the refresh lane. switched says that the
+// session's context has just changed (Switch): a failure is not remembered, and success
+// drops what belongs to the old context.
+func (s *Session) refreshFor(ctx context.Context, resource string, switched bool) (*Token, error) {
 	rt, exp := s.RefreshToken()
 	if !exp.IsZero() && !s.now().Before(exp) {
 		return nil, ErrRefreshTokenExpired
@@ -245,16 +279,20 @@ func (s *Session) refreshFor(ctx context.Context, resource string, dropOthers bo
 	if err != nil {
 		err = fmt.Errorf("refresh for %s: %w", resource, err)
 		s.mu.Lock()
-		s.failure, s.failUntil = err, s.now().Add(failureBackoff)
 		if errors.Is(err, ErrInvalidGrant) {
-			s.failUntil = time.Time{} // final: the grant is gone
+			s.ended = err // final: the grant is gone
+		} else if !switched {
+			s.failures[resource] = s.failures[resource].next(err, s.now())
 		}
 		s.mu.Unlock()
 		return nil, err
 	}
 	tok := Token{AccessToken: resp.AccessToken, Expiry: resp.Expiry}
 	s.mu.Lock()
-	s.failure = nil
+	delete(s.failures, resource)
+	if switched {
+		clear(s.failures)
+	}
 	if resp.RefreshToken != "" {
 		s.refreshToken, s.refreshExpiry = resp.RefreshToken, resp.RefreshExpiry
 	}
@@ -269,7 +307,7 @@ func (s *Session) refreshFor(ctx context.Context, resource string, dropOthers bo
 		}
 	}
 	s.mu.Lock()
-	s.storeLocked(resource, &tok, dropOthers)
+	s.storeLocked(resource, &tok, switched)
 	s.mu.Unlock()
 	return &tok, nil
 }

@@ -29,6 +29,7 @@ type rotatingServer struct {
 	seen     []string // resource of each refresh
 	calls    int
 	before   func() // runs after rotating, before answering
+	refuse   string // a resource answered with invalid_target
 }
 
 func (s *rotatingServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -43,7 +44,7 @@ func (s *rotatingServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"error":"invalid_request"}`))
 		return
 	}
-	if len(r.PostForm["resource"]) != 1 || r.PostForm.Get("grant_type") != "refresh_token" {
+	if len(r.PostForm["resource"]) != 1 || r.PostForm.Get("grant_type") != "refresh_token" || r.PostForm.Get("resource") == s.refuse {
 		w.WriteHeader(http.StatusBadRequest)
 		_, _ = w.Write([]byte(`{"error":"invalid_target"}`))
 		return
@@ -135,11 +136,73 @@ func TestSessionFailedRefreshKeepsTheOldToken(t *testing.T) {
 	require.ErrorAs(t, err, &oe)
 	rt, _ := s.RefreshToken()
 	assert.Equal(t, "rt-0", rt)
-	_, again := s.Token(context.Background(), "nhn:b")
+	_, again := s.Token(context.Background(), "nhn:a")
 	assert.Equal(t, err, again, "a recent failure is answered from memory")
+	assert.Equal(t, 1, srv.calls)
 	clock.Advance(3 * time.Second)
 	_, err = s.Token(context.Background(), "nhn:a")
 	require.NoError(t, err, "then the kept refresh token is used")
+}
+
+// One resource the server refuses does not hold up the session's other resources: failures
+// are remembered per resource, with a backoff that doubles while they repeat.
+func TestSessionFailureIsPerResource(t *testing.T) {
+	srv := &rotatingServer{refuse: "nhn:refused"}
+	clock := fakeclock.New(time.Now())
+	s := newSessionAt(t, srv, nil, clock.Now)
+	_, err := s.Token(context.Background(), "nhn:refused")
+	var oe *resource.Error
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, "invalid_target", oe.Code)
+	assert.Contains(t, err.Error(), "nhn:refused")
+
+	a, err := s.Token(context.Background(), "nhn:a")
+	require.NoError(t, err, "another resource refreshes at once")
+	assert.Equal(t, "at-nhn:a-1", a.AccessToken)
+	assert.Equal(t, 2, srv.calls)
+
+	steps := []struct {
+		advance time.Duration
+		calls   int // at the token endpoint after asking for the refused resource again
+	}{
+		{0, 2},               // remembered (then nhn:b's refresh is the third request)
+		{2 * time.Second, 4}, // first backoff (2 s) over: one more request, refused again
+		{2 * time.Second, 4}, // the backoff doubled to 4 s
+		{2 * time.Second, 5},
+		{4 * time.Second, 5}, // 8 s
+		{4 * time.Second, 6},
+	}
+	for i, step := range steps {
+		clock.Advance(step.advance)
+		_, err = s.Token(context.Background(), "nhn:refused")
+		require.ErrorAs(t, err, &oe, "step %d", i)
+		assert.Contains(t, err.Error(), "nhn:refused", "step %d", i)
+		assert.Equal(t, step.calls, srv.calls, "step %d", i)
+		b, err := s.Token(context.Background(), "nhn:b")
+		require.NoError(t, err, "step %d", i)
+		assert.Equal(t, b, must(s.Token(context.Background(), "nhn:b")), "step %d: cached", i)
+	}
+	assert.Equal(t, []string{"nhn:a", "nhn:b"}, srv.seen)
+
+	// invalid_grant still ends the whole session.
+	srv.mu.Lock()
+	srv.revoked = true
+	srv.mu.Unlock()
+	_, err = s.Token(context.Background(), "nhn:c")
+	require.ErrorIs(t, err, resource.ErrInvalidGrant)
+	clock.Advance(time.Hour)
+	for _, res := range []string{"nhn:a", "nhn:b", "nhn:refused", "nhn:d"} {
+		_, err = s.Token(context.Background(), res)
+		assert.ErrorIs(t, err, resource.ErrInvalidGrant, res)
+	}
+	assert.Equal(t, 7, srv.calls, "no request after invalid_grant")
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
 
 // After invalid_grant the session is over: no caller sends the dead token again.
