@@ -28,7 +28,12 @@ type UserSession struct {
 // SessionOptions configure a UserSession.
 type SessionOptions struct {
 	// Persist stores every new refresh token before the access token it came with is handed
-	// out (see resource.PersistFunc). Keep the newest: HelseID's refresh tokens are one-time.
+	// out. Keep the newest: HelseID's refresh tokens are one-time. When it fails, the session
+	// keeps the new refresh token in memory (RefreshToken) and holds the access token back:
+	// Token and the HTTP clients' requests fail with resource.ErrPersistFailed (cached tokens
+	// are still served), no further refresh is sent, and a later call retries Persist after a
+	// backoff (2 s, doubling to at most 30 s), handing the held token out once it succeeds
+	// (see resource.PersistFunc).
 	Persist resource.PersistFunc
 	// Organization, for ResumeUserSession, is the organisation the session spoke for (its
 	// refreshes send it in assertion_details); NewUserSession takes the login's.
@@ -103,8 +108,10 @@ func (s *UserSession) Token(ctx context.Context, resource string) (*Token, error
 
 // SwitchOrganization makes the session's tokens speak for org from now on: a refresh with
 // the organisation in the client assertion's assertion_details, as HelseID recommends for a
-// user who changes organisation without logging in again (HELSEID.md §2.1). Every cached
-// access token is dropped; the returned one is for resource.
+// user who changes organisation without logging in again. Every cached access token is
+// dropped; the returned one is for resource. If only Persist fails
+// (resource.ErrPersistFailed), the switch has happened at the server and stays; the token
+// comes once Persist succeeds.
 func (s *UserSession) SwitchOrganization(ctx context.Context, org Organization, resource string) (*Token, error) {
 	if err := org.Validate(s.client.cfg.Tenancy); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)

@@ -27,6 +27,11 @@ var (
 	// ErrInvalidGrant is the server's answer to a refresh token it no longer accepts (used,
 	// revoked, expired): the user must log in again.
 	ErrInvalidGrant = tokenendpoint.ErrInvalidGrant
+	// ErrPersistFailed reports that Persist failed for a refresh token the server has already
+	// rotated: the session keeps the new refresh token in memory (RefreshToken returns it) and
+	// holds the access token back until a later call's Persist succeeds. The error also wraps
+	// Persist's own.
+	ErrPersistFailed = errors.New("new refresh token not persisted")
 )
 
 // Error is an error response of the token endpoint; read it with errors.As.
@@ -43,8 +48,15 @@ type ClientAuthenticator interface {
 
 // PersistFunc stores a new refresh token (and its expiry, zero when unknown) before the
 // access token it came with is handed out: when the old token has been used up, the new one
-// must not be lost. An error is returned to the caller of Token; the session keeps the new
-// token in memory either way.
+// must not be lost.
+//
+// When it fails, the session keeps the new refresh token in memory and holds the access token
+// back: the caller gets ErrPersistFailed (wrapping the error), and so does every caller that
+// needs a new token, while cached tokens keep being served. No other refresh is sent
+// meanwhile (it would rotate the refresh token again); instead, the next call after a
+// backoff (2 s, doubling while it fails, at most 30 s) calls Persist again with the newest
+// refresh token, and once that succeeds the held access token is handed out. Persist runs
+// with the refresh's context, which its caller's cancellation does not end.
 type PersistFunc func(ctx context.Context, refreshToken string, expiry time.Time) error
 
 // Config configures a Session.
@@ -83,6 +95,7 @@ type Session struct {
 	refreshExpiry time.Time
 	ended         error              // invalid_grant: the session is over
 	failures      map[string]failure // per resource: its last refresh's error, while backed off
+	unsaved       *heldToken         // a refresh whose refresh token Persist has not taken yet
 	// tokens is replaced, never changed, so that reads take no lock: refreshes are rare,
 	// reads happen on every request.
 	tokens atomic.Pointer[map[string]*Token]
@@ -145,8 +158,9 @@ func (s *Session) RefreshToken() (string, time.Time) {
 // Token returns a usable access token for resource: the cached one, or a new one from a
 // refresh with exactly that resource (RFC 8707 §2.2). Refreshes of one session run one at a
 // time; a caller waiting for another's refresh stops waiting when its ctx ends. The new
-// refresh token is persisted before the access token is handed out; after a failed refresh
-// the old one is kept.
+// refresh token is persisted before the access token is handed out (while Persist fails, see
+// PersistFunc: ErrPersistFailed, and no further refresh); after a failed refresh the old one
+// is kept.
 //
 // Failures are per resource: a refresh the server refused for one resource (invalid_target,
 // say) is answered from memory for that resource for a while (2 s, doubling while it repeats,
@@ -178,7 +192,9 @@ func (s *Session) Token(ctx context.Context, resource string) (*Token, error) {
 // client assertion) and refreshes for resource, with no other refresh in flight: change runs
 // first, and undo runs if the refresh fails. Every other resource's cached token and
 // remembered failure is dropped once the refresh succeeds, since it belongs to the old
-// context; a failed Switch is not remembered.
+// context; a failed Switch is not remembered. When only Persist fails (ErrPersistFailed), the
+// switch has happened: undo does not run, and the new token comes as described at
+// PersistFunc.
 func (s *Session) Switch(ctx context.Context, resource string, change, undo func()) (*Token, error) {
 	if resource == "" || strings.ContainsAny(resource, " \t\r\n") {
 		return nil, fmt.Errorf("%w: %.64q is empty or has white space", ErrInvalidResource, resource)
@@ -186,7 +202,7 @@ func (s *Session) Switch(ctx context.Context, resource string, change, undo func
 	return s.exclusive(ctx, func() (*Token, error) {
 		change()
 		tok, err := s.refreshFor(ctx, resource, true)
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrPersistFailed) { // else the server has switched
 			undo()
 		}
 		return tok, err
@@ -210,7 +226,8 @@ func (s *Session) Invalidate(resource, token string) {
 	}
 }
 
-// exclusive runs fn holding the refresh lane, unless the session is over.
+// exclusive runs fn holding the refresh lane, unless the session is over or a refresh token
+// is still waiting for Persist.
 func (s *Session) exclusive(ctx context.Context, fn func() (*Token, error)) (*Token, error) {
 	select {
 	case s.refresh <- struct{}{}:
@@ -224,7 +241,45 @@ func (s *Session) exclusive(ctx context.Context, fn func() (*Token, error)) (*To
 	if ended != nil {
 		return nil, ended
 	}
+	if err := s.persistHeld(ctx); err != nil {
+		return nil, err
+	}
 	return fn()
+}
+
+// heldToken is an access token waiting for the refresh token that came with it to be
+// persisted.
+type heldToken struct {
+	resource string
+	tok      *Token
+	failure  failure // Persist's
+}
+
+// persistHeld retries Persist for a refresh whose Persist failed, once its backoff is over,
+// and publishes the access token it held back; the caller holds the refresh lane.
+func (s *Session) persistHeld(ctx context.Context) error {
+	s.mu.Lock()
+	held, rt, exp := s.unsaved, s.refreshToken, s.refreshExpiry
+	s.mu.Unlock()
+	if held == nil {
+		return nil
+	}
+	if f := held.failure; s.now().Before(f.until) {
+		return f.err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+	defer cancel()
+	err := s.persist(ctx, rt, exp)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		err = fmt.Errorf("%w: %w", ErrPersistFailed, err)
+		held.failure = held.failure.next(err, s.now())
+		return err
+	}
+	s.unsaved = nil
+	s.storeLocked(held.resource, held.tok, false)
+	return nil
 }
 
 // cached returns resource's token while it is usable. The returned Token is shared: do not
@@ -287,11 +342,12 @@ func (s *Session) refreshFor(ctx context.Context, resource string, switched bool
 		s.mu.Unlock()
 		return nil, err
 	}
-	tok := Token{AccessToken: resp.AccessToken, Expiry: resp.Expiry}
+	tok := &Token{AccessToken: resp.AccessToken, Expiry: resp.Expiry}
 	s.mu.Lock()
 	delete(s.failures, resource)
 	if switched {
 		clear(s.failures)
+		s.tokens.Store(&map[string]*Token{}) // the old context's tokens
 	}
 	if resp.RefreshToken != "" {
 		s.refreshToken, s.refreshExpiry = resp.RefreshToken, resp.RefreshExpiry
@@ -300,14 +356,18 @@ func (s *Session) refreshFor(ctx context.Context, resource string, switched bool
 	s.mu.Unlock()
 	if resp.RefreshToken != "" && s.persist != nil {
 		// The access token is published only once the refresh token that came with it is
-		// saved: otherwise the next call refreshes (with the new token, kept in memory) and
-		// tries to persist again.
+		// saved. Until then it is held, and later calls retry Persist, not the refresh:
+		// another refresh would rotate the unsaved token again.
 		if err := s.persist(ctx, newRT, newExp); err != nil {
-			return nil, fmt.Errorf("persist the new refresh token: %w", err)
+			err = fmt.Errorf("%w: %w", ErrPersistFailed, err)
+			s.mu.Lock()
+			s.unsaved = &heldToken{resource: resource, tok: tok, failure: failure{}.next(err, s.now())}
+			s.mu.Unlock()
+			return nil, err
 		}
 	}
 	s.mu.Lock()
-	s.storeLocked(resource, &tok, switched)
+	s.storeLocked(resource, tok, false)
 	s.mu.Unlock()
-	return &tok, nil
+	return tok, nil
 }

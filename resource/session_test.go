@@ -263,14 +263,128 @@ func TestSessionInvalidate(t *testing.T) {
 	assert.NotEqual(t, a.AccessToken, fresh.AccessToken)
 }
 
-func TestSessionPersistFailureIsReported(t *testing.T) {
+// flakyStore is a refresh-token store that fails while down.
+type flakyStore struct {
+	mu    sync.Mutex
+	down  bool
+	calls int
+	saved []string
+}
+
+func (st *flakyStore) persist(_ context.Context, rt string, _ time.Time) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.calls++
+	if st.down {
+		return assert.AnError
+	}
+	st.saved = append(st.saved, rt)
+	return nil
+}
+
+func (st *flakyStore) setDown(down bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.down = down
+}
+
+// While the store is down, the session sends one refresh in all: it keeps the rotated refresh
+// token in memory, holds the access token back, and retries Persist (not the refresh) with
+// backoff; once Persist succeeds the held token is handed out.
+func TestSessionPersistFailureRetriesPersistNotTheRefresh(t *testing.T) {
 	srv := &rotatingServer{}
-	s := newSession(t, srv, func(context.Context, string, time.Time) error { return assert.AnError })
+	store := &flakyStore{down: true}
+	clock := fakeclock.New(time.Now())
+	s := newSessionAt(t, srv, store.persist, clock.Now)
+
 	_, err := s.Token(context.Background(), "nhn:a")
+	require.ErrorIs(t, err, resource.ErrPersistFailed)
 	assert.ErrorIs(t, err, assert.AnError)
 	rt, _ := s.RefreshToken()
-	assert.Equal(t, "rt-1", rt, "the new refresh token is kept in memory")
-	assert.Equal(t, 1, srv.n)
+	assert.Equal(t, "rt-1", rt, "the rotated refresh token is kept in memory")
+
+	steps := []struct {
+		advance  time.Duration
+		persists int // calls of Persist after asking again
+	}{
+		{0, 1},               // remembered: no Persist, no refresh
+		{2 * time.Second, 2}, // backoff over: Persist again, failing again
+		{2 * time.Second, 2}, // the backoff doubled to 4 s
+		{2 * time.Second, 3},
+		{4 * time.Second, 3}, // 8 s
+		{4 * time.Second, 4},
+	}
+	for i, step := range steps {
+		clock.Advance(step.advance)
+		for _, res := range []string{"nhn:a", "nhn:b"} {
+			_, err = s.Token(context.Background(), res)
+			require.ErrorIs(t, err, resource.ErrPersistFailed, "step %d %s", i, res)
+		}
+		assert.Equal(t, step.persists, store.calls, "step %d", i)
+		assert.Equal(t, 1, srv.calls, "step %d: no other refresh", i)
+	}
+
+	store.setDown(false)
+	clock.Advance(16 * time.Second)
+	a, err := s.Token(context.Background(), "nhn:a")
+	require.NoError(t, err)
+	assert.Equal(t, "at-nhn:a-1", a.AccessToken, "the held token, once its refresh token is saved")
+	assert.Equal(t, []string{"rt-1"}, store.saved)
+	assert.Equal(t, 1, srv.calls)
+
+	b, err := s.Token(context.Background(), "nhn:b")
+	require.NoError(t, err, "refreshes go on with the kept refresh token")
+	assert.Equal(t, "at-nhn:b-2", b.AccessToken)
+	assert.Equal(t, []string{"rt-1", "rt-2"}, store.saved)
+	assert.Equal(t, 2, srv.calls)
+	assert.False(t, srv.revoked, "no refresh token was used twice")
+}
+
+// A caller with a cached token is served while the store is down; a caller that needs a new
+// one gets ErrPersistFailed until Persist succeeds.
+func TestSessionPersistFailureServesCachedTokens(t *testing.T) {
+	srv := &rotatingServer{}
+	store := &flakyStore{}
+	clock := fakeclock.New(time.Now())
+	s := newSessionAt(t, srv, store.persist, clock.Now)
+	a, err := s.Token(context.Background(), "nhn:a")
+	require.NoError(t, err)
+	store.setDown(true)
+	_, err = s.Token(context.Background(), "nhn:b")
+	require.ErrorIs(t, err, resource.ErrPersistFailed)
+	cached, err := s.Token(context.Background(), "nhn:a")
+	require.NoError(t, err)
+	assert.Equal(t, a, cached)
+	store.setDown(false)
+	clock.Advance(2 * time.Second)
+	b, err := s.Token(context.Background(), "nhn:b")
+	require.NoError(t, err)
+	assert.Equal(t, "at-nhn:b-2", b.AccessToken)
+	assert.Equal(t, 2, srv.calls)
+}
+
+// A Switch whose Persist fails has happened at the server: the new context stays (no undo),
+// the old context's tokens are gone at once, and the new token comes once Persist succeeds.
+func TestSessionSwitchPersistFailure(t *testing.T) {
+	srv := &rotatingServer{}
+	store := &flakyStore{}
+	clock := fakeclock.New(time.Now())
+	s := newSessionAt(t, srv, store.persist, clock.Now)
+	_, err := s.Token(context.Background(), "nhn:a")
+	require.NoError(t, err)
+	store.setDown(true)
+	var changed, undone int
+	_, err = s.Switch(context.Background(), "nhn:b", func() { changed++ }, func() { undone++ })
+	require.ErrorIs(t, err, resource.ErrPersistFailed)
+	assert.Equal(t, []int{1, 0}, []int{changed, undone}, "the refresh happened: no undo")
+	_, err = s.Token(context.Background(), "nhn:a")
+	require.ErrorIs(t, err, resource.ErrPersistFailed, "the old context's token is not served")
+	store.setDown(false)
+	clock.Advance(2 * time.Second)
+	b, err := s.Token(context.Background(), "nhn:b")
+	require.NoError(t, err)
+	assert.Equal(t, "at-nhn:b-2", b.AccessToken)
+	assert.Equal(t, 2, srv.calls)
 }
 
 func TestSessionWaiterLeavesOnItsContext(t *testing.T) {
