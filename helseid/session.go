@@ -101,7 +101,9 @@ func (s *UserSession) RefreshToken() (string, time.Time) { return s.tokens.Refre
 // refreshing with exactly that resource when none is cached. Refreshes of the session run one
 // at a time, since each uses up the refresh token. A refresh refused for one API (say
 // invalid_target) is remembered for that API only, briefly and with backoff; invalid_grant
-// ends the whole session (see resource.Session.Token).
+// ends the whole session (see resource.Session.Token). A token that came without
+// expires_in is kept until its JWT exp (HelseID's are JWTs), else for
+// resource.UnknownLifetime.
 func (s *UserSession) Token(ctx context.Context, resource string) (*Token, error) {
 	return s.tokens.Token(ctx, resource)
 }

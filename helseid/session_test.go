@@ -328,3 +328,25 @@ func TestUserSessionPersistFailureRefreshesOnce(t *testing.T) {
 	_, err = s.Token(context.Background(), "nhn:service-b")
 	require.NoError(t, err, "the persisted refresh token works")
 }
+
+// HelseID without expires_in: the session's tokens (the login's and each refresh's) live
+// until their JWT exp, not forever.
+func TestUserSessionTokenWithoutExpiresIn(t *testing.T) {
+	f, clock := newClockedLoginFixture(t, helseidtest.Options{AccessTokenLifetime: 5 * time.Minute})
+	f.srv.SetLoginFaults(helseidtest.LoginFaults{NoExpiresIn: true})
+	s, _ := f.loggedIn(t)
+	for _, res := range []string{"nhn:service-a", "nhn:service-b"} { // the login's, then a refresh's
+		first, err := s.Token(context.Background(), res)
+		require.NoError(t, err)
+		before := f.srv.Stats().TokenRequests
+		clock.Advance(4 * time.Minute)
+		again, err := s.Token(context.Background(), res)
+		require.NoError(t, err)
+		assert.Equal(t, first.AccessToken, again.AccessToken, "%s: cached within its exp", res)
+		clock.Advance(time.Minute)
+		fresh, err := s.Token(context.Background(), res)
+		require.NoError(t, err)
+		assert.NotEqual(t, first.AccessToken, fresh.AccessToken, "%s: refreshed at its exp", res)
+		assert.Equal(t, before+1, f.srv.Stats().TokenRequests, res)
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/helseid-go/sdk/dpop"
 	"github.com/helseid-go/sdk/internal/accesstoken"
+	"github.com/helseid-go/sdk/internal/tokencache"
 	"github.com/helseid-go/sdk/internal/tokenendpoint"
 )
 
@@ -81,6 +82,24 @@ type Config struct {
 	ExpiryMargin time.Duration
 }
 
+// UnknownLifetime is how long an access token is taken to live when the token response has
+// no expires_in and the token is not a JWT with an exp still ahead: the same minute the
+// client-credentials cache assumes. A token of unknown lifetime is never cached for longer,
+// so an API that stops accepting it costs at most a minute of refused calls.
+const UnknownLifetime = tokencache.DefaultUnknownLifetime
+
+// expiryOf is when tok stops being valid: expiry when the server said (expires_in), else the
+// JWT's exp, else issued plus UnknownLifetime.
+func expiryOf(token string, expiry, issued time.Time) time.Time {
+	if !expiry.IsZero() {
+		return expiry
+	}
+	if exp := accesstoken.JWTExpiry(token); exp.After(issued) {
+		return exp
+	}
+	return issued.Add(UnknownLifetime)
+}
+
 // Session is one user's refresh token and the access tokens it got, per resource. It is safe
 // for concurrent use.
 type Session struct {
@@ -128,8 +147,9 @@ func NewSession(cfg Config, refreshToken string, refreshExpiry time.Time) (*Sess
 }
 
 // Put records an access token the session already has for resource, such as the one of the
-// code exchange.
+// code exchange. A zero Expiry means unknown: the JWT's exp, else UnknownLifetime from now.
 func (s *Session) Put(resource string, tok Token) {
+	tok.Expiry = expiryOf(tok.AccessToken, tok.Expiry, s.now())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.storeLocked(resource, &tok, false)
@@ -286,7 +306,7 @@ func (s *Session) persistHeld(ctx context.Context) error {
 // change it.
 func (s *Session) cached(resource string) *Token {
 	tok := (*s.tokens.Load())[resource]
-	if tok != nil && (tok.Expiry.IsZero() || s.now().Before(tok.Expiry.Add(-s.margin))) {
+	if tok != nil && s.now().Before(tok.Expiry.Add(-s.margin)) { // every stored Expiry is set
 		return tok
 	}
 	return nil
@@ -330,6 +350,7 @@ func (s *Session) refreshFor(ctx context.Context, resource string, switched bool
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
 	defer cancel()
+	sent := s.now()
 	resp, err := s.endpoint.Token(ctx, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "resource": {resource}})
 	if err != nil {
 		err = fmt.Errorf("refresh for %s: %w", resource, err)
@@ -342,7 +363,7 @@ func (s *Session) refreshFor(ctx context.Context, resource string, switched bool
 		s.mu.Unlock()
 		return nil, err
 	}
-	tok := &Token{AccessToken: resp.AccessToken, Expiry: resp.Expiry}
+	tok := &Token{AccessToken: resp.AccessToken, Expiry: expiryOf(resp.AccessToken, resp.Expiry, sent)}
 	s.mu.Lock()
 	delete(s.failures, resource)
 	if switched {

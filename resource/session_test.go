@@ -2,6 +2,7 @@ package resource_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -30,6 +31,9 @@ type rotatingServer struct {
 	calls    int
 	before   func() // runs after rotating, before answering
 	refuse   string // a resource answered with invalid_target
+	// lifetime, when set, is sent instead of expires_in: as a JWT's exp with jwt, else
+	// nowhere (an opaque token of unknown lifetime).
+	lifetime func() (exp time.Time, jwt bool)
 }
 
 func (s *rotatingServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -61,8 +65,19 @@ func (s *rotatingServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.before != nil {
 		s.before()
 	}
-	_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "at-" + r.PostForm.Get("resource") + "-" + strconv.Itoa(s.n),
-		"token_type": "Bearer", "expires_in": 600, "refresh_token": s.current, "rt_expires_in": 3600})
+	body := map[string]any{"access_token": "at-" + r.PostForm.Get("resource") + "-" + strconv.Itoa(s.n),
+		"token_type": "Bearer", "expires_in": 600, "refresh_token": s.current, "rt_expires_in": 3600}
+	if s.lifetime != nil {
+		delete(body, "expires_in")
+		if exp, isJWT := s.lifetime(); isJWT {
+			body["access_token"] = jwtWithExp(exp)
+		}
+	}
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+func jwtWithExp(exp time.Time) string {
+	return "eyJhbGciOiJFUzI1NiJ9." + base64.RawURLEncoding.EncodeToString([]byte(`{"exp":`+strconv.FormatInt(exp.Unix(), 10)+`}`)) + ".c2ln"
 }
 
 type noAuth struct{}
@@ -420,4 +435,52 @@ func TestSessionRefusals(t *testing.T) {
 	assert.ErrorIs(t, err, resource.ErrRefreshTokenExpired)
 	_, err = s.Token(context.Background(), "a b")
 	assert.ErrorIs(t, err, resource.ErrInvalidResource)
+}
+
+// A token response without expires_in is not cached forever: the JWT's exp when the access
+// token is a JWT, else the one-minute lifetime the client-credentials cache assumes; in both
+// cases without the last ExpiryMargin (10 s).
+func TestSessionTokenWithoutExpiresIn(t *testing.T) {
+	start := time.Unix(1_800_000_000, 0)
+	for _, tc := range []struct {
+		name        string
+		jwt         bool
+		exp         time.Duration // the JWT's exp, from the clock at the refresh
+		cachedUntil time.Duration // the last moment the first token is still served
+		viaPut      bool          // the token arrives through Put (the login's), not a refresh
+	}{
+		{name: "opaque: one minute", cachedUntil: 50 * time.Second},
+		{name: "JWT: its exp", jwt: true, exp: 5 * time.Minute, cachedUntil: 290 * time.Second},
+		{name: "JWT with a past exp: one minute", jwt: true, exp: -time.Second, cachedUntil: 50 * time.Second},
+		{name: "Put, opaque: one minute", viaPut: true, cachedUntil: 50 * time.Second},
+		{name: "Put, JWT: its exp", viaPut: true, jwt: true, exp: 2 * time.Minute, cachedUntil: 110 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := fakeclock.New(start)
+			srv := &rotatingServer{lifetime: func() (time.Time, bool) { return start.Add(tc.exp), tc.jwt }}
+			s := newSessionAt(t, srv, nil, clock.Now)
+			var first *resource.Token
+			if tc.viaPut {
+				at := "opaque-login-token"
+				if tc.jwt {
+					at = jwtWithExp(start.Add(tc.exp))
+				}
+				s.Put("nhn:a", resource.Token{AccessToken: at})
+				first = must(s.Token(context.Background(), "nhn:a"))
+				assert.Equal(t, at, first.AccessToken)
+			} else {
+				first = must(s.Token(context.Background(), "nhn:a"))
+			}
+			calls := srv.calls
+			clock.Set(start.Add(tc.cachedUntil - time.Second))
+			again, err := s.Token(context.Background(), "nhn:a")
+			require.NoError(t, err)
+			assert.Equal(t, first.AccessToken, again.AccessToken, "still cached")
+			assert.Equal(t, calls, srv.calls)
+			clock.Set(start.Add(tc.cachedUntil + time.Second))
+			_, err = s.Token(context.Background(), "nhn:a")
+			require.NoError(t, err)
+			assert.Equal(t, calls+1, srv.calls, "refreshed once the assumed lifetime is over")
+		})
+	}
 }
