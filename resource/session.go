@@ -88,8 +88,8 @@ type Config struct {
 // so an API that stops accepting it costs at most a minute of refused calls.
 const UnknownLifetime = tokencache.DefaultUnknownLifetime
 
-// expiryOf is when tok stops being valid: expiry when the server said (expires_in), else the
-// JWT's exp, else issued plus UnknownLifetime.
+// expiryOf is when token stops being valid: expiry when the server said (expires_in), else
+// the JWT's exp, else issued plus UnknownLifetime.
 func expiryOf(token string, expiry, issued time.Time) time.Time {
 	if !expiry.IsZero() {
 		return expiry
@@ -168,7 +168,8 @@ func (s *Session) storeLocked(resource string, tok *Token, dropOthers bool) {
 	s.tokens.Store(&next)
 }
 
-// RefreshToken returns the newest refresh token and its expiry.
+// RefreshToken returns the newest refresh token and its expiry, also while Persist has not
+// taken it yet (see PersistFunc).
 func (s *Session) RefreshToken() (string, time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -355,6 +355,29 @@ func TestSessionPersistFailureRetriesPersistNotTheRefresh(t *testing.T) {
 	assert.False(t, srv.revoked, "no refresh token was used twice")
 }
 
+// Many callers at once while the store is down: one refresh, one Persist, and every caller
+// gets ErrPersistFailed.
+func TestSessionPersistFailureConcurrentCallers(t *testing.T) {
+	srv := &rotatingServer{}
+	store := &flakyStore{down: true}
+	s := newSessionAt(t, srv, store.persist, fakeclock.New(time.Now()).Now)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 60 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, err := s.Token(context.Background(), []string{"nhn:a", "nhn:b", "nhn:c"}[i%3])
+			assert.ErrorIs(t, err, resource.ErrPersistFailed)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	assert.Equal(t, 1, srv.calls, "one refresh")
+	assert.Equal(t, 1, store.calls, "one Persist within the backoff")
+}
+
 // A caller with a cached token is served while the store is down; a caller that needs a new
 // one gets ErrPersistFailed until Persist succeeds.
 func TestSessionPersistFailureServesCachedTokens(t *testing.T) {
