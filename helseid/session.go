@@ -27,7 +27,12 @@ type UserSession struct {
 // SessionOptions configure a UserSession.
 type SessionOptions struct {
 	// Persist stores every new refresh token before the access token it came with is handed
-	// out (see resource.PersistFunc). Keep the newest: HelseID's refresh tokens are one-time.
+	// out. Keep the newest: HelseID's refresh tokens are one-time. When it fails, the session
+	// keeps the new refresh token in memory (RefreshToken) and holds the access token back:
+	// Token and the HTTP clients' requests fail with resource.ErrPersistFailed (cached tokens
+	// are still served), no further refresh is sent, and a later call retries Persist after a
+	// backoff (2 s, doubling to at most 30 s), handing the held token out once it succeeds
+	// (see resource.PersistFunc).
 	Persist resource.PersistFunc
 	// Organization, for ResumeUserSession, is the organisation the session spoke for (its
 	// refreshes send it in assertion_details); NewUserSession takes the login's.
@@ -93,15 +98,21 @@ func (s *UserSession) RefreshToken() (string, time.Time) { return s.tokens.Refre
 
 // Token returns an access token for one API (its resource, such as "nhn:kjernejournal"),
 // refreshing with exactly that resource when none is cached. Refreshes of the session run one
-// at a time, since each uses up the refresh token.
+// at a time, since each uses up the refresh token. A refresh refused for one API (say
+// invalid_target) is remembered for that API only, briefly and with backoff; invalid_grant
+// ends the whole session (see resource.Session.Token). A token that came without
+// expires_in is kept until its JWT exp (HelseID's are JWTs), else for
+// resource.UnknownLifetime.
 func (s *UserSession) Token(ctx context.Context, resource string) (*Token, error) {
 	return s.tokens.Token(ctx, resource)
 }
 
 // SwitchOrganization makes the session's tokens speak for org from now on: a refresh with
 // the organisation in the client assertion's assertion_details, as HelseID recommends for a
-// user who changes organisation without logging in again (HELSEID.md §2.1). Every cached
-// access token is dropped; the returned one is for resource.
+// user who changes organisation without logging in again. Every cached access token is
+// dropped; the returned one is for resource. If only Persist fails
+// (resource.ErrPersistFailed), the switch has happened at the server and stays; the token
+// comes once Persist succeeds.
 func (s *UserSession) SwitchOrganization(ctx context.Context, org Organization, resource string) (*Token, error) {
 	if err := org.Validate(s.client.cfg.Tenancy); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)

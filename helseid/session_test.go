@@ -17,6 +17,7 @@ import (
 
 	"github.com/helseid-go/sdk/helseid"
 	"github.com/helseid-go/sdk/helseid/helseidtest"
+	"github.com/helseid-go/sdk/internal/fakeclock"
 	"github.com/helseid-go/sdk/resource"
 )
 
@@ -26,22 +27,38 @@ const loginScopeWithAPI = loginScope + " " + apiScope
 // every persisted refresh token.
 func (f *loginFixture) loggedIn(t *testing.T) (*helseid.UserSession, *[]string) {
 	t.Helper()
-	authURL, st, err := f.client.StartLogin(context.Background(), helseid.LoginRequest{RedirectURI: loginRedirect, Scope: loginScopeWithAPI,
-		Resources: []string{"nhn:service-a", "nhn:service-b", "nhn:helseidtest-api"}})
-	require.NoError(t, err)
-	res, err := f.client.FinishLogin(context.Background(), f.browse(t, authURL), st)
-	require.NoError(t, err)
 	var mu sync.Mutex
 	persisted := &[]string{}
-	s, err := f.client.NewUserSession(context.Background(), res, helseid.SessionOptions{Persist: func(_ context.Context, rt string, exp time.Time) error {
+	s := f.loggedInWith(t, func(_ context.Context, rt string, exp time.Time) error {
 		mu.Lock()
 		defer mu.Unlock()
 		*persisted = append(*persisted, rt)
 		assert.False(t, exp.IsZero())
 		return nil
-	}})
-	require.NoError(t, err)
+	})
 	return s, persisted
+}
+
+// loggedInWith logs the test user in, asking for three APIs, and starts a session that
+// persists with persist.
+func (f *loginFixture) loggedInWith(t *testing.T, persist resource.PersistFunc) *helseid.UserSession {
+	t.Helper()
+	authURL, st, err := f.client.StartLogin(context.Background(), helseid.LoginRequest{RedirectURI: loginRedirect, Scope: loginScopeWithAPI,
+		Resources: []string{"nhn:service-a", "nhn:service-b", "nhn:helseidtest-api"}})
+	require.NoError(t, err)
+	res, err := f.client.FinishLogin(context.Background(), f.browse(t, authURL), st)
+	require.NoError(t, err)
+	s, err := f.client.NewUserSession(context.Background(), res, helseid.SessionOptions{Persist: persist})
+	require.NoError(t, err)
+	return s
+}
+
+// newClockedLoginFixture shares one fake clock between helseidtest and the client.
+func newClockedLoginFixture(t *testing.T, opts helseidtest.Options) (*loginFixture, *fakeclock.Clock) {
+	t.Helper()
+	clock := fakeclock.New(time.Now())
+	opts.Now = clock.Now
+	return newLoginFixtureWith(t, opts, func(cfg *helseid.Config) { cfg.Now = clock.Now }), clock
 }
 
 func TestUserSessionTokenPerResource(t *testing.T) {
@@ -232,4 +249,104 @@ func TestUserSessionHTTPClientReplacesRefusedToken(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Len(t, tokens, 2)
 	assert.NotEqual(t, tokens[0], tokens[1], "a new token after invalid_token")
+}
+
+// An API the login did not name is refused (invalid_target); the session's other APIs keep
+// getting tokens at once, and the error names the refused API.
+func TestUserSessionRefusedResourceBlocksNoOther(t *testing.T) {
+	f := newLoginFixture(t, nil)
+	s, _ := f.loggedIn(t)
+	before := f.srv.Stats().TokenRequests
+	_, refused := s.Token(context.Background(), "nhn:not-in-the-login")
+	var oe *helseid.OAuthError
+	require.ErrorAs(t, refused, &oe)
+	assert.Equal(t, "invalid_target", oe.Code)
+	assert.Contains(t, refused.Error(), "nhn:not-in-the-login")
+
+	b, err := s.Token(context.Background(), "nhn:service-b")
+	require.NoError(t, err, "another API refreshes at once")
+	assert.Equal(t, "nhn:service-b", claimsOf(t, b.AccessToken)["aud"])
+	resp, err := s.HTTPClient("nhn:helseidtest-api").Get(f.srv.APIURL())
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+
+	_, again := s.Token(context.Background(), "nhn:not-in-the-login")
+	assert.Equal(t, refused, again, "the refusal is remembered for its own resource")
+	assert.Equal(t, before+3, f.srv.Stats().TokenRequests, "one request per resource")
+}
+
+// While the refresh-token store is down, requests through the session's HTTP client make one
+// refresh in all (not one per request): the session retries Persist with backoff and serves
+// the held token once Persist succeeds.
+func TestUserSessionPersistFailureRefreshesOnce(t *testing.T) {
+	f, clock := newClockedLoginFixture(t, helseidtest.Options{})
+	var mu sync.Mutex
+	down, calls, saved := true, 0, ""
+	s := f.loggedInWith(t, func(_ context.Context, rt string, _ time.Time) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if down {
+			return assert.AnError
+		}
+		saved = rt
+		return nil
+	})
+	before := f.srv.Stats()
+	api := s.HTTPClient("nhn:helseidtest-api")
+	const tries = 4
+	for i := range tries {
+		for range 3 { // within the backoff: no Persist, no request
+			_, err := api.Get(f.srv.APIURL())
+			require.ErrorIs(t, err, resource.ErrPersistFailed, "try %d", i)
+		}
+		mu.Lock()
+		assert.Equal(t, i+1, calls, "try %d: one Persist per backoff", i)
+		mu.Unlock()
+		clock.Advance(30 * time.Second) // the longest backoff
+	}
+	after := f.srv.Stats()
+	assert.Equal(t, before.TokenRequests+1, after.TokenRequests, "one refresh while Persist failed %d times", tries)
+	assert.Equal(t, before.APIRequests, after.APIRequests, "no request without a token")
+
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	resp, err := api.Get(f.srv.APIURL())
+	require.NoError(t, err)
+	var seen helseidtest.APIResponse
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&seen))
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "nhn:helseidtest-api", seen.Audience)
+	assert.Equal(t, before.TokenRequests+1, f.srv.Stats().TokenRequests, "the held token, no new refresh")
+	newest, _ := s.RefreshToken()
+	mu.Lock()
+	assert.Equal(t, newest, saved, "the newest refresh token was persisted")
+	mu.Unlock()
+	_, err = s.Token(context.Background(), "nhn:service-b")
+	require.NoError(t, err, "the persisted refresh token works")
+}
+
+// HelseID without expires_in: the session's tokens (the login's and each refresh's) live
+// until their JWT exp, not forever.
+func TestUserSessionTokenWithoutExpiresIn(t *testing.T) {
+	f, clock := newClockedLoginFixture(t, helseidtest.Options{AccessTokenLifetime: 5 * time.Minute})
+	f.srv.SetLoginFaults(helseidtest.LoginFaults{NoExpiresIn: true})
+	s, _ := f.loggedIn(t)
+	for _, res := range []string{"nhn:service-a", "nhn:service-b"} { // the login's, then a refresh's
+		first, err := s.Token(context.Background(), res)
+		require.NoError(t, err)
+		before := f.srv.Stats().TokenRequests
+		clock.Advance(4 * time.Minute)
+		again, err := s.Token(context.Background(), res)
+		require.NoError(t, err)
+		assert.Equal(t, first.AccessToken, again.AccessToken, "%s: cached within its exp", res)
+		clock.Advance(time.Minute)
+		fresh, err := s.Token(context.Background(), res)
+		require.NoError(t, err)
+		assert.NotEqual(t, first.AccessToken, fresh.AccessToken, "%s: refreshed at its exp", res)
+		assert.Equal(t, before+1, f.srv.Stats().TokenRequests, res)
+	}
 }

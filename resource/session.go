@@ -13,6 +13,7 @@ import (
 
 	"github.com/helseid-go/sdk/dpop"
 	"github.com/helseid-go/sdk/internal/accesstoken"
+	"github.com/helseid-go/sdk/internal/tokencache"
 	"github.com/helseid-go/sdk/internal/tokenendpoint"
 )
 
@@ -27,6 +28,11 @@ var (
 	// ErrInvalidGrant is the server's answer to a refresh token it no longer accepts (used,
 	// revoked, expired): the user must log in again.
 	ErrInvalidGrant = tokenendpoint.ErrInvalidGrant
+	// ErrPersistFailed reports that Persist failed for a refresh token the server has already
+	// rotated: the session keeps the new refresh token in memory (RefreshToken returns it) and
+	// holds the access token back until a later call's Persist succeeds. The error also wraps
+	// Persist's own.
+	ErrPersistFailed = errors.New("new refresh token not persisted")
 )
 
 // Error is an error response of the token endpoint; read it with errors.As.
@@ -43,8 +49,15 @@ type ClientAuthenticator interface {
 
 // PersistFunc stores a new refresh token (and its expiry, zero when unknown) before the
 // access token it came with is handed out: when the old token has been used up, the new one
-// must not be lost. An error is returned to the caller of Token; the session keeps the new
-// token in memory either way.
+// must not be lost.
+//
+// When it fails, the session keeps the new refresh token in memory and holds the access token
+// back: the caller gets ErrPersistFailed (wrapping the error), and so does every caller that
+// needs a new token, while cached tokens keep being served. No other refresh is sent
+// meanwhile (it would rotate the refresh token again); instead, the next call after a
+// backoff (2 s, doubling while it fails, at most 30 s) calls Persist again with the newest
+// refresh token, and once that succeeds the held access token is handed out. Persist runs
+// with the refresh's context, which its caller's cancellation does not end.
 type PersistFunc func(ctx context.Context, refreshToken string, expiry time.Time) error
 
 // Config configures a Session.
@@ -69,6 +82,24 @@ type Config struct {
 	ExpiryMargin time.Duration
 }
 
+// UnknownLifetime is how long an access token is taken to live when the token response has
+// no expires_in and the token is not a JWT with an exp still ahead: the same minute the
+// client-credentials cache assumes. A token of unknown lifetime is never cached for longer,
+// so an API that stops accepting it costs at most a minute of refused calls.
+const UnknownLifetime = tokencache.DefaultUnknownLifetime
+
+// expiryOf is when token stops being valid: expiry when the server said (expires_in), else
+// the JWT's exp, else issued plus UnknownLifetime.
+func expiryOf(token string, expiry, issued time.Time) time.Time {
+	if !expiry.IsZero() {
+		return expiry
+	}
+	if exp := accesstoken.JWTExpiry(token); exp.After(issued) {
+		return exp
+	}
+	return issued.Add(UnknownLifetime)
+}
+
 // Session is one user's refresh token and the access tokens it got, per resource. It is safe
 // for concurrent use.
 type Session struct {
@@ -78,11 +109,12 @@ type Session struct {
 	margin   time.Duration
 	refresh  chan struct{} // a one-slot lane: one refresh in flight per session
 
-	mu            sync.Mutex // guards the refresh token and writes of tokens
+	mu            sync.Mutex // guards the fields below and writes of tokens
 	refreshToken  string
 	refreshExpiry time.Time
-	failure       error // the last refresh's error, answered until failUntil (zero: for good)
-	failUntil     time.Time
+	ended         error              // invalid_grant: the session is over
+	failures      map[string]failure // per resource: its last refresh's error, while backed off
+	unsaved       *heldToken         // a refresh whose refresh token Persist has not taken yet
 	// tokens is replaced, never changed, so that reads take no lock: refreshes are rare,
 	// reads happen on every request.
 	tokens atomic.Pointer[map[string]*Token]
@@ -102,7 +134,8 @@ func NewSession(cfg Config, refreshToken string, refreshExpiry time.Time) (*Sess
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	s := &Session{endpoint: endpoint, persist: cfg.Persist, now: cfg.Now, margin: cfg.ExpiryMargin,
-		refresh: make(chan struct{}, 1), refreshToken: refreshToken, refreshExpiry: refreshExpiry}
+		refresh: make(chan struct{}, 1), refreshToken: refreshToken, refreshExpiry: refreshExpiry,
+		failures: map[string]failure{}}
 	s.tokens.Store(&map[string]*Token{})
 	if s.now == nil {
 		s.now = time.Now
@@ -114,8 +147,9 @@ func NewSession(cfg Config, refreshToken string, refreshExpiry time.Time) (*Sess
 }
 
 // Put records an access token the session already has for resource, such as the one of the
-// code exchange.
+// code exchange. A zero Expiry means unknown: the JWT's exp, else UnknownLifetime from now.
 func (s *Session) Put(resource string, tok Token) {
+	tok.Expiry = expiryOf(tok.AccessToken, tok.Expiry, s.now())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.storeLocked(resource, &tok, false)
@@ -134,7 +168,8 @@ func (s *Session) storeLocked(resource string, tok *Token, dropOthers bool) {
 	s.tokens.Store(&next)
 }
 
-// RefreshToken returns the newest refresh token and its expiry.
+// RefreshToken returns the newest refresh token and its expiry, also while Persist has not
+// taken it yet (see PersistFunc).
 func (s *Session) RefreshToken() (string, time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -144,9 +179,15 @@ func (s *Session) RefreshToken() (string, time.Time) {
 // Token returns a usable access token for resource: the cached one, or a new one from a
 // refresh with exactly that resource (RFC 8707 §2.2). Refreshes of one session run one at a
 // time; a caller waiting for another's refresh stops waiting when its ctx ends. The new
-// refresh token is persisted before the access token is handed out; after a failed refresh
-// the old one is kept, and after invalid_grant the session is over (ErrInvalidGrant, with no
-// further request).
+// refresh token is persisted before the access token is handed out (while Persist fails, see
+// PersistFunc: ErrPersistFailed, and no further refresh); after a failed refresh the old one
+// is kept.
+//
+// Failures are per resource: a refresh the server refused for one resource (invalid_target,
+// say) is answered from memory for that resource for a while (2 s, doubling while it repeats,
+// at most 30 s) and holds up no other resource. invalid_grant is different: the refresh
+// token is gone, the session is over, and every later call returns ErrInvalidGrant with no
+// further request.
 func (s *Session) Token(ctx context.Context, resource string) (*Token, error) {
 	if tok := s.cached(resource); tok != nil {
 		return tok, nil
@@ -158,14 +199,23 @@ func (s *Session) Token(ctx context.Context, resource string) (*Token, error) {
 		if tok := s.cached(resource); tok != nil { // refreshed while this caller waited
 			return tok, nil
 		}
+		s.mu.Lock()
+		f := s.failures[resource]
+		s.mu.Unlock()
+		if f.err != nil && s.now().Before(f.until) {
+			return nil, f.err
+		}
 		return s.refreshFor(ctx, resource, false)
 	})
 }
 
 // Switch changes the context the session's tokens carry (HelseID: the organisation in the
 // client assertion) and refreshes for resource, with no other refresh in flight: change runs
-// first, and undo runs if the refresh fails. Every other resource's cached token is dropped,
-// since it belongs to the old context.
+// first, and undo runs if the refresh fails. Every other resource's cached token and
+// remembered failure is dropped once the refresh succeeds, since it belongs to the old
+// context; a failed Switch is not remembered. When only Persist fails (ErrPersistFailed), the
+// switch has happened: undo does not run, and the new token comes as described at
+// PersistFunc.
 func (s *Session) Switch(ctx context.Context, resource string, change, undo func()) (*Token, error) {
 	if resource == "" || strings.ContainsAny(resource, " \t\r\n") {
 		return nil, fmt.Errorf("%w: %.64q is empty or has white space", ErrInvalidResource, resource)
@@ -173,7 +223,7 @@ func (s *Session) Switch(ctx context.Context, resource string, change, undo func
 	return s.exclusive(ctx, func() (*Token, error) {
 		change()
 		tok, err := s.refreshFor(ctx, resource, true)
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrPersistFailed) { // else the server has switched
 			undo()
 		}
 		return tok, err
@@ -197,8 +247,8 @@ func (s *Session) Invalidate(resource, token string) {
 	}
 }
 
-// exclusive runs fn holding the refresh lane, unless the session is over or a recent failure
-// is still being backed off.
+// exclusive runs fn holding the refresh lane, unless the session is over or a refresh token
+// is still waiting for Persist.
 func (s *Session) exclusive(ctx context.Context, fn func() (*Token, error)) (*Token, error) {
 	select {
 	case s.refresh <- struct{}{}:
@@ -207,19 +257,57 @@ func (s *Session) exclusive(ctx context.Context, fn func() (*Token, error)) (*To
 	}
 	defer func() { <-s.refresh }()
 	s.mu.Lock()
-	failed, until := s.failure, s.failUntil
+	ended := s.ended
 	s.mu.Unlock()
-	if failed != nil && (until.IsZero() || s.now().Before(until)) {
-		return nil, failed
+	if ended != nil {
+		return nil, ended
+	}
+	if err := s.persistHeld(ctx); err != nil {
+		return nil, err
 	}
 	return fn()
+}
+
+// heldToken is an access token waiting for the refresh token that came with it to be
+// persisted.
+type heldToken struct {
+	resource string
+	tok      *Token
+	failure  failure // Persist's
+}
+
+// persistHeld retries Persist for a refresh whose Persist failed, once its backoff is over,
+// and publishes the access token it held back; the caller holds the refresh lane.
+func (s *Session) persistHeld(ctx context.Context) error {
+	s.mu.Lock()
+	held, rt, exp := s.unsaved, s.refreshToken, s.refreshExpiry
+	s.mu.Unlock()
+	if held == nil {
+		return nil
+	}
+	if f := held.failure; s.now().Before(f.until) {
+		return f.err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+	defer cancel()
+	err := s.persist(ctx, rt, exp)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		err = fmt.Errorf("%w: %w", ErrPersistFailed, err)
+		held.failure = held.failure.next(err, s.now())
+		return err
+	}
+	s.unsaved = nil
+	s.storeLocked(held.resource, held.tok, false)
+	return nil
 }
 
 // cached returns resource's token while it is usable. The returned Token is shared: do not
 // change it.
 func (s *Session) cached(resource string) *Token {
 	tok := (*s.tokens.Load())[resource]
-	if tok != nil && (tok.Expiry.IsZero() || s.now().Before(tok.Expiry.Add(-s.margin))) {
+	if tok != nil && s.now().Before(tok.Expiry.Add(-s.margin)) { // every stored Expiry is set
 		return tok
 	}
 	return nil
@@ -229,32 +317,60 @@ func (s *Session) cached(resource string) *Token {
 // once sent, the response must be read, or the rotated refresh token would be lost.
 const refreshTimeout = 30 * time.Second
 
-// failureBackoff is how long a failed refresh is answered from memory, so that waiting
-// callers do not each send one.
-const failureBackoff = 2 * time.Second
+// A failed refresh is answered from memory for failureBackoff, doubling with each
+// consecutive failure up to maxFailureBackoff, so that waiting callers do not each send one
+// and a lasting refusal costs the server little.
+const (
+	failureBackoff    = 2 * time.Second
+	maxFailureBackoff = 30 * time.Second
+)
 
-// refreshFor sends one refresh; the caller holds the refresh lane.
-func (s *Session) refreshFor(ctx context.Context, resource string, dropOthers bool) (*Token, error) {
+// failure is a remembered error, answered until until.
+type failure struct {
+	err   error
+	until time.Time
+	n     int // consecutive failures
+}
+
+// next is f after one more failure with err at now.
+func (f failure) next(err error, now time.Time) failure {
+	d := failureBackoff
+	for i := 1; i <= f.n && d < maxFailureBackoff; i++ {
+		d *= 2
+	}
+	return failure{err: err, until: now.Add(min(d, maxFailureBackoff)), n: f.n + 1}
+}
+
+// refreshFor sends one refresh; the caller holds the refresh lane. switched says that the
+// session's context has just changed (Switch): a failure is not remembered, and success
+// drops what belongs to the old context.
+func (s *Session) refreshFor(ctx context.Context, resource string, switched bool) (*Token, error) {
 	rt, exp := s.RefreshToken()
 	if !exp.IsZero() && !s.now().Before(exp) {
 		return nil, ErrRefreshTokenExpired
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
 	defer cancel()
+	sent := s.now()
 	resp, err := s.endpoint.Token(ctx, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "resource": {resource}})
 	if err != nil {
 		err = fmt.Errorf("refresh for %s: %w", resource, err)
 		s.mu.Lock()
-		s.failure, s.failUntil = err, s.now().Add(failureBackoff)
 		if errors.Is(err, ErrInvalidGrant) {
-			s.failUntil = time.Time{} // final: the grant is gone
+			s.ended = err // final: the grant is gone
+		} else if !switched {
+			s.failures[resource] = s.failures[resource].next(err, s.now())
 		}
 		s.mu.Unlock()
 		return nil, err
 	}
-	tok := Token{AccessToken: resp.AccessToken, Expiry: resp.Expiry}
+	tok := &Token{AccessToken: resp.AccessToken, Expiry: expiryOf(resp.AccessToken, resp.Expiry, sent)}
 	s.mu.Lock()
-	s.failure = nil
+	delete(s.failures, resource)
+	if switched {
+		clear(s.failures)
+		s.tokens.Store(&map[string]*Token{}) // the old context's tokens
+	}
 	if resp.RefreshToken != "" {
 		s.refreshToken, s.refreshExpiry = resp.RefreshToken, resp.RefreshExpiry
 	}
@@ -262,14 +378,18 @@ func (s *Session) refreshFor(ctx context.Context, resource string, dropOthers bo
 	s.mu.Unlock()
 	if resp.RefreshToken != "" && s.persist != nil {
 		// The access token is published only once the refresh token that came with it is
-		// saved: otherwise the next call refreshes (with the new token, kept in memory) and
-		// tries to persist again.
+		// saved. Until then it is held, and later calls retry Persist, not the refresh:
+		// another refresh would rotate the unsaved token again.
 		if err := s.persist(ctx, newRT, newExp); err != nil {
-			return nil, fmt.Errorf("persist the new refresh token: %w", err)
+			err = fmt.Errorf("%w: %w", ErrPersistFailed, err)
+			s.mu.Lock()
+			s.unsaved = &heldToken{resource: resource, tok: tok, failure: failure{}.next(err, s.now())}
+			s.mu.Unlock()
+			return nil, err
 		}
 	}
 	s.mu.Lock()
-	s.storeLocked(resource, &tok, dropOthers)
+	s.storeLocked(resource, tok, false)
 	s.mu.Unlock()
-	return &tok, nil
+	return tok, nil
 }

@@ -2,6 +2,7 @@ package resource_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -29,6 +30,10 @@ type rotatingServer struct {
 	seen     []string // resource of each refresh
 	calls    int
 	before   func() // runs after rotating, before answering
+	refuse   string // a resource answered with invalid_target
+	// lifetime, when set, is sent instead of expires_in: as a JWT's exp with jwt, else
+	// nowhere (an opaque token of unknown lifetime).
+	lifetime func() (exp time.Time, jwt bool)
 }
 
 func (s *rotatingServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -43,7 +48,7 @@ func (s *rotatingServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"error":"invalid_request"}`))
 		return
 	}
-	if len(r.PostForm["resource"]) != 1 || r.PostForm.Get("grant_type") != "refresh_token" {
+	if len(r.PostForm["resource"]) != 1 || r.PostForm.Get("grant_type") != "refresh_token" || r.PostForm.Get("resource") == s.refuse {
 		w.WriteHeader(http.StatusBadRequest)
 		_, _ = w.Write([]byte(`{"error":"invalid_target"}`))
 		return
@@ -60,8 +65,19 @@ func (s *rotatingServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.before != nil {
 		s.before()
 	}
-	_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "at-" + r.PostForm.Get("resource") + "-" + strconv.Itoa(s.n),
-		"token_type": "Bearer", "expires_in": 600, "refresh_token": s.current, "rt_expires_in": 3600})
+	body := map[string]any{"access_token": "at-" + r.PostForm.Get("resource") + "-" + strconv.Itoa(s.n),
+		"token_type": "Bearer", "expires_in": 600, "refresh_token": s.current, "rt_expires_in": 3600}
+	if s.lifetime != nil {
+		delete(body, "expires_in")
+		if exp, isJWT := s.lifetime(); isJWT {
+			body["access_token"] = jwtWithExp(exp)
+		}
+	}
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+func jwtWithExp(exp time.Time) string {
+	return "eyJhbGciOiJFUzI1NiJ9." + base64.RawURLEncoding.EncodeToString([]byte(`{"exp":`+strconv.FormatInt(exp.Unix(), 10)+`}`)) + ".c2ln"
 }
 
 type noAuth struct{}
@@ -135,11 +151,73 @@ func TestSessionFailedRefreshKeepsTheOldToken(t *testing.T) {
 	require.ErrorAs(t, err, &oe)
 	rt, _ := s.RefreshToken()
 	assert.Equal(t, "rt-0", rt)
-	_, again := s.Token(context.Background(), "nhn:b")
+	_, again := s.Token(context.Background(), "nhn:a")
 	assert.Equal(t, err, again, "a recent failure is answered from memory")
+	assert.Equal(t, 1, srv.calls)
 	clock.Advance(3 * time.Second)
 	_, err = s.Token(context.Background(), "nhn:a")
 	require.NoError(t, err, "then the kept refresh token is used")
+}
+
+// One resource the server refuses does not hold up the session's other resources: failures
+// are remembered per resource, with a backoff that doubles while they repeat.
+func TestSessionFailureIsPerResource(t *testing.T) {
+	srv := &rotatingServer{refuse: "nhn:refused"}
+	clock := fakeclock.New(time.Now())
+	s := newSessionAt(t, srv, nil, clock.Now)
+	_, err := s.Token(context.Background(), "nhn:refused")
+	var oe *resource.Error
+	require.ErrorAs(t, err, &oe)
+	assert.Equal(t, "invalid_target", oe.Code)
+	assert.Contains(t, err.Error(), "nhn:refused")
+
+	a, err := s.Token(context.Background(), "nhn:a")
+	require.NoError(t, err, "another resource refreshes at once")
+	assert.Equal(t, "at-nhn:a-1", a.AccessToken)
+	assert.Equal(t, 2, srv.calls)
+
+	steps := []struct {
+		advance time.Duration
+		calls   int // at the token endpoint after asking for the refused resource again
+	}{
+		{0, 2},               // remembered (then nhn:b's refresh is the third request)
+		{2 * time.Second, 4}, // first backoff (2 s) over: one more request, refused again
+		{2 * time.Second, 4}, // the backoff doubled to 4 s
+		{2 * time.Second, 5},
+		{4 * time.Second, 5}, // 8 s
+		{4 * time.Second, 6},
+	}
+	for i, step := range steps {
+		clock.Advance(step.advance)
+		_, err = s.Token(context.Background(), "nhn:refused")
+		require.ErrorAs(t, err, &oe, "step %d", i)
+		assert.Contains(t, err.Error(), "nhn:refused", "step %d", i)
+		assert.Equal(t, step.calls, srv.calls, "step %d", i)
+		b, err := s.Token(context.Background(), "nhn:b")
+		require.NoError(t, err, "step %d", i)
+		assert.Equal(t, b, must(s.Token(context.Background(), "nhn:b")), "step %d: cached", i)
+	}
+	assert.Equal(t, []string{"nhn:a", "nhn:b"}, srv.seen)
+
+	// invalid_grant still ends the whole session.
+	srv.mu.Lock()
+	srv.revoked = true
+	srv.mu.Unlock()
+	_, err = s.Token(context.Background(), "nhn:c")
+	require.ErrorIs(t, err, resource.ErrInvalidGrant)
+	clock.Advance(time.Hour)
+	for _, res := range []string{"nhn:a", "nhn:b", "nhn:refused", "nhn:d"} {
+		_, err = s.Token(context.Background(), res)
+		assert.ErrorIs(t, err, resource.ErrInvalidGrant, res)
+	}
+	assert.Equal(t, 7, srv.calls, "no request after invalid_grant")
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
 
 // After invalid_grant the session is over: no caller sends the dead token again.
@@ -200,14 +278,151 @@ func TestSessionInvalidate(t *testing.T) {
 	assert.NotEqual(t, a.AccessToken, fresh.AccessToken)
 }
 
-func TestSessionPersistFailureIsReported(t *testing.T) {
+// flakyStore is a refresh-token store that fails while down.
+type flakyStore struct {
+	mu    sync.Mutex
+	down  bool
+	calls int
+	saved []string
+}
+
+func (st *flakyStore) persist(_ context.Context, rt string, _ time.Time) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.calls++
+	if st.down {
+		return assert.AnError
+	}
+	st.saved = append(st.saved, rt)
+	return nil
+}
+
+func (st *flakyStore) setDown(down bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.down = down
+}
+
+// While the store is down, the session sends one refresh in all: it keeps the rotated refresh
+// token in memory, holds the access token back, and retries Persist (not the refresh) with
+// backoff; once Persist succeeds the held token is handed out.
+func TestSessionPersistFailureRetriesPersistNotTheRefresh(t *testing.T) {
 	srv := &rotatingServer{}
-	s := newSession(t, srv, func(context.Context, string, time.Time) error { return assert.AnError })
+	store := &flakyStore{down: true}
+	clock := fakeclock.New(time.Now())
+	s := newSessionAt(t, srv, store.persist, clock.Now)
+
 	_, err := s.Token(context.Background(), "nhn:a")
+	require.ErrorIs(t, err, resource.ErrPersistFailed)
 	assert.ErrorIs(t, err, assert.AnError)
 	rt, _ := s.RefreshToken()
-	assert.Equal(t, "rt-1", rt, "the new refresh token is kept in memory")
-	assert.Equal(t, 1, srv.n)
+	assert.Equal(t, "rt-1", rt, "the rotated refresh token is kept in memory")
+
+	steps := []struct {
+		advance  time.Duration
+		persists int // calls of Persist after asking again
+	}{
+		{0, 1},               // remembered: no Persist, no refresh
+		{2 * time.Second, 2}, // backoff over: Persist again, failing again
+		{2 * time.Second, 2}, // the backoff doubled to 4 s
+		{2 * time.Second, 3},
+		{4 * time.Second, 3}, // 8 s
+		{4 * time.Second, 4},
+	}
+	for i, step := range steps {
+		clock.Advance(step.advance)
+		for _, res := range []string{"nhn:a", "nhn:b"} {
+			_, err = s.Token(context.Background(), res)
+			require.ErrorIs(t, err, resource.ErrPersistFailed, "step %d %s", i, res)
+		}
+		assert.Equal(t, step.persists, store.calls, "step %d", i)
+		assert.Equal(t, 1, srv.calls, "step %d: no other refresh", i)
+	}
+
+	store.setDown(false)
+	clock.Advance(16 * time.Second)
+	a, err := s.Token(context.Background(), "nhn:a")
+	require.NoError(t, err)
+	assert.Equal(t, "at-nhn:a-1", a.AccessToken, "the held token, once its refresh token is saved")
+	assert.Equal(t, []string{"rt-1"}, store.saved)
+	assert.Equal(t, 1, srv.calls)
+
+	b, err := s.Token(context.Background(), "nhn:b")
+	require.NoError(t, err, "refreshes go on with the kept refresh token")
+	assert.Equal(t, "at-nhn:b-2", b.AccessToken)
+	assert.Equal(t, []string{"rt-1", "rt-2"}, store.saved)
+	assert.Equal(t, 2, srv.calls)
+	assert.False(t, srv.revoked, "no refresh token was used twice")
+}
+
+// Many callers at once while the store is down: one refresh, one Persist, and every caller
+// gets ErrPersistFailed.
+func TestSessionPersistFailureConcurrentCallers(t *testing.T) {
+	srv := &rotatingServer{}
+	store := &flakyStore{down: true}
+	s := newSessionAt(t, srv, store.persist, fakeclock.New(time.Now()).Now)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 60 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, err := s.Token(context.Background(), []string{"nhn:a", "nhn:b", "nhn:c"}[i%3])
+			assert.ErrorIs(t, err, resource.ErrPersistFailed)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	assert.Equal(t, 1, srv.calls, "one refresh")
+	assert.Equal(t, 1, store.calls, "one Persist within the backoff")
+}
+
+// A caller with a cached token is served while the store is down; a caller that needs a new
+// one gets ErrPersistFailed until Persist succeeds.
+func TestSessionPersistFailureServesCachedTokens(t *testing.T) {
+	srv := &rotatingServer{}
+	store := &flakyStore{}
+	clock := fakeclock.New(time.Now())
+	s := newSessionAt(t, srv, store.persist, clock.Now)
+	a, err := s.Token(context.Background(), "nhn:a")
+	require.NoError(t, err)
+	store.setDown(true)
+	_, err = s.Token(context.Background(), "nhn:b")
+	require.ErrorIs(t, err, resource.ErrPersistFailed)
+	cached, err := s.Token(context.Background(), "nhn:a")
+	require.NoError(t, err)
+	assert.Equal(t, a, cached)
+	store.setDown(false)
+	clock.Advance(2 * time.Second)
+	b, err := s.Token(context.Background(), "nhn:b")
+	require.NoError(t, err)
+	assert.Equal(t, "at-nhn:b-2", b.AccessToken)
+	assert.Equal(t, 2, srv.calls)
+}
+
+// A Switch whose Persist fails has happened at the server: the new context stays (no undo),
+// the old context's tokens are gone at once, and the new token comes once Persist succeeds.
+func TestSessionSwitchPersistFailure(t *testing.T) {
+	srv := &rotatingServer{}
+	store := &flakyStore{}
+	clock := fakeclock.New(time.Now())
+	s := newSessionAt(t, srv, store.persist, clock.Now)
+	_, err := s.Token(context.Background(), "nhn:a")
+	require.NoError(t, err)
+	store.setDown(true)
+	var changed, undone int
+	_, err = s.Switch(context.Background(), "nhn:b", func() { changed++ }, func() { undone++ })
+	require.ErrorIs(t, err, resource.ErrPersistFailed)
+	assert.Equal(t, []int{1, 0}, []int{changed, undone}, "the refresh happened: no undo")
+	_, err = s.Token(context.Background(), "nhn:a")
+	require.ErrorIs(t, err, resource.ErrPersistFailed, "the old context's token is not served")
+	store.setDown(false)
+	clock.Advance(2 * time.Second)
+	b, err := s.Token(context.Background(), "nhn:b")
+	require.NoError(t, err)
+	assert.Equal(t, "at-nhn:b-2", b.AccessToken)
+	assert.Equal(t, 2, srv.calls)
 }
 
 func TestSessionWaiterLeavesOnItsContext(t *testing.T) {
@@ -243,4 +458,52 @@ func TestSessionRefusals(t *testing.T) {
 	assert.ErrorIs(t, err, resource.ErrRefreshTokenExpired)
 	_, err = s.Token(context.Background(), "a b")
 	assert.ErrorIs(t, err, resource.ErrInvalidResource)
+}
+
+// A token response without expires_in is not cached forever: the JWT's exp when the access
+// token is a JWT, else the one-minute lifetime the client-credentials cache assumes; in both
+// cases without the last ExpiryMargin (10 s).
+func TestSessionTokenWithoutExpiresIn(t *testing.T) {
+	start := time.Unix(1_800_000_000, 0)
+	for _, tc := range []struct {
+		name        string
+		jwt         bool
+		exp         time.Duration // the JWT's exp, from the clock at the refresh
+		cachedUntil time.Duration // the last moment the first token is still served
+		viaPut      bool          // the token arrives through Put (the login's), not a refresh
+	}{
+		{name: "opaque: one minute", cachedUntil: 50 * time.Second},
+		{name: "JWT: its exp", jwt: true, exp: 5 * time.Minute, cachedUntil: 290 * time.Second},
+		{name: "JWT with a past exp: one minute", jwt: true, exp: -time.Second, cachedUntil: 50 * time.Second},
+		{name: "Put, opaque: one minute", viaPut: true, cachedUntil: 50 * time.Second},
+		{name: "Put, JWT: its exp", viaPut: true, jwt: true, exp: 2 * time.Minute, cachedUntil: 110 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := fakeclock.New(start)
+			srv := &rotatingServer{lifetime: func() (time.Time, bool) { return start.Add(tc.exp), tc.jwt }}
+			s := newSessionAt(t, srv, nil, clock.Now)
+			var first *resource.Token
+			if tc.viaPut {
+				at := "opaque-login-token"
+				if tc.jwt {
+					at = jwtWithExp(start.Add(tc.exp))
+				}
+				s.Put("nhn:a", resource.Token{AccessToken: at})
+				first = must(s.Token(context.Background(), "nhn:a"))
+				assert.Equal(t, at, first.AccessToken)
+			} else {
+				first = must(s.Token(context.Background(), "nhn:a"))
+			}
+			calls := srv.calls
+			clock.Set(start.Add(tc.cachedUntil - time.Second))
+			again, err := s.Token(context.Background(), "nhn:a")
+			require.NoError(t, err)
+			assert.Equal(t, first.AccessToken, again.AccessToken, "still cached")
+			assert.Equal(t, calls, srv.calls)
+			clock.Set(start.Add(tc.cachedUntil + time.Second))
+			_, err = s.Token(context.Background(), "nhn:a")
+			require.NoError(t, err)
+			assert.Equal(t, calls+1, srv.calls, "refreshed once the assumed lifetime is over")
+		})
+	}
 }
