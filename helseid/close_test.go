@@ -45,11 +45,13 @@ func TestLoginAfterCloseMakesNoKeySet(t *testing.T) {
 	})
 	callback, st := f.start(t)
 	require.NoError(t, f.client.Close())
+	sent := f.requests.n.Load()
 
 	_, err := f.client.FinishLogin(context.Background(), callback, st)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, helseid.ErrClosed)
 	assert.Zero(t, jwks.n.Load(), "no key set was fetched after Close")
+	assert.Equal(t, sent, f.requests.n.Load(), "the code is not spent on a login that cannot be checked")
 }
 
 // The same for an API's validator (and so its Guard): after Close it fetches no keys.

@@ -54,6 +54,17 @@ func (k *issuerKeys) get(ctx context.Context, disc *discovery.Cache, client *htt
 	return keys, nil
 }
 
+// usable reports whether get can still return a set: ErrClosed (wrapped in
+// ErrValidatorUnavailable) once closed before a set was made.
+func (k *issuerKeys) usable() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.keys == nil && k.closed {
+		return fmt.Errorf("%w: %w", ErrValidatorUnavailable, ErrClosed)
+	}
+	return nil
+}
+
 // close stops the key set's background fetches, if it was made, and makes get refuse to make
 // one from now on.
 func (k *issuerKeys) close() {
