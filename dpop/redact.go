@@ -96,3 +96,46 @@ func (s *NonceSource) Format(f fmt.State, verb rune) { s.summary().Format(f, ver
 
 // LogValue never shows the secret.
 func (s *NonceSource) LogValue() slog.Value { return s.summary().LogValue() }
+
+// summary is all a Transport shows of itself: fmt would otherwise print its token source by
+// reflection, and with it whatever holds the tokens.
+func (t *Transport) summary() redact.Summary {
+	if t == nil {
+		return redact.Nil
+	}
+	return redact.Of("dpop.Transport", slog.String("base", fmt.Sprintf("%T", t.Base)), slog.Any("proofer", t.Proofer),
+		slog.String("tokens", fmt.Sprintf("%T", t.Tokens)))
+}
+
+// String never shows a token or a key.
+func (t *Transport) String() string { return t.summary().String() }
+
+// GoString never shows a token or a key.
+func (t *Transport) GoString() string { return t.summary().String() }
+
+// Format never shows a token or a key, whatever the verb.
+func (t *Transport) Format(f fmt.State, verb rune) { t.summary().Format(f, verb) }
+
+// LogValue never shows a token or a key.
+func (t *Transport) LogValue() slog.Value { return t.summary().LogValue() }
+
+// summary is all a Verifier shows of itself: never its nonce secret.
+func (v *Verifier) summary() redact.Summary {
+	if v == nil {
+		return redact.Nil
+	}
+	return redact.Of("dpop.Verifier", slog.Any("algorithms", v.algs), slog.Duration("max_age", v.maxAge),
+		slog.Bool("nonces", v.nonces != nil))
+}
+
+// String never shows the nonce secret.
+func (v *Verifier) String() string { return v.summary().String() }
+
+// GoString never shows the nonce secret.
+func (v *Verifier) GoString() string { return v.summary().String() }
+
+// Format never shows the nonce secret, whatever the verb.
+func (v *Verifier) Format(f fmt.State, verb rune) { v.summary().Format(f, verb) }
+
+// LogValue never shows the nonce secret.
+func (v *Verifier) LogValue() slog.Value { return v.summary().LogValue() }

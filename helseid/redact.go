@@ -54,6 +54,31 @@ func (c *Client) Format(f fmt.State, verb rune) { c.summary().Format(f, verb) }
 // LogValue shows the issuer and client id only.
 func (c *Client) LogValue() slog.Value { return c.summary().LogValue() }
 
+// summary is all a Source shows of itself: fmt would otherwise print its Client by
+// reflection.
+func (s *Source) summary() redact.Summary {
+	if s == nil {
+		return redact.Nil
+	}
+	scope := ""
+	if s.spec != nil {
+		scope = s.spec.scope
+	}
+	return redact.Of("helseid.Source", slog.Any("client", s.client), slog.String("scope", scope))
+}
+
+// String shows the client and the scope only.
+func (s *Source) String() string { return s.summary().String() }
+
+// GoString shows the client and the scope only.
+func (s *Source) GoString() string { return s.summary().String() }
+
+// Format shows the client and the scope only, whatever the verb.
+func (s *Source) Format(f fmt.State, verb rune) { s.summary().Format(f, verb) }
+
+// LogValue shows the client and the scope only.
+func (s *Source) LogValue() slog.Value { return s.summary().LogValue() }
+
 // MarshalJSON never shows the code or the state: a callback is read, never stored, and
 // slog's JSON handler marshals it when it is a field of a logged struct.
 func (c Callback) MarshalJSON() ([]byte, error) {
