@@ -83,6 +83,13 @@ func TestNoSecretInFormattingOrLogs(t *testing.T) {
 	verifier, err := pkce.NewVerifier()
 	require.NoError(t, err)
 
+	exchanges, err := tokenexchange.NewCache(tokenexchange.CacheConfig{Exchange: func(context.Context, tokenexchange.Request) (*tokenexchange.Response, error) {
+		return &tokenexchange.Response{AccessToken: "exchanged-token-marker", TokenType: "DPoP", ExpiresIn: 300, Expiry: time.Now().Add(5 * time.Minute)}, nil
+	}})
+	require.NoError(t, err)
+	t.Cleanup(exchanges.Close)
+	_, err = exchanges.Token(context.Background(), tokenexchange.Request{SubjectToken: "cached-subject-marker", Scopes: []string{"s"}})
+	require.NoError(t, err)
 	userSecrets := []string{res.IDToken, res.RefreshToken, res.AccessToken.AccessToken, helseidtest.DefaultTestUser().PID}
 	tests := []struct {
 		name    string
@@ -105,6 +112,7 @@ func TestNoSecretInFormattingOrLogs(t *testing.T) {
 		{"*helseid.TokenResponse", tokenResp, []string{tokenResp.AccessToken}, false},
 		{"tokenexchange.Request", tokenexchange.Request{SubjectToken: "subject-token-marker", ActorToken: "actor-token-marker", Scopes: []string{"s"}},
 			[]string{"subject-token-marker", "actor-token-marker"}, true},
+		{"*tokenexchange.Cache", exchanges, []string{"exchanged-token-marker", "cached-subject-marker"}, true},
 		{"dpop.ProofRequest", dpop.ProofRequest{Method: "GET", AccessToken: "access-token-marker"}, []string{"access-token-marker"}, true},
 		{"dpop.ProoferConfig (Ed25519)", dpop.ProoferConfig{Key: edKey}, bytesMarkers(edKey), false},
 		{"dpop.ProoferConfig (ECDSA)", dpop.ProoferConfig{Key: ecKey}, bigIntMarkers(ecKey.D), false},
