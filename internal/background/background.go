@@ -13,7 +13,7 @@ import (
 // ErrClosed is returned for work asked of anything after its Close. It is the one value behind
 // helseid.ErrClosed and tokenexchange.ErrClosed, so that callers can branch on it whichever
 // cache refused.
-var ErrClosed = errors.New("closed")
+var ErrClosed = errors.New("already closed")
 
 // Group runs detached tasks. The zero value is ready to use; it is safe for concurrent use.
 type Group struct {
