@@ -47,6 +47,9 @@ func (g *Group) Go(parent context.Context, timeout time.Duration, fn func(ctx co
 		defer cancel()
 		stop := context.AfterFunc(g.ctx, cancel)
 		defer stop()
+		if g.ctx.Err() != nil {
+			cancel() // Close came right after Go: AfterFunc would cancel only a moment later
+		}
 		fn(ctx)
 	}()
 	return nil
