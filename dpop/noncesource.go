@@ -23,7 +23,7 @@ const DefaultNonceLifetime = 5 * time.Minute
 // a secret. Every machine of an API given the same secret issues and accepts the same nonces,
 // with no shared store. A nonce is current for one lifetime and accepted for one more, so a
 // client that was just sent one never meets a boundary. It is safe for concurrent use; Nonce
-// costs an atomic load.
+// costs an atomic load. Formatting and logging it never show the secret.
 type NonceSource struct {
 	secret   []byte
 	lifetime time.Duration

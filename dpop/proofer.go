@@ -39,7 +39,8 @@ type ProoferConfig struct {
 	Rand io.Reader
 }
 
-// Proofer signs DPoP proofs with one key. It is safe for concurrent use.
+// Proofer signs DPoP proofs with one key. It is safe for concurrent use. Formatting and
+// logging it (or its ProoferConfig) never show the key.
 type Proofer struct {
 	signer     *jose.Signer
 	header     string // base64url of {"typ":"dpop+jwt","alg":…,"jwk":{…}}, built once

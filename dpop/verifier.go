@@ -190,7 +190,8 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, accessToken, jkt
 	return v.VerifyProof(ctx, vals[0], ProofRequest{Method: r.Method, URL: v.requestURL(r), AccessToken: accessToken, JKT: jkt})
 }
 
-// ProofRequest is what a proof must match.
+// ProofRequest is what a proof must match. Formatting, logging and marshalling it never show
+// the access token.
 type ProofRequest struct {
 	// Method and URL are the request's; the proof's htm and htu must name them.
 	Method string

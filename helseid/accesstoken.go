@@ -206,7 +206,7 @@ func verifySignedJWT(ctx context.Context, token string, algs []string, typOK fun
 	}
 	key, err := keys.Key(ctx, hdr.KeyID(), alg)
 	if err != nil {
-		if errors.Is(err, jwks.ErrKeyNotFound) || errors.Is(err, jwks.ErrKeyUnusable) || errors.Is(err, jwks.ErrAmbiguousKey) {
+		if !errors.Is(err, ErrClosed) && (errors.Is(err, jwks.ErrKeyNotFound) || errors.Is(err, jwks.ErrKeyUnusable) || errors.Is(err, jwks.ErrAmbiguousKey)) {
 			return nil, "", invalid("no matching signing key")
 		}
 		return nil, "", fmt.Errorf("%w: issuer keys: %w", ErrValidatorUnavailable, err)

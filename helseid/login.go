@@ -262,6 +262,9 @@ func (c *Client) FinishLogin(ctx context.Context, callback url.Values, st *Login
 	case cb.Code == "":
 		return nil, fmt.Errorf("%w: no code", ErrInvalidCallback)
 	}
+	if err := c.keys.usable(); err != nil {
+		return nil, err // closed: the ID token could not be checked, so the code is not spent
+	}
 	endpoint, err := c.tokenEndpoint(ctx, &tokenSpec{grant: "authorization_code"}, Organization{}, tokenendpoint.AuthenticatorFunc(func(form url.Values) error {
 		return c.assertions.Authenticate(form, nil)
 	}))

@@ -91,7 +91,8 @@ type Config struct {
 // Retry-After), each with fresh client authentication and a fresh proof.
 type RetryPolicy = tokenendpoint.RetryPolicy
 
-// Request is one token exchange (RFC 8693 §2.1).
+// Request is one token exchange (RFC 8693 §2.1). Formatting, logging and marshalling it never
+// show the subject or actor token.
 type Request struct {
 	// SubjectToken is the token to exchange, such as the access token an API received.
 	// Required.

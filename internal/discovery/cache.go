@@ -78,8 +78,15 @@ type Cache struct {
 }
 
 // Close cancels a fetch in progress and waits for it to end. The cached document is still
-// served; a fetch after Close fails at once.
-func (c *Cache) Close() { c.background.Close() }
+// served; a fetch after Close starts no goroutine and fails at once with background.ErrClosed.
+func (c *Cache) Close() {
+	c.background.Close()
+	// Forget a failure that Close itself may have caused, so that later callers learn that
+	// the cache is closed rather than that a fetch was cancelled.
+	c.mu.Lock()
+	c.lastErr = nil
+	c.mu.Unlock()
+}
 
 type entry struct {
 	doc   *Metadata
@@ -213,10 +220,16 @@ func (c *Cache) startLocked(ctx context.Context) *call {
 	c.inflight = cl
 	forced := c.forced
 	c.forced = false
-	c.background.Go(ctx, c.timeout, func(fctx context.Context) {
+	err := c.background.Go(ctx, c.timeout, func(fctx context.Context) {
 		doc, err := c.fetch(fctx, forced)
 		c.finish(cl, doc, err)
 	})
+	if err != nil {
+		// Closed: no fetch and no goroutine; the document held before is still served.
+		c.inflight = nil
+		cl.err, cl.stale = fmt.Errorf("discovery: %w", err), c.doc
+		close(cl.done)
+	}
 	return cl
 }
 

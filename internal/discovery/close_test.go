@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/helseid-go/sdk/internal/background"
 )
 
 // Close ends a fetch that is still waiting for the server: no goroutine outlives it.
@@ -30,5 +32,5 @@ func TestCloseStopsAFetchInFlight(t *testing.T) {
 	c.Close() // the shared fetch goes on for other callers until Close
 	<-gone
 	_, err = c.Metadata(context.Background())
-	assert.Error(t, err, "no fetch after Close")
+	assert.ErrorIs(t, err, background.ErrClosed, "no fetch (and no goroutine) after Close")
 }

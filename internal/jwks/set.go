@@ -73,7 +73,7 @@ type Set struct {
 }
 
 // Close cancels a fetch in progress and waits for it to end. Keys already fetched are still
-// served; a fetch after Close fails at once.
+// served; a fetch after Close starts no goroutine and fails at once with background.ErrClosed.
 func (s *Set) Close() { s.background.Close() }
 
 type snapshot struct {
@@ -296,7 +296,7 @@ func (s *Set) startLocked(ctx context.Context, forced, refetch bool) *call {
 	if refetch {
 		s.lastRefetch = s.lastStart
 	}
-	s.background.Go(ctx, s.timeout, func(fctx context.Context) {
+	err := s.background.Go(ctx, s.timeout, func(fctx context.Context) {
 		keys, err := s.fetch(fctx, forced)
 		if err != nil && errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("jwks: fetch did not finish within %v: %w", s.timeout, err)
@@ -312,5 +312,11 @@ func (s *Set) startLocked(ctx context.Context, forced, refetch bool) *call {
 		s.mu.Unlock()
 		close(c.done)
 	})
+	if err != nil {
+		// Closed: no fetch and no goroutine; the keys fetched before are still served.
+		c.gen, c.err = s.gen, fmt.Errorf("jwks: %w", err)
+		s.lastErr, s.inflight = c.err, nil // a gated retry reports the closure too
+		close(c.done)
+	}
 	return c
 }

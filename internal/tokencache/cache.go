@@ -7,10 +7,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/helseid-go/sdk/internal/background"
 )
 
-// ErrClosed is returned for a key that is not cached once the cache is closed.
-var ErrClosed = errors.New("token cache is closed")
+// ErrClosed is returned for a key that is not cached once the cache is closed. It is
+// background.ErrClosed, the one closed error of every cache in the SDK.
+var ErrClosed = background.ErrClosed
 
 // Defaults for the zero values of Config.
 const (
