@@ -16,6 +16,7 @@ import (
 	"github.com/helseid-go/sdk/helseid"
 	"github.com/helseid-go/sdk/helseid/helseidtest"
 	"github.com/helseid-go/sdk/internal/fakeclock"
+	"github.com/helseid-go/sdk/tokenexchange"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -104,6 +105,43 @@ func TestRefreshWindowCallersNeverWait(t *testing.T) {
 	}
 	<-g.arrived // the background refresh is at the (hanging) token endpoint meanwhile
 	close(g.release)
+}
+
+// After Close a cached token is served while it is usable and no longer; then, and for a
+// token never fetched, and for a caller whose request Close stopped, the error is ErrClosed.
+func TestClosedClientServesOnlyUsableTokens(t *testing.T) {
+	clock := fakeclock.New(time.Now())
+	srv := helseidtest.NewServer(t, helseidtest.Options{Now: clock.Now, Nonce: helseidtest.NonceNone})
+	jwk, err := srv.GenerateClient("c", apiScope, "nhn:other-api/read")
+	require.NoError(t, err)
+	key, err := helseid.ParseJWK(jwk, "")
+	require.NoError(t, err)
+	client, err := helseid.NewClient(helseid.Config{Issuer: srv.Issuer(), ClientID: "c", Key: key, HTTPClient: srv.Client(), Now: clock.Now})
+	require.NoError(t, err)
+	ctx := context.Background()
+
+	first, err := client.Token(ctx, readReq)
+	require.NoError(t, err)
+	g := holdTokens(srv)
+	waiter := make(chan error, 1)
+	go func() {
+		_, err := client.Token(ctx, helseid.ClientCredentialsRequest{Scopes: []string{"nhn:other-api/read"}})
+		waiter <- err
+	}()
+	<-g.arrived
+	require.NoError(t, client.Close())
+	close(g.release)
+	assert.ErrorIs(t, <-waiter, helseid.ErrClosed, "a caller waiting for a request that Close stopped")
+
+	tok, err := client.Token(ctx, readReq)
+	require.NoError(t, err)
+	assert.Equal(t, first.AccessToken, tok.AccessToken, "a usable token is still served after Close")
+
+	clock.Advance(first.Expiry.Sub(clock.Now()))
+	_, err = client.Token(ctx, readReq)
+	assert.ErrorIs(t, err, helseid.ErrClosed, "an expired token is not served after Close")
+	assert.ErrorIs(t, err, tokenexchange.ErrClosed, "one value for both packages")
+	assert.Equal(t, int64(2), srv.Stats().TokenRequests, "no token request after Close")
 }
 
 func TestFaultsAreSurvivedOrTyped(t *testing.T) {

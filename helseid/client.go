@@ -183,8 +183,10 @@ func NewClient(cfg Config) (*Client, error) {
 }
 
 // Close stops the client's background work (token refreshes, discovery and key fetches) and
-// waits for it to end. Cached tokens are still served afterwards, but no new token is
-// requested through the cache.
+// waits for it to end. Cached tokens are still served afterwards while they are usable (by the
+// real clock, outside the expiry margin); no new token is requested through the cache, so once
+// none is usable Token (and TokenSource, HTTPClient, exchanges) return an error that matches
+// ErrClosed, as does a call that was waiting for a token request Close stopped.
 func (c *Client) Close() error {
 	c.cache.Close()
 	c.exchanges.Close()

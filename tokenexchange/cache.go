@@ -138,7 +138,9 @@ func (c *Cache) Invalidate(req Request, token string) {
 // Len returns the number of cached entries.
 func (c *Cache) Len() int { return c.cache.Len() }
 
-// Close stops background refreshes and waits for running exchanges to end.
+// Close stops background refreshes and waits for running exchanges to end. Cached tokens are
+// still handed out afterwards while they are usable; once none is, Token returns an error that
+// matches ErrClosed (errors.Is), as does a call waiting for an exchange that Close stopped.
 func (c *Cache) Close() { c.cache.Close() }
 
 // keyOf hashes every field that changes the result, each length-prefixed so that no two

@@ -3,13 +3,15 @@ package tokencache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// ErrClosed is returned for a key that is not cached once the cache is closed.
+// ErrClosed is returned once the cache is closed and it has no value for the key that is still
+// usable by the real clock, and to the waiters of a fetch that Close stopped.
 var ErrClosed = errors.New("token cache is closed")
 
 // Defaults for the zero values of Config.
@@ -148,7 +150,8 @@ type Cache[K comparable, V any] struct {
 	// some virtual machines, more than the rest of a hit. Without an injected clock the hit
 	// path reads coarseNow instead: wall time updated every coarseTick by a ticker the cache
 	// owns (started with the first entry, stopped by Close). Its lag is far below the expiry
-	// margin.
+	// margin. Close sets it to 0, which sends the hit path back to the real clock: a stopped
+	// clock would make a cached value look usable for ever.
 	coarse     bool
 	coarseNow  atomic.Int64
 	tickerOnce sync.Once
@@ -208,7 +211,9 @@ func New[K comparable, V any](cfg Config[K, V]) (*Cache[K, V], error) {
 // fastNow returns the time in unix nanoseconds for the hit path.
 func (c *Cache[K, V]) fastNow() int64 {
 	if c.coarse {
-		return c.coarseNow.Load()
+		if now := c.coarseNow.Load(); now != 0 {
+			return now
+		}
 	}
 	return c.now().UnixNano()
 }
@@ -310,14 +315,16 @@ func (c *Cache[K, V]) Invalidate(key K, old *V) {
 	}
 }
 
-// Close stops background refreshes and waits for every fetch goroutine to end. Cached values
-// are still served afterwards; a miss returns ErrClosed.
+// Close stops background refreshes and waits for every fetch goroutine to end. Values are still
+// served afterwards while they are usable by the real clock; after that, and for a key with no
+// value, Get returns ErrClosed.
 func (c *Cache[K, V]) Close() {
 	c.closeMu.Lock()
 	c.closed = true
 	c.closeMu.Unlock()
 	c.cancel()
 	c.inflight.Wait()
+	c.coarseNow.Store(0) // the ticker has stopped: read the real clock from now on
 }
 
 func (c *Cache[K, V]) miss(ctx context.Context, sh *shard[K, V], key K, fetch Fetcher[V]) (*V, error) {
@@ -336,6 +343,10 @@ func (c *Cache[K, V]) miss(ctx context.Context, sh *shard[K, V], key K, fetch Fe
 	}
 	f := e.flight.Load()
 	if f == nil {
+		if c.isClosed() {
+			e.mu.Unlock()
+			return nil, ErrClosed
+		}
 		if e.fail != nil && now < e.fail.until {
 			err := e.fail.err
 			e.mu.Unlock()
@@ -354,6 +365,12 @@ func (c *Cache[K, V]) miss(ctx context.Context, sh *shard[K, V], key K, fetch Fe
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+func (c *Cache[K, V]) isClosed() bool {
+	c.closeMu.RLock()
+	defer c.closeMu.RUnlock()
+	return c.closed
 }
 
 // refreshAhead starts a background refresh of a token that is still usable, unless one runs
@@ -410,6 +427,9 @@ func (c *Cache[K, V]) fetch(e *entry[K, V], f *flight[V], background bool, fetch
 	cancel()
 	if err == nil && val == nil {
 		err = errors.New("token cache: fetch returned no value")
+	}
+	if err != nil && c.base.Err() != nil {
+		err = fmt.Errorf("%w: %w", ErrClosed, err) // stopped by Close
 	}
 	took := time.Since(started)
 

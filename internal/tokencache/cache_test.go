@@ -313,9 +313,54 @@ func TestCloseStopsFetches(t *testing.T) {
 	go func() { _, err := c.Get(context.Background(), "k"); errc <- err }()
 	<-f.started
 	c.Close() // cancels the blocked fetch and waits for it
-	assert.ErrorIs(t, <-errc, context.Canceled)
-	_, err := c.Get(context.Background(), "other")
+	err := <-errc
+	assert.ErrorIs(t, err, ErrClosed, "the waiter learns that the cache closed")
+	assert.ErrorIs(t, err, context.Canceled)
+	_, err = c.Get(context.Background(), "other")
 	assert.ErrorIs(t, err, ErrClosed)
+}
+
+// Close stops the coarse clock of the hit path; a value must still expire by the real clock
+// afterwards rather than be served for ever. The cache uses the coarse clock only without an
+// injected Now, so the test builds it that way and then swaps the clock the cache falls back to
+// for a fake one that starts at the real time.
+func TestClosedCacheServesOnlyUsableValues(t *testing.T) {
+	clock := fakeclock.New(time.Now())
+	f := &fetcher{clock: clock, life: 10 * time.Minute}
+	c, err := New(Config[string, token]{Fetch: f.fetch, Hash: hashString})
+	require.NoError(t, err)
+	require.True(t, c.coarse)
+	c.now = clock.Now
+	t.Cleanup(c.Close)
+	ctx := context.Background()
+
+	v1, err := c.Get(ctx, "k")
+	require.NoError(t, err)
+	c.Close()
+	v, err := c.Get(ctx, "k")
+	require.NoError(t, err)
+	assert.Same(t, v1, v, "a usable value is still served after Close")
+
+	clock.Advance(f.life - DefaultExpiryMargin + time.Millisecond)
+	v, err = c.Get(ctx, "k")
+	assert.Nil(t, v, "an expiring value is not served after Close")
+	assert.ErrorIs(t, err, ErrClosed)
+	assert.Nil(t, c.Lookup("k"))
+	assert.Equal(t, int64(1), f.calls.Load(), "no fetch after Close")
+}
+
+// A failure remembered before Close is not what a caller sees after it: the cache is closed.
+func TestClosedCacheReportsClosedOverRememberedFailure(t *testing.T) {
+	f := &fetcher{}
+	c := newCache(t, f, nil, nil)
+	boom := errors.New("token endpoint down")
+	f.fail.Store(&boom)
+	_, err := c.Get(context.Background(), "k")
+	require.ErrorIs(t, err, boom)
+	c.Close()
+	_, err = c.Get(context.Background(), "k")
+	assert.ErrorIs(t, err, ErrClosed)
+	assert.NotErrorIs(t, err, boom)
 }
 
 func TestKeysNeverMix(t *testing.T) {
