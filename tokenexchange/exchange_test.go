@@ -383,6 +383,26 @@ func TestCacheDoesNotRefreshCappedTokens(t *testing.T) {
 	assert.Equal(t, int32(1), exchanges.Load())
 }
 
+// In the last seconds of a subject token, once the token exchanged for it (capped at the
+// subject's expiry) is no longer handed out, the caller gets ErrSubjectExpired without a
+// request, not an internal error of the cache.
+func TestCacheNearSubjectExpiry(t *testing.T) {
+	w := newWorld(t)
+	cache, exchanges := w.countingCache(t)
+	req := tokenexchange.Request{SubjectToken: w.userToken(t, ""), Scopes: []string{scopeB}}
+	tok, err := cache.Token(context.Background(), req)
+	require.NoError(t, err)
+	w.clock.Advance(tok.Expiry.Sub(w.clock.Now()) - 2*time.Second) // inside the 5 s expiry margin
+	for range 3 {
+		_, err = cache.Token(context.Background(), req)
+		require.Error(t, err)
+		assert.ErrorIs(t, err, tokenexchange.ErrSubjectExpired)
+		assert.ErrorIs(t, err, tokenexchange.ErrInvalidGrant)
+		assert.NotContains(t, err.Error(), "token cache")
+	}
+	assert.Equal(t, int32(1), exchanges.Load(), "no exchange that could not last longer")
+}
+
 // The fetch that refreshes an entry sends what was asked for under its key, whatever the
 // caller does with its slices afterwards.
 func TestCacheKeepsItsOwnCopyOfTheRequest(t *testing.T) {

@@ -162,10 +162,16 @@ const coarseTick = 50 * time.Millisecond
 // Fetcher fetches one key's value for GetWith; it has the same contract as Config.Fetch.
 type Fetcher[V any] func(ctx context.Context) (*V, time.Time, error)
 
-// ErrNoRefresh, returned by a fetch, keeps the current value and stops refreshing it ahead of
+// NoRefresh, returned by a fetch, keeps the current value and stops refreshing it ahead of
 // its expiry: for a value that no fetch can make last longer (an exchanged token capped at the
-// subject token's expiry). Without a usable current value it is an error like any other.
-var ErrNoRefresh = errors.New("token cache: no refresh")
+// subject token's expiry). Without a usable current value the fetch fails with err, which is
+// what the callers get and what is remembered, so err must say why to the caller.
+func NoRefresh(err error) error { return noRefresh{err} }
+
+type noRefresh struct{ err error }
+
+func (n noRefresh) Error() string { return n.err.Error() }
+func (n noRefresh) Unwrap() error { return n.err }
 
 // errNoFetch reports a key with neither Config.Fetch nor a GetWith fetcher.
 var errNoFetch = errors.New("token cache: no fetch for this key")
@@ -428,28 +434,29 @@ func (c *Cache[K, V]) fetch(e *entry[K, V], f *flight[V], background bool, fetch
 	if err == nil && val == nil {
 		err = errors.New("token cache: fetch returned no value")
 	}
-	if err != nil && c.base.Err() != nil {
-		err = fmt.Errorf("%w: %w", ErrClosed, err) // stopped by Close
-	}
 	took := time.Since(started)
 
 	now := c.now()
 	e.mu.Lock()
-	if errors.Is(err, ErrNoRefresh) {
+	var nr noRefresh
+	kept := false
+	if errors.As(err, &nr) {
+		err = nr.err
 		if v := e.current(now.UnixNano()); v != nil {
 			e.refreshAt.Store(e.usableUntil.Load()) // no refresh before it is unusable
-			e.flight.Store(nil)
-			f.val = v
-			e.mu.Unlock()
-			close(f.done)
-			return
+			f.val, kept, err = v, true, nil
 		}
 	}
-	if err == nil {
+	switch {
+	case kept:
+	case err == nil:
 		c.store(e, val, now, expiry)
 		e.fail = nil
 		f.val = val
-	} else {
+	default:
+		if c.base.Err() != nil {
+			err = fmt.Errorf("%w: %w", ErrClosed, err) // stopped by Close
+		}
 		fl := e.fail
 		if fl == nil {
 			fl = &failure{}

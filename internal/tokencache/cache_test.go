@@ -428,3 +428,49 @@ func TestGetWith(t *testing.T) {
 	c.Close() // waits for the refresh
 	assert.Equal(t, "second", c.Peek("k").value)
 }
+
+// A fetch that answers NoRefresh(err) keeps a usable value and stops refreshing it; without
+// one, the callers get err itself, never a wrapper of the cache's.
+func TestNoRefresh(t *testing.T) {
+	clock := fakeclock.New(time.Unix(1_000_000, 0))
+	fetched := make(chan Event, 4)
+	c, err := New(Config[string, token]{Hash: hashString, Now: clock.Now, Observe: func(_ string, e Event) {
+		if e.Kind == Fetched {
+			fetched <- e
+		}
+	}})
+	require.NoError(t, err)
+	defer c.Close()
+	ctx := context.Background()
+	why := errors.New("subject expires soon")
+	var calls atomic.Int32
+	fetch := func(context.Context) (*token, time.Time, error) {
+		if calls.Add(1) == 1 {
+			return &token{value: "capped"}, clock.Now().Add(10 * time.Minute), nil
+		}
+		return nil, time.Time{}, NoRefresh(why)
+	}
+
+	_, err = c.GetWith(ctx, "cold", func(context.Context) (*token, time.Time, error) { return nil, time.Time{}, NoRefresh(why) })
+	assert.Equal(t, why, err, "no value to keep: the fetch's own error")
+	<-fetched
+
+	v, err := c.GetWith(ctx, "k", fetch)
+	require.NoError(t, err)
+	<-fetched
+	clock.Advance(10*time.Minute - 30*time.Second) // inside the refresh window
+	got, err := c.GetWith(ctx, "k", fetch)
+	require.NoError(t, err)
+	assert.Same(t, v, got)
+	<-fetched // the refresh answered NoRefresh
+	for range 5 {
+		got, err = c.GetWith(ctx, "k", fetch)
+		require.NoError(t, err)
+		assert.Same(t, v, got, "the value is kept")
+	}
+	assert.Equal(t, int32(2), calls.Load(), "no refresh starts again")
+
+	clock.Advance(25*time.Second + time.Millisecond) // inside the expiry margin
+	_, err = c.GetWith(ctx, "k", fetch)
+	assert.Equal(t, why, err)
+}
