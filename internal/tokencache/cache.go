@@ -37,7 +37,9 @@ type Config[K comparable, V any] struct {
 	Now func() time.Time
 	// RefreshWindow is how long before expiry a background refresh starts, at most half the
 	// token's lifetime; the start is moved earlier by up to a fifth of the window at random, so
-	// that many keys fetched together do not refresh together.
+	// that many keys fetched together do not refresh together. It must be at least twice
+	// ExpiryMargin, so that a refresh has at least the margin's time to finish before the
+	// token stops being handed out: a smaller window would turn each expiry into a wait.
 	RefreshWindow time.Duration
 	// ExpiryMargin: a token is not handed out when it expires within this margin, so it does
 	// not expire in flight.
@@ -187,6 +189,9 @@ func New[K comparable, V any](cfg Config[K, V]) (*Cache[K, V], error) {
 	setDefault(&cfg.FailureMin, DefaultFailureMin)
 	setDefault(&cfg.FailureMax, DefaultFailureMax)
 	setDefault(&cfg.UnknownLifetime, DefaultUnknownLifetime)
+	if cfg.RefreshWindow < 2*cfg.ExpiryMargin {
+		return nil, fmt.Errorf("token cache: RefreshWindow %s is under twice ExpiryMargin %s", cfg.RefreshWindow, cfg.ExpiryMargin)
+	}
 	if cfg.FailureMax < cfg.FailureMin {
 		cfg.FailureMax = cfg.FailureMin
 	}

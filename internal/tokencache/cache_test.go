@@ -391,6 +391,28 @@ func TestNewValidation(t *testing.T) {
 	defer c.Close()
 	_, err = c.Get(context.Background(), "k")
 	assert.ErrorIs(t, err, errNoFetch)
+
+	// A refresh window that leaves a refresh less than the expiry margin to finish is refused.
+	for _, tc := range []struct {
+		window, margin time.Duration
+		ok             bool
+	}{
+		{0, 0, true},
+		{2 * DefaultExpiryMargin, 0, true},
+		{2*DefaultExpiryMargin - 1, 0, false},
+		{DefaultExpiryMargin, 0, false},
+		{time.Second, 0, false},
+		{time.Minute, 30 * time.Second, true},
+		{0, 31 * time.Second, false},
+	} {
+		c, err := New(Config[string, token]{Hash: hashString, RefreshWindow: tc.window, ExpiryMargin: tc.margin})
+		if tc.ok {
+			require.NoError(t, err, "window %s, margin %s", tc.window, tc.margin)
+			c.Close()
+		} else {
+			assert.ErrorContains(t, err, "RefreshWindow", "window %s, margin %s", tc.window, tc.margin)
+		}
+	}
 }
 
 // GetWith fetches with the caller's function, once for many waiters, and the entry refreshes
