@@ -60,7 +60,9 @@ type Config struct {
 	// callers would wait for it at every expiry.
 	RefreshWindow time.Duration
 	// MaxCachedTokens bounds the token cache: 10,000 when zero. A multi-tenant system should
-	// set it to at least its number of organisations times the APIs each uses.
+	// set it to at least its number of organisations times the APIs each uses. A token being
+	// requested, and a failed request's backoff (kept 30 s), are never evicted, so that a full
+	// cache still sends one request per token and honours the backoff; they come on top.
 	MaxCachedTokens int
 	// Retry bounds retries of transient token-request failures (network errors, 5xx, 429);
 	// the zero value retries up to 3 attempts. Set MaxAttempts to 1 to disable.
