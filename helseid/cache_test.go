@@ -16,6 +16,7 @@ import (
 	"github.com/helseid-go/sdk/helseid"
 	"github.com/helseid-go/sdk/helseid/helseidtest"
 	"github.com/helseid-go/sdk/internal/fakeclock"
+	"github.com/helseid-go/sdk/tokenexchange"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -104,6 +105,121 @@ func TestRefreshWindowCallersNeverWait(t *testing.T) {
 	}
 	<-g.arrived // the background refresh is at the (hanging) token endpoint meanwhile
 	close(g.release)
+}
+
+// After Close a cached token is served while it is usable and no longer; then, and for a
+// token never fetched, and for a caller whose request Close stopped, the error is ErrClosed.
+func TestClosedClientServesOnlyUsableTokens(t *testing.T) {
+	clock := fakeclock.New(time.Now())
+	srv := helseidtest.NewServer(t, helseidtest.Options{Now: clock.Now, Nonce: helseidtest.NonceNone})
+	jwk, err := srv.GenerateClient("c", apiScope, "nhn:other-api/read")
+	require.NoError(t, err)
+	key, err := helseid.ParseJWK(jwk, "")
+	require.NoError(t, err)
+	client, err := helseid.NewClient(helseid.Config{Issuer: srv.Issuer(), ClientID: "c", Key: key, HTTPClient: srv.Client(), Now: clock.Now})
+	require.NoError(t, err)
+	ctx := context.Background()
+
+	first, err := client.Token(ctx, readReq)
+	require.NoError(t, err)
+	g := holdTokens(srv)
+	waiter := make(chan error, 1)
+	go func() {
+		_, err := client.Token(ctx, helseid.ClientCredentialsRequest{Scopes: []string{"nhn:other-api/read"}})
+		waiter <- err
+	}()
+	<-g.arrived
+	require.NoError(t, client.Close())
+	close(g.release)
+	assert.ErrorIs(t, <-waiter, helseid.ErrClosed, "a caller waiting for a request that Close stopped")
+
+	tok, err := client.Token(ctx, readReq)
+	require.NoError(t, err)
+	assert.Equal(t, first.AccessToken, tok.AccessToken, "a usable token is still served after Close")
+
+	clock.Advance(first.Expiry.Sub(clock.Now()))
+	_, err = client.Token(ctx, readReq)
+	assert.ErrorIs(t, err, helseid.ErrClosed, "an expired token is not served after Close")
+	assert.ErrorIs(t, err, tokenexchange.ErrClosed, "one value for both packages")
+	assert.Equal(t, int64(2), srv.Stats().TokenRequests, "no token request after Close")
+}
+
+// refreshWatch is an Observer that counts misses and reports refreshes as they start and end.
+type refreshWatch struct {
+	misses  atomic.Int64
+	started chan struct{}
+	fetched chan error
+}
+
+func (w *refreshWatch) Observe(e helseid.Event) {
+	switch e.Kind {
+	case helseid.CacheMiss:
+		w.misses.Add(1)
+	case helseid.RefreshStarted:
+		w.started <- struct{}{}
+	case helseid.TokenFetched:
+		if e.Background {
+			w.fetched <- e.Err
+		}
+	}
+}
+
+// At the smallest RefreshWindow, with a caller every second and a token endpoint that takes
+// 3 s to answer each refresh, no caller waits for a token across several expiries: the only
+// miss is the first token.
+func TestSmallestRefreshWindowNeverBlocks(t *testing.T) {
+	const lifetime = time.Minute
+	clock := fakeclock.New(time.Now())
+	srv := helseidtest.NewServer(t, helseidtest.Options{Now: clock.Now, Nonce: helseidtest.NonceNone, AccessTokenLifetime: lifetime})
+	jwk, err := srv.GenerateClient("c", apiScope)
+	require.NoError(t, err)
+	key, err := helseid.ParseJWK(jwk, "")
+	require.NoError(t, err)
+	watch := &refreshWatch{started: make(chan struct{}, 8), fetched: make(chan error, 8)}
+	client, err := helseid.NewClient(helseid.Config{Issuer: srv.Issuer(), ClientID: "c", Key: key, HTTPClient: srv.Client(),
+		Now: clock.Now, RefreshWindow: helseid.MinRefreshWindow, Observer: watch})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = client.Close() })
+
+	first, err := client.Token(context.Background(), readReq)
+	require.NoError(t, err)
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	srv.SetTokenHook(func(http.ResponseWriter, *http.Request) bool {
+		arrived <- struct{}{}
+		<-release
+		return false
+	})
+	t.Cleanup(func() { close(release) }) // a failed test must not leave a request held
+
+	const answerAfter = 3 // seconds of the fake clock
+	seen := map[string]bool{first.AccessToken: true}
+	refreshes, holding := 0, -1
+	for step := 0; step < 4*int(lifetime/time.Second); step++ {
+		clock.Advance(time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a wait fails the test rather than hanging it
+		tok, err := client.Token(ctx, readReq)
+		cancel()
+		require.NoError(t, err, "step %d", step)
+		seen[tok.AccessToken] = true
+		select {
+		case <-watch.started:
+			require.Equal(t, -1, holding, "one refresh at a time")
+			<-arrived // the refresh is at the token endpoint, which answers answerAfter seconds later
+			holding = answerAfter
+			refreshes++
+		default:
+		}
+		if holding > 0 {
+			if holding--; holding == 0 {
+				release <- struct{}{}
+				require.NoError(t, <-watch.fetched)
+				holding = -1
+			}
+		}
+	}
+	assert.GreaterOrEqual(t, refreshes, 3, "several expiries")
+	assert.Len(t, seen, refreshes+1, "each refresh replaced the token in use")
+	assert.Equal(t, int64(1), watch.misses.Load(), "no caller waited for a token but the first")
 }
 
 func TestFaultsAreSurvivedOrTyped(t *testing.T) {

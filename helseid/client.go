@@ -61,10 +61,14 @@ type Config struct {
 	Observer Observer
 	// RefreshWindow is how long before expiry a cached token is refreshed in the background
 	// (60 s when zero; at most half the token's lifetime). Callers keep getting the current
-	// token meanwhile, and while a refresh fails.
+	// token meanwhile, and while a refresh fails. It must be at least MinRefreshWindow: a token
+	// is not handed out in its last 5 s, and the refresh needs time before that to finish, or
+	// callers would wait for it at every expiry.
 	RefreshWindow time.Duration
 	// MaxCachedTokens bounds the token cache: 10,000 when zero. A multi-tenant system should
-	// set it to at least its number of organisations times the APIs each uses.
+	// set it to at least its number of organisations times the APIs each uses. A token being
+	// requested, and a failed request's backoff (kept 30 s), are never evicted, so that a full
+	// cache still sends one request per token and honours the backoff; they come on top.
 	MaxCachedTokens int
 	// Retry bounds retries of transient token-request failures (network errors, 5xx, 429);
 	// the zero value retries up to 3 attempts. Set MaxAttempts to 1 to disable.
@@ -83,6 +87,11 @@ type Config struct {
 	// the code to the DPoP key (RFC 9449 §10). HelseID's samples do not; it is off by default.
 	DPoPAtPAR bool
 }
+
+// MinRefreshWindow is the smallest Config.RefreshWindow: twice the 5 s before expiry in which
+// a cached token is no longer handed out, so that a refresh ahead of expiry has at least as
+// long again to finish.
+const MinRefreshWindow = 2 * tokencache.DefaultExpiryMargin
 
 // RetryPolicy bounds retries of transient token-request failures; see Config.Retry.
 type RetryPolicy = tokenendpoint.RetryPolicy
@@ -128,6 +137,9 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	if cfg.IDTokenProfile != HelseIDProfile && cfg.IDTokenProfile != FAPI2Profile {
 		return nil, fmt.Errorf("%w: unknown IDTokenProfile %d", ErrInvalidConfig, int(cfg.IDTokenProfile))
+	}
+	if cfg.RefreshWindow != 0 && cfg.RefreshWindow < MinRefreshWindow {
+		return nil, fmt.Errorf("%w: RefreshWindow %s is under %s (zero means 60s)", ErrInvalidConfig, cfg.RefreshWindow, MinRefreshWindow)
 	}
 	if cfg.IDTokenLeeway > 5*time.Minute {
 		// The conformance suite sends an ID token expired 6 minutes ago; a client must refuse it.
@@ -196,8 +208,10 @@ func NewClient(cfg Config) (*Client, error) {
 }
 
 // Close stops the client's background work (token refreshes, discovery and key fetches) and
-// waits for it to end. Cached tokens are still served afterwards, but no new token is
-// requested through the cache.
+// waits for it to end. Cached tokens are still served afterwards while they are usable (by the
+// real clock, outside the expiry margin); no new token is requested through the cache, so once
+// none is usable Token (and TokenSource, HTTPClient, exchanges) return an error that matches
+// ErrClosed, as does a call that was waiting for a token request Close stopped.
 func (c *Client) Close() error {
 	c.cache.Close()
 	c.exchanges.Close()

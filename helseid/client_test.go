@@ -226,13 +226,17 @@ func TestNewClientValidation(t *testing.T) {
 		mutate func(*helseid.Config)
 		msg    string
 	}{
-		"no issuer":      {func(c *helseid.Config) { c.Issuer = "" }, "Issuer is empty"},
-		"http issuer":    {func(c *helseid.Config) { c.Issuer = "http://helseid-sts.nhn.no" }, "https"},
-		"no client id":   {func(c *helseid.Config) { c.ClientID = "" }, "ClientID"},
-		"no key":         {func(c *helseid.Config) { c.Key = nil }, "Key is nil"},
-		"bad tenancy":    {func(c *helseid.Config) { c.Tenancy = 9 }, "Tenancy"},
-		"long assertion": {func(c *helseid.Config) { c.AssertionLifetime = 2 * time.Minute }, "exceeds"},
-		"eddsa dpop key": {func(c *helseid.Config) { c.DPoPKey = edDPoP }, ""},
+		"no issuer":                           {func(c *helseid.Config) { c.Issuer = "" }, "Issuer is empty"},
+		"http issuer":                         {func(c *helseid.Config) { c.Issuer = "http://helseid-sts.nhn.no" }, "https"},
+		"no client id":                        {func(c *helseid.Config) { c.ClientID = "" }, "ClientID"},
+		"no key":                              {func(c *helseid.Config) { c.Key = nil }, "Key is nil"},
+		"bad tenancy":                         {func(c *helseid.Config) { c.Tenancy = 9 }, "Tenancy"},
+		"long assertion":                      {func(c *helseid.Config) { c.AssertionLifetime = 2 * time.Minute }, "exceeds"},
+		"eddsa dpop key":                      {func(c *helseid.Config) { c.DPoPKey = edDPoP }, ""},
+		"refresh window below the minimum":    {func(c *helseid.Config) { c.RefreshWindow = helseid.MinRefreshWindow - time.Millisecond }, "RefreshWindow"},
+		"refresh window of the expiry margin": {func(c *helseid.Config) { c.RefreshWindow = 5 * time.Second }, "RefreshWindow"},
+		"negative refresh window":             {func(c *helseid.Config) { c.RefreshWindow = -time.Minute }, "RefreshWindow"},
+		"smallest refresh window":             {func(c *helseid.Config) { c.RefreshWindow = helseid.MinRefreshWindow }, ""},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

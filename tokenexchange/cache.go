@@ -73,7 +73,9 @@ func NewCache(cfg CacheConfig) (*Cache, error) {
 }
 
 // Token returns a cached exchange of req, exchanging when none is usable. An expired subject
-// token is refused with ErrSubjectExpired without a request (the server would refuse it too).
+// token is refused with ErrSubjectExpired without a request (the server would refuse it too),
+// and so is one whose exchanged token, capped at the subject's expiry, is in its last seconds
+// (then a new exchange could not last longer).
 // A hit costs a SHA-256 of the subject token and a lock-free lookup: no allocation, no
 // parsing, no network. Only access tokens are cached (RequestedTokenType empty or
 // TokenTypeAccessToken).
@@ -103,7 +105,8 @@ func (c *Cache) miss(ctx context.Context, key cacheKey, req Request) (*Token, er
 			}
 			if cur := c.cache.Peek(key); cur != nil && cur.Expiry.Equal(subjectExpiry) {
 				// Capped at the subject's expiry already: another exchange cannot last longer.
-				return nil, time.Time{}, tokencache.ErrNoRefresh
+				// Once that token is too close to its expiry to hand out, so is the subject.
+				return nil, time.Time{}, tokencache.NoRefresh(errSubjectExpiring)
 			}
 		}
 		resp, err := c.exch(ctx, req)
@@ -113,6 +116,21 @@ func (c *Cache) miss(ctx context.Context, key cacheKey, req Request) (*Token, er
 		expiry := earliest(resp.Expiry, subjectExpiry)
 		return &Token{AccessToken: resp.AccessToken, Expiry: expiry}, expiry, nil
 	})
+}
+
+// errSubjectExpiring reports a subject token that has not expired yet but will within the
+// margin in which the cache no longer hands out a token exchanged for it.
+// It matches ErrSubjectExpired and ErrInvalidGrant: for the caller it has expired.
+var errSubjectExpiring error = subjectExpiring{}
+
+type subjectExpiring struct{}
+
+func (subjectExpiring) Error() string {
+	return "token exchange: the subject token expires within seconds, too soon to exchange it again"
+}
+
+func (subjectExpiring) Is(target error) bool {
+	return target == ErrSubjectExpired || target == ErrInvalidGrant
 }
 
 // earliest returns the earlier of two times, a zero time meaning unknown.
@@ -138,7 +156,9 @@ func (c *Cache) Invalidate(req Request, token string) {
 // Len returns the number of cached entries.
 func (c *Cache) Len() int { return c.cache.Len() }
 
-// Close stops background refreshes and waits for running exchanges to end.
+// Close stops background refreshes and waits for running exchanges to end. Cached tokens are
+// still handed out afterwards while they are usable; once none is, Token returns an error that
+// matches ErrClosed (errors.Is), as does a call waiting for an exchange that Close stopped.
 func (c *Cache) Close() { c.cache.Close() }
 
 // keyOf hashes every field that changes the result, each length-prefixed so that no two

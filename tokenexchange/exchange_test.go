@@ -345,6 +345,29 @@ func TestCacheInvalidate(t *testing.T) {
 	assert.Equal(t, "token-2", tok.AccessToken)
 }
 
+// A closed Cache hands out a cached token while it is usable, then ErrClosed, without
+// exchanging.
+func TestClosedCache(t *testing.T) {
+	w := newWorld(t)
+	cache, exchanges := w.countingCache(t)
+	req := tokenexchange.Request{SubjectToken: w.userToken(t, ""), Scopes: []string{scopeB}}
+	tok, err := cache.Token(context.Background(), req)
+	require.NoError(t, err)
+	cache.Close()
+	again, err := cache.Token(context.Background(), req)
+	require.NoError(t, err)
+	assert.Equal(t, tok.AccessToken, again.AccessToken)
+
+	other := req
+	other.Resources = []string{"nhn:service-b"}
+	_, err = cache.Token(context.Background(), other)
+	assert.ErrorIs(t, err, tokenexchange.ErrClosed, "nothing cached for it")
+	w.clock.Advance(tok.Expiry.Sub(w.clock.Now()))
+	_, err = cache.Token(context.Background(), req)
+	assert.ErrorIs(t, err, tokenexchange.ErrClosed, "expired")
+	assert.Equal(t, int32(1), exchanges.Load())
+}
+
 // A token capped at the subject's expiry is not exchanged again ahead of expiry: no new
 // exchange could last longer (HelseID FK3: no new token while the issued one is valid).
 func TestCacheDoesNotRefreshCappedTokens(t *testing.T) {
@@ -358,6 +381,26 @@ func TestCacheDoesNotRefreshCappedTokens(t *testing.T) {
 	}
 	cache.Close() // waits for any refresh
 	assert.Equal(t, int32(1), exchanges.Load())
+}
+
+// In the last seconds of a subject token, once the token exchanged for it (capped at the
+// subject's expiry) is no longer handed out, the caller gets ErrSubjectExpired without a
+// request, not an internal error of the cache.
+func TestCacheNearSubjectExpiry(t *testing.T) {
+	w := newWorld(t)
+	cache, exchanges := w.countingCache(t)
+	req := tokenexchange.Request{SubjectToken: w.userToken(t, ""), Scopes: []string{scopeB}}
+	tok, err := cache.Token(context.Background(), req)
+	require.NoError(t, err)
+	w.clock.Advance(tok.Expiry.Sub(w.clock.Now()) - 2*time.Second) // inside the 5 s expiry margin
+	for range 3 {
+		_, err = cache.Token(context.Background(), req)
+		require.Error(t, err)
+		assert.ErrorIs(t, err, tokenexchange.ErrSubjectExpired)
+		assert.ErrorIs(t, err, tokenexchange.ErrInvalidGrant)
+		assert.NotContains(t, err.Error(), "token cache")
+	}
+	assert.Equal(t, int32(1), exchanges.Load(), "no exchange that could not last longer")
 }
 
 // The fetch that refreshes an entry sends what was asked for under its key, whatever the

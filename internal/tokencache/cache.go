@@ -1,9 +1,12 @@
 package tokencache
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,7 +14,8 @@ import (
 	"github.com/helseid-go/sdk/internal/background"
 )
 
-// ErrClosed is returned for a key that is not cached once the cache is closed. It is
+// ErrClosed is returned once the cache is closed and it has no value for the key that is still
+// usable by the real clock, and to the waiters of a fetch that Close stopped. It is
 // background.ErrClosed, the one closed error of every cache in the SDK.
 var ErrClosed = background.ErrClosed
 
@@ -38,7 +42,9 @@ type Config[K comparable, V any] struct {
 	Now func() time.Time
 	// RefreshWindow is how long before expiry a background refresh starts, at most half the
 	// token's lifetime; the start is moved earlier by up to a fifth of the window at random, so
-	// that many keys fetched together do not refresh together.
+	// that many keys fetched together do not refresh together. It must be at least twice
+	// ExpiryMargin, so that a refresh has at least the margin's time to finish before the
+	// token stops being handed out: a smaller window would turn each expiry into a wait.
 	RefreshWindow time.Duration
 	// ExpiryMargin: a token is not handed out when it expires within this margin, so it does
 	// not expire in flight.
@@ -48,8 +54,12 @@ type Config[K comparable, V any] struct {
 	// FailureMin and FailureMax bound how long a failed fetch is remembered (doubling with
 	// each consecutive failure of a key): meanwhile callers get the error without a request.
 	FailureMin, FailureMax time.Duration
-	// MaxEntries bounds the number of keys; when full, expired entries and then the least
-	// recently used ones are evicted.
+	// MaxEntries bounds the number of keys; when full, entries without a usable value and then
+	// the least recently used ones are evicted. An entry with a fetch in flight, or whose fetch
+	// failed within FailureMax, is neither evicted (that would start a second fetch for the key,
+	// or forget its backoff) nor counted against MaxEntries: while many keys fetch or fail at
+	// once the cache holds that many more, those fetched within FetchTimeout or failed within
+	// FailureMax.
 	MaxEntries int
 	// UnknownLifetime is assumed for a token whose expiry Fetch does not know.
 	UnknownLifetime time.Duration
@@ -90,6 +100,7 @@ type flight[V any] struct {
 
 type failure struct {
 	err   error
+	at    int64 // unix nanoseconds
 	until int64 // unix nanoseconds
 	count int
 }
@@ -107,6 +118,8 @@ type entry[K comparable, V any] struct {
 	flight      atomic.Pointer[flight[V]] // set and cleared under mu
 	expires     atomic.Int64
 	mu          sync.Mutex
+	pending     bool       // under mu; published, and its first caller has not joined it yet
+	evicted     bool       // under mu; dropped from its shard: callers that found it start over
 	fail        *failure   // under mu; nil unless the last fetch failed
 	fetcher     Fetcher[V] // under mu; the newest GetWith fetch, used instead of Config.Fetch
 	key         K
@@ -151,7 +164,8 @@ type Cache[K comparable, V any] struct {
 	// some virtual machines, more than the rest of a hit. Without an injected clock the hit
 	// path reads coarseNow instead: wall time updated every coarseTick by a ticker the cache
 	// owns (started with the first entry, stopped by Close). Its lag is far below the expiry
-	// margin.
+	// margin. Close sets it to 0, which sends the hit path back to the real clock: a stopped
+	// clock would make a cached value look usable for ever.
 	coarse     bool
 	coarseNow  atomic.Int64
 	tickerOnce sync.Once
@@ -162,10 +176,16 @@ const coarseTick = 50 * time.Millisecond
 // Fetcher fetches one key's value for GetWith; it has the same contract as Config.Fetch.
 type Fetcher[V any] func(ctx context.Context) (*V, time.Time, error)
 
-// ErrNoRefresh, returned by a fetch, keeps the current value and stops refreshing it ahead of
+// NoRefresh, returned by a fetch, keeps the current value and stops refreshing it ahead of
 // its expiry: for a value that no fetch can make last longer (an exchanged token capped at the
-// subject token's expiry). Without a usable current value it is an error like any other.
-var ErrNoRefresh = errors.New("token cache: no refresh")
+// subject token's expiry). Without a usable current value the fetch fails with err, which is
+// what the callers get and what is remembered, so err must say why to the caller.
+func NoRefresh(err error) error { return noRefresh{err} }
+
+type noRefresh struct{ err error }
+
+func (n noRefresh) Error() string { return n.err.Error() }
+func (n noRefresh) Unwrap() error { return n.err }
 
 // errNoFetch reports a key with neither Config.Fetch nor a GetWith fetcher.
 var errNoFetch = errors.New("token cache: no fetch for this key")
@@ -181,6 +201,9 @@ func New[K comparable, V any](cfg Config[K, V]) (*Cache[K, V], error) {
 	setDefault(&cfg.FailureMin, DefaultFailureMin)
 	setDefault(&cfg.FailureMax, DefaultFailureMax)
 	setDefault(&cfg.UnknownLifetime, DefaultUnknownLifetime)
+	if cfg.RefreshWindow < 2*cfg.ExpiryMargin {
+		return nil, fmt.Errorf("token cache: RefreshWindow %s is under twice ExpiryMargin %s", cfg.RefreshWindow, cfg.ExpiryMargin)
+	}
 	if cfg.FailureMax < cfg.FailureMin {
 		cfg.FailureMax = cfg.FailureMin
 	}
@@ -211,7 +234,9 @@ func New[K comparable, V any](cfg Config[K, V]) (*Cache[K, V], error) {
 // fastNow returns the time in unix nanoseconds for the hit path.
 func (c *Cache[K, V]) fastNow() int64 {
 	if c.coarse {
-		return c.coarseNow.Load()
+		if now := c.coarseNow.Load(); now != 0 {
+			return now
+		}
 	}
 	return c.now().UnixNano()
 }
@@ -313,50 +338,80 @@ func (c *Cache[K, V]) Invalidate(key K, old *V) {
 	}
 }
 
-// Close stops background refreshes and waits for every fetch goroutine to end. Cached values
-// are still served afterwards; a miss returns ErrClosed.
+// Close stops background refreshes and waits for every fetch goroutine to end. Values are still
+// served afterwards while they are usable by the real clock; after that, and for a key with no
+// value, Get returns ErrClosed.
 func (c *Cache[K, V]) Close() {
 	c.closeMu.Lock()
 	c.closed = true
 	c.closeMu.Unlock()
 	c.cancel()
 	c.inflight.Wait()
+	c.coarseNow.Store(0) // the ticker has stopped: read the real clock from now on
 }
 
 func (c *Cache[K, V]) miss(ctx context.Context, sh *shard[K, V], key K, fetch Fetcher[V]) (*V, error) {
 	if c.observing {
 		c.cfg.Observe(key, Event{Kind: Miss})
 	}
-	e := c.entryFor(sh, key)
+	return c.await(ctx, sh, key, fetch, c.entryFor(sh, key))
+}
+
+// await returns e's value, waiting for its fetch; when e is evicted before this caller joins
+// it, it starts over with key's new entry.
+func (c *Cache[K, V]) await(ctx context.Context, sh *shard[K, V], key K, fetch Fetcher[V], e *entry[K, V]) (*V, error) {
+	for {
+		v, f, err := c.join(e, fetch)
+		switch {
+		case err != nil || v != nil:
+			return v, err
+		case f == nil:
+			e = c.entryFor(sh, key)
+			continue
+		}
+		select {
+		case <-f.done:
+			return f.val, f.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// join returns e's usable value, or else the fetch to wait for, starting one unless a failure
+// is remembered; all nil when e has been evicted.
+func (c *Cache[K, V]) join(e *entry[K, V], fetch Fetcher[V]) (*V, *flight[V], error) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.evicted {
+		return nil, nil, nil
+	}
+	e.pending = false // from here on a fetch in flight or a remembered failure keeps e
 	if fetch != nil {
 		e.fetcher = fetch
 	}
 	now := c.now().UnixNano()
+	e.lastUsed.Store(now / 1e9) // a key asked for is in use, whether or not it has a value
 	if v := e.current(now); v != nil {
-		e.mu.Unlock()
-		return v, nil
+		return v, nil, nil
 	}
-	f := e.flight.Load()
-	if f == nil {
-		if e.fail != nil && now < e.fail.until {
-			err := e.fail.err
-			e.mu.Unlock()
-			return nil, err
-		}
-		var err error
-		if f, err = c.start(e, false); err != nil {
-			e.mu.Unlock()
-			return nil, err
-		}
+	if f := e.flight.Load(); f != nil {
+		return nil, f, nil
 	}
-	e.mu.Unlock()
-	select {
-	case <-f.done:
-		return f.val, f.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if c.isClosed() {
+		return nil, nil, ErrClosed
 	}
+	if e.fail != nil && now < e.fail.until {
+		return nil, nil, e.fail.err
+	}
+	f, err := c.start(e, false)
+	return nil, f, err
+}
+
+func (c *Cache[K, V]) isClosed() bool {
+	c.closeMu.RLock()
+	defer c.closeMu.RUnlock()
+	return c.closed
 }
 
 // refreshAhead starts a background refresh of a token that is still usable, unless one runs
@@ -370,7 +425,7 @@ func (c *Cache[K, V]) refreshAhead(e *entry[K, V], now int64, fetch Fetcher[V]) 
 	if fetch != nil {
 		e.fetcher = fetch
 	}
-	if e.flight.Load() != nil || (e.fail != nil && now < e.fail.until) {
+	if e.evicted || e.flight.Load() != nil || (e.fail != nil && now < e.fail.until) {
 		return
 	}
 	if _, err := c.start(e, true); err == nil && c.observing {
@@ -418,27 +473,32 @@ func (c *Cache[K, V]) fetch(e *entry[K, V], f *flight[V], background bool, fetch
 
 	now := c.now()
 	e.mu.Lock()
-	if errors.Is(err, ErrNoRefresh) {
+	var nr noRefresh
+	kept := false
+	if errors.As(err, &nr) {
+		err = nr.err
 		if v := e.current(now.UnixNano()); v != nil {
 			e.refreshAt.Store(e.usableUntil.Load()) // no refresh before it is unusable
-			e.flight.Store(nil)
-			f.val = v
-			e.mu.Unlock()
-			close(f.done)
-			return
+			f.val, kept, err = v, true, nil
 		}
 	}
-	if err == nil {
+	switch {
+	case kept:
+	case err == nil:
 		c.store(e, val, now, expiry)
 		e.fail = nil
 		f.val = val
-	} else {
+	default:
+		if c.base.Err() != nil {
+			err = fmt.Errorf("%w: %w", ErrClosed, err) // stopped by Close
+		}
 		fl := e.fail
 		if fl == nil {
 			fl = &failure{}
 		}
 		fl.count++
 		fl.err = err
+		fl.at = now.UnixNano()
 		fl.until = now.Add(c.failureBackoff(fl.count)).UnixNano()
 		e.fail = fl
 		// A token that is still usable keeps being served, to the waiters too.
@@ -492,7 +552,7 @@ func (c *Cache[K, V]) entryFor(sh *shard[K, V], key K) *entry[K, V] {
 	if e := old[key]; e != nil {
 		return e
 	}
-	e := &entry[K, V]{key: key}
+	e := &entry[K, V]{key: key, pending: true}
 	e.lastUsed.Store(c.now().Unix())
 	next := make(map[K]*entry[K, V], len(old)+1)
 	for k, v := range old {
@@ -509,35 +569,68 @@ func (c *Cache[K, V]) entryFor(sh *shard[K, V], key K) *entry[K, V] {
 }
 
 // evict removes entries from m, a shard about to get one more, until the shard is under its
-// cap and the cache under MaxEntries: expired ones first, then the shard's least recently
-// used. Entries with a fetch in flight stay.
+// cap and the cache under MaxEntries: entries without a usable value first, then the shard's
+// least recently used. An entry is kept while its first caller has yet to join it, while a fetch
+// is in flight and for FailureMax after a failed fetch (its backoff, and long enough after it
+// that a key which keeps failing keeps doubling its backoff), so that neither one fetch per key
+// nor the backoff depends on the cache's size; meanwhile the shard may grow past its share, and
+// the cache past MaxEntries, by the number of such entries.
 func (c *Cache[K, V]) evict(m map[K]*entry[K, V]) {
 	now := c.now().UnixNano()
 	for k, e := range m {
-		if (e.val.Load() == nil || now >= e.expires.Load()) && e.flight.Load() == nil {
+		if (e.val.Load() == nil || now >= e.expires.Load()) && c.drop(e, now) {
 			delete(m, k)
 			c.dropped(k)
 		}
 	}
-	for len(m) >= c.shardCap || (len(m) > 0 && c.entries.Load() >= int64(c.cfg.MaxEntries)) {
-		var (
-			victim K
-			oldest int64 = -1
-		)
-		for k, e := range m {
-			if e.flight.Load() != nil {
-				continue
-			}
-			if used := e.lastUsed.Load(); oldest < 0 || used < oldest {
-				victim, oldest = k, used
-			}
-		}
-		if oldest < 0 {
-			return // everything is being fetched; allow the shard to grow briefly
-		}
-		delete(m, victim)
-		c.dropped(victim)
+	// Entries that must stay do not count: they would push out every other one.
+	pinned := 0
+	full := func() bool {
+		n := len(m) - pinned
+		return n >= c.shardCap || (n > 0 && c.entries.Load()-int64(pinned) >= int64(c.cfg.MaxEntries))
 	}
+	if !full() {
+		return
+	}
+	type candidate struct {
+		used int64
+		key  K
+		e    *entry[K, V]
+	}
+	byAge := make([]candidate, 0, len(m))
+	for k, e := range m {
+		if e.flight.Load() == nil {
+			byAge = append(byAge, candidate{e.lastUsed.Load(), k, e})
+		} else {
+			pinned++
+		}
+	}
+	slices.SortFunc(byAge, func(a, b candidate) int { return cmp.Compare(a.used, b.used) })
+	for _, v := range byAge {
+		if !full() {
+			return
+		}
+		if c.drop(v.e, now) {
+			delete(m, v.key)
+			c.dropped(v.key)
+		} else {
+			pinned++
+		}
+	}
+}
+
+// drop marks e evicted unless it must stay (see evict). An entry whose lock is held is in use
+// and stays.
+func (c *Cache[K, V]) drop(e *entry[K, V], now int64) bool {
+	if e.flight.Load() != nil || !e.mu.TryLock() {
+		return false
+	}
+	defer e.mu.Unlock()
+	if e.pending || e.flight.Load() != nil || (e.fail != nil && now < e.fail.at+int64(c.cfg.FailureMax)) {
+		return false
+	}
+	e.evicted = true
+	return true
 }
 
 func (c *Cache[K, V]) dropped(key K) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -313,9 +314,54 @@ func TestCloseStopsFetches(t *testing.T) {
 	go func() { _, err := c.Get(context.Background(), "k"); errc <- err }()
 	<-f.started
 	c.Close() // cancels the blocked fetch and waits for it
-	assert.ErrorIs(t, <-errc, context.Canceled)
-	_, err := c.Get(context.Background(), "other")
+	err := <-errc
+	assert.ErrorIs(t, err, ErrClosed, "the waiter learns that the cache closed")
+	assert.ErrorIs(t, err, context.Canceled)
+	_, err = c.Get(context.Background(), "other")
 	assert.ErrorIs(t, err, ErrClosed)
+}
+
+// Close stops the coarse clock of the hit path; a value must still expire by the real clock
+// afterwards rather than be served for ever. The cache uses the coarse clock only without an
+// injected Now, so the test builds it that way and then swaps the clock the cache falls back to
+// for a fake one that starts at the real time.
+func TestClosedCacheServesOnlyUsableValues(t *testing.T) {
+	clock := fakeclock.New(time.Now())
+	f := &fetcher{clock: clock, life: 10 * time.Minute}
+	c, err := New(Config[string, token]{Fetch: f.fetch, Hash: hashString})
+	require.NoError(t, err)
+	require.True(t, c.coarse)
+	c.now = clock.Now
+	t.Cleanup(c.Close)
+	ctx := context.Background()
+
+	v1, err := c.Get(ctx, "k")
+	require.NoError(t, err)
+	c.Close()
+	v, err := c.Get(ctx, "k")
+	require.NoError(t, err)
+	assert.Same(t, v1, v, "a usable value is still served after Close")
+
+	clock.Advance(f.life - DefaultExpiryMargin + time.Millisecond)
+	v, err = c.Get(ctx, "k")
+	assert.Nil(t, v, "an expiring value is not served after Close")
+	assert.ErrorIs(t, err, ErrClosed)
+	assert.Nil(t, c.Lookup("k"))
+	assert.Equal(t, int64(1), f.calls.Load(), "no fetch after Close")
+}
+
+// A failure remembered before Close is not what a caller sees after it: the cache is closed.
+func TestClosedCacheReportsClosedOverRememberedFailure(t *testing.T) {
+	f := &fetcher{}
+	c := newCache(t, f, nil, nil)
+	boom := errors.New("token endpoint down")
+	f.fail.Store(&boom)
+	_, err := c.Get(context.Background(), "k")
+	require.ErrorIs(t, err, boom)
+	c.Close()
+	_, err = c.Get(context.Background(), "k")
+	assert.ErrorIs(t, err, ErrClosed)
+	assert.NotErrorIs(t, err, boom)
 }
 
 func TestKeysNeverMix(t *testing.T) {
@@ -346,6 +392,28 @@ func TestNewValidation(t *testing.T) {
 	defer c.Close()
 	_, err = c.Get(context.Background(), "k")
 	assert.ErrorIs(t, err, errNoFetch)
+
+	// A refresh window that leaves a refresh less than the expiry margin to finish is refused.
+	for _, tc := range []struct {
+		window, margin time.Duration
+		ok             bool
+	}{
+		{0, 0, true},
+		{2 * DefaultExpiryMargin, 0, true},
+		{2*DefaultExpiryMargin - 1, 0, false},
+		{DefaultExpiryMargin, 0, false},
+		{time.Second, 0, false},
+		{time.Minute, 30 * time.Second, true},
+		{0, 31 * time.Second, false},
+	} {
+		c, err := New(Config[string, token]{Hash: hashString, RefreshWindow: tc.window, ExpiryMargin: tc.margin})
+		if tc.ok {
+			require.NoError(t, err, "window %s, margin %s", tc.window, tc.margin)
+			c.Close()
+		} else {
+			assert.ErrorContains(t, err, "RefreshWindow", "window %s, margin %s", tc.window, tc.margin)
+		}
+	}
 }
 
 // GetWith fetches with the caller's function, once for many waiters, and the entry refreshes
@@ -382,4 +450,235 @@ func TestGetWith(t *testing.T) {
 	assert.Equal(t, "first", v.value, "the current value is served during the refresh")
 	c.Close() // waits for the refresh
 	assert.Equal(t, "second", c.Peek("k").value)
+}
+
+// A fetch that answers NoRefresh(err) keeps a usable value and stops refreshing it; without
+// one, the callers get err itself, never a wrapper of the cache's.
+func TestNoRefresh(t *testing.T) {
+	clock := fakeclock.New(time.Unix(1_000_000, 0))
+	fetched := make(chan Event, 4)
+	c, err := New(Config[string, token]{Hash: hashString, Now: clock.Now, Observe: func(_ string, e Event) {
+		if e.Kind == Fetched {
+			fetched <- e
+		}
+	}})
+	require.NoError(t, err)
+	defer c.Close()
+	ctx := context.Background()
+	why := errors.New("subject expires soon")
+	var calls atomic.Int32
+	fetch := func(context.Context) (*token, time.Time, error) {
+		if calls.Add(1) == 1 {
+			return &token{value: "capped"}, clock.Now().Add(10 * time.Minute), nil
+		}
+		return nil, time.Time{}, NoRefresh(why)
+	}
+
+	_, err = c.GetWith(ctx, "cold", func(context.Context) (*token, time.Time, error) { return nil, time.Time{}, NoRefresh(why) })
+	assert.Equal(t, why, err, "no value to keep: the fetch's own error")
+	<-fetched
+
+	v, err := c.GetWith(ctx, "k", fetch)
+	require.NoError(t, err)
+	<-fetched
+	clock.Advance(10*time.Minute - 30*time.Second) // inside the refresh window
+	got, err := c.GetWith(ctx, "k", fetch)
+	require.NoError(t, err)
+	assert.Same(t, v, got)
+	<-fetched // the refresh answered NoRefresh
+	for range 5 {
+		got, err = c.GetWith(ctx, "k", fetch)
+		require.NoError(t, err)
+		assert.Same(t, v, got, "the value is kept")
+	}
+	assert.Equal(t, int32(2), calls.Load(), "no refresh starts again")
+
+	clock.Advance(25*time.Second + time.Millisecond) // inside the expiry margin
+	_, err = c.GetWith(ctx, "k", fetch)
+	assert.Equal(t, why, err)
+}
+
+// A caller that has published a new key's entry but not yet started its fetch (preempted
+// between the two) must not lose the entry to an eviction: a second caller would start a
+// second fetch for the key.
+func TestEvictionSparesAnEntryNotYetJoined(t *testing.T) {
+	f := &fetcher{}
+	c := newCache(t, f, nil, func(cfg *Config[string, token]) { cfg.MaxEntries = 4 })
+	ctx := context.Background()
+	sh := c.shardOf("k")
+	e := c.entryFor(sh, "k") // the first caller is preempted here
+	for i := range 10 {
+		_, err := c.Get(ctx, fmt.Sprintf("other-%d", i))
+		require.NoError(t, err)
+	}
+	v, err := c.Get(ctx, "k") // a second caller
+	require.NoError(t, err)
+	first, err := c.await(ctx, sh, "k", nil, e) // the first caller goes on
+	require.NoError(t, err)
+	assert.Same(t, v, first)
+	assert.Equal(t, int64(11), f.calls.Load(), "one fetch for k")
+}
+
+// An entry found by a caller and evicted before the caller joins it sends the caller to the
+// key's new entry, so that the key still has one fetch.
+func TestEvictedEntrySendsCallersToTheNewOne(t *testing.T) {
+	f := &fetcher{}
+	c := newCache(t, f, nil, func(cfg *Config[string, token]) { cfg.MaxEntries = 4 })
+	ctx := context.Background()
+	sh := c.shardOf("k")
+	_, err := c.Get(ctx, "k")
+	require.NoError(t, err)
+	e := (*sh.m.Load())["k"] // a caller finds k's entry, then is preempted
+	c.Invalidate("k", nil)   // so that the caller needs a fetch
+	for i := range 10 {
+		f.clock.Advance(2 * time.Second) // k is the least recently used
+		_, err := c.Get(ctx, fmt.Sprintf("other-%d", i))
+		require.NoError(t, err)
+	}
+	require.NotSame(t, e, (*sh.m.Load())["k"], "k's entry was evicted")
+	v, err := c.Get(ctx, "k")
+	require.NoError(t, err)
+	late, err := c.await(ctx, sh, "k", nil, e)
+	require.NoError(t, err)
+	assert.Same(t, v, late)
+	assert.Equal(t, int64(12), f.calls.Load(), "k fetched twice in all: before and after its eviction")
+}
+
+// A full cache under churn: rounds of new keys, each asked for by several callers at once while
+// hundreds of others come and go, and a quarter of them failing (an outage for some tenants).
+// Every key is fetched exactly once however the cache evicts; a failed key asked again within
+// its backoff gets the remembered error without a fetch; after the backoff it is fetched once
+// more, and then its doubled backoff holds too.
+func TestFullCacheUnderChurn(t *testing.T) {
+	const (
+		maxEntries   = 32
+		rounds       = 40
+		keysPerRound = 8
+		callers      = 8
+		backoff      = time.Minute
+		roundTime    = 1100 * time.Millisecond // rounds are apart in the least-recently-used order
+	)
+	clock := fakeclock.New(time.Unix(1_700_000_000, 0))
+	boom := errors.New("token endpoint down")
+	var (
+		mu     sync.Mutex
+		misses = map[string]int{}
+		gates  = map[string]chan struct{}{}
+		calls  = map[string]int{}
+	)
+	gate := func(k string) chan struct{} {
+		mu.Lock()
+		defer mu.Unlock()
+		if gates[k] == nil {
+			gates[k] = make(chan struct{})
+		}
+		return gates[k]
+	}
+	failing := func(k string) bool { return strings.HasSuffix(k, "-0") || strings.HasSuffix(k, "-4") }
+	var evictions atomic.Int64
+	c, err := New(Config[string, token]{
+		Hash: hashString, Now: clock.Now, MaxEntries: maxEntries, FailureMin: backoff, FailureMax: 10 * backoff,
+		Fetch: func(ctx context.Context, k string) (*token, time.Time, error) {
+			mu.Lock()
+			calls[k]++
+			n := calls[k]
+			mu.Unlock()
+			select { // until every caller of the round has asked for k
+			case <-gate(k):
+			case <-ctx.Done():
+				return nil, time.Time{}, ctx.Err()
+			}
+			if failing(k) {
+				return nil, time.Time{}, boom
+			}
+			return &token{value: fmt.Sprintf("%s#%d", k, n)}, clock.Now().Add(time.Hour), nil
+		},
+		Observe: func(k string, e Event) {
+			switch e.Kind {
+			case Miss:
+				mu.Lock()
+				misses[k]++
+				n := misses[k]
+				mu.Unlock()
+				if n == callers {
+					close(gate(k))
+				}
+			case Evicted:
+				evictions.Add(1)
+			}
+		},
+	})
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	ctx := context.Background()
+
+	get := func(keys []string, perKey int) {
+		var wg sync.WaitGroup
+		for _, k := range keys {
+			for range perKey {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					v, err := c.Get(ctx, k)
+					if failing(k) {
+						assert.ErrorIs(t, err, boom, k)
+					} else if assert.NoError(t, err, k) {
+						assert.Equal(t, k+"#1", v.value)
+					}
+				}()
+			}
+		}
+		wg.Wait()
+	}
+	callsOf := func(keys []string) []int {
+		mu.Lock()
+		defer mu.Unlock()
+		out := make([]int, len(keys))
+		for i, k := range keys {
+			out[i] = calls[k]
+		}
+		return out
+	}
+	same := func(n int, size int) []int {
+		out := make([]int, size)
+		for i := range out {
+			out[i] = n
+		}
+		return out
+	}
+	var all, failed []string
+	for r := range rounds {
+		keys := make([]string, keysPerRound)
+		for i := range keys {
+			keys[i] = fmt.Sprintf("tenant-%d-%d", r, i)
+			if failing(keys[i]) {
+				failed = append(failed, keys[i])
+			}
+		}
+		all = append(all, keys...)
+		get(keys, callers)
+		clock.Advance(roundTime)
+	}
+	assert.Equal(t, same(1, len(all)), callsOf(all), "exactly one fetch per key")
+	assert.Greater(t, evictions.Load(), int64(rounds*keysPerRound-maxEntries-len(failed)-1), "the cache was full and evicting")
+
+	churn := func(tag string) []string {
+		keys := make([]string, 3*maxEntries)
+		for i := range keys {
+			keys[i] = fmt.Sprintf("churn-%s-%d-%d", tag, i, 1+i%3) // never failing
+			close(gate(keys[i]))
+		}
+		return keys
+	}
+	// Within the backoff: the remembered error, no fetch, while new keys keep evicting others.
+	get(append(churn("a"), failed...), 1)
+	assert.Equal(t, same(1, len(failed)), callsOf(failed), "no fetch within the backoff")
+
+	// After the backoff: one more fetch each; then the doubled backoff holds.
+	clock.Advance(backoff)
+	get(append(churn("b"), failed...), 1)
+	assert.Equal(t, same(2, len(failed)), callsOf(failed), "one fetch each after the backoff")
+	clock.Advance(backoff + rounds*roundTime)
+	get(append(churn("c"), failed...), 1)
+	assert.Equal(t, same(2, len(failed)), callsOf(failed), "the doubled backoff holds under churn")
 }
