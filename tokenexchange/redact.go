@@ -31,3 +31,27 @@ func (r Request) LogValue() slog.Value { return r.summary().LogValue() }
 // MarshalJSON never shows the subject or actor token: a Request is sent as a form, never
 // stored, and slog's JSON handler marshals it when it is a field of a logged struct.
 func (r Request) MarshalJSON() ([]byte, error) { return r.summary().MarshalJSON() }
+
+// summary is all a Cache shows of itself: its type. Printing its fields by reflection would show
+// the exchanged tokens and read fields its goroutines write.
+func (c *Cache) summary() redact.Summary {
+	if c == nil {
+		return redact.Nil
+	}
+	return redact.Of("tokenexchange.Cache")
+}
+
+// String never shows a cached token.
+func (c *Cache) String() string { return c.summary().String() }
+
+// GoString never shows a cached token.
+func (c *Cache) GoString() string { return c.summary().String() }
+
+// Format never shows a cached token, whatever the verb.
+func (c *Cache) Format(f fmt.State, verb rune) { c.summary().Format(f, verb) }
+
+// LogValue never shows a cached token.
+func (c *Cache) LogValue() slog.Value { return c.summary().LogValue() }
+
+// MarshalJSON never shows a cached token.
+func (c *Cache) MarshalJSON() ([]byte, error) { return c.summary().MarshalJSON() }
