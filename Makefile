@@ -18,7 +18,7 @@ FUZZ_TARGETS := \
 	./internal/jwks:FuzzParseSet \
 	./internal/tokenendpoint:FuzzParseError \
 	./internal/tokenendpoint:FuzzParseResponse \
-	./tokenexchange:FuzzJWTExpiry
+	./internal/accesstoken:FuzzJWTExpiry
 
 INTEROP_SERVER := internal/interop/testdata/server
 

@@ -3,13 +3,10 @@ package tokenexchange
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"hash"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -97,7 +94,7 @@ func (c *Cache) miss(ctx context.Context, key cacheKey, req Request) (*Token, er
 	// The fetch outlives this call (it refreshes the entry): it gets copies of the caller's
 	// slices, so a later change to them cannot change what is sent under this key.
 	req.Scopes, req.Resources, req.Audiences = slices.Clone(req.Scopes), slices.Clone(req.Resources), slices.Clone(req.Audiences)
-	subjectExpiry := earliest(req.SubjectExpiry, jwtExpiry(req.SubjectToken))
+	subjectExpiry := earliest(req.SubjectExpiry, accesstoken.JWTExpiry(req.SubjectToken))
 	return c.cache.GetWith(ctx, key, func(ctx context.Context) (*Token, time.Time, error) {
 		if !subjectExpiry.IsZero() {
 			if !c.now().Before(subjectExpiry) {
@@ -205,24 +202,4 @@ func (hs *hasher) str(s string) {
 		hs.h.Write(hs.buf[:n])
 		s = s[n:]
 	}
-}
-
-// jwtExpiry reads exp from a JWT without verifying it, or returns zero. It only ever shortens
-// how long a result is cached, so an unverified value cannot extend anything.
-func jwtExpiry(token string) time.Time {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 || len(parts[1]) > 16<<10 {
-		return time.Time{}
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return time.Time{}
-	}
-	var claims struct {
-		Exp *float64 `json:"exp"`
-	}
-	if json.Unmarshal(payload, &claims) != nil || claims.Exp == nil || *claims.Exp <= 0 || *claims.Exp > 1e11 {
-		return time.Time{}
-	}
-	return time.Unix(int64(*claims.Exp), 0)
 }
