@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -67,4 +68,79 @@ func TestDocReferencesExist(t *testing.T) {
 	})
 	require.NoError(t, err)
 	assert.NotZero(t, checked, "the walk found the references")
+}
+
+// mdLink is a Markdown link target: [text](target).
+var mdLink = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+
+// Every relative link in the repository's Markdown files (README, CHANGELOG, SECURITY, docs)
+// reaches a file, and a #fragment one of its headings.
+func TestMarkdownLinksResolve(t *testing.T) {
+	root, err := filepath.Abs("..")
+	require.NoError(t, err)
+	checked := 0
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case ".git", "node_modules", "testdata":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".md") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		for _, m := range mdLink.FindAllStringSubmatch(string(src), -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			checked++
+			file, fragment, _ := strings.Cut(target, "#")
+			doc := src
+			if file != "" {
+				doc, err = os.ReadFile(filepath.Join(filepath.Dir(path), filepath.FromSlash(file)))
+				if !assert.NoError(t, err, "%s links to %s, which is not in the repository", rel, file) {
+					continue
+				}
+			}
+			if fragment != "" {
+				assert.Contains(t, headingSlugs(string(doc)), fragment, "%s links to a heading #%s that %s does not have", rel, fragment, file)
+			}
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	assert.NotZero(t, checked, "the walk found the links")
+}
+
+// headingSlugs returns the anchors GitHub makes for a Markdown file's headings: lower case,
+// spaces to hyphens, other punctuation dropped.
+func headingSlugs(doc string) []string {
+	var slugs []string
+	for _, line := range strings.Split(doc, "\n") {
+		title, ok := strings.CutPrefix(strings.TrimLeft(line, "#"), " ")
+		if !ok || !strings.HasPrefix(line, "#") {
+			continue
+		}
+		var b strings.Builder
+		for _, r := range strings.ToLower(strings.TrimSpace(title)) {
+			switch {
+			case r == ' ' || r == '-':
+				b.WriteRune('-')
+			case r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+				b.WriteRune(r)
+			}
+		}
+		slugs = append(slugs, b.String())
+	}
+	return slugs
 }
