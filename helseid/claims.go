@@ -1,6 +1,7 @@
 package helseid
 
-// HelseID claim names (HELSEID.md §2.4, §9).
+// HelseID claim names (helseid/docs/profile.md, "Claims"). Which of them an access token
+// carries is decided by the API's registration in HelseID.
 const (
 	ClaimPID           = "helseid://claims/identity/pid"
 	ClaimPIDPseudonym  = "helseid://claims/identity/pid_pseudonym"

@@ -15,4 +15,8 @@
 // Keys are loaded from the private JWK that HelseID's self-service issues (ParseJWK), from PEM
 // with an explicit algorithm (ParsePEM), or from any crypto.Signer such as an HSM or KMS key
 // (NewKey). GenerateKey makes a new key pair to register.
+//
+// Each of these jobs has a runnable Example against helseidtest, the in-process HelseID. What
+// HelseID expects of clients and APIs, and which of it is documented by Norsk helsenett or
+// only observed, is written out in helseid/docs/profile.md in the SDK's repository.
 package helseid

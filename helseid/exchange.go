@@ -18,7 +18,7 @@ import (
 var ErrNoSubjectToken = errors.New("no subject token in the request context")
 
 // TokenExchangeRequest asks for a token to a downstream API on behalf of the user whose token
-// an API received (RFC 8693; HELSEID.md §6).
+// an API received (RFC 8693). The client must be registered in HelseID for token exchange.
 type TokenExchangeRequest struct {
 	// Scopes of the downstream API, such as "nhn:reseptformidleren/api". One API only:
 	// HelseID APIs accept tokens with one audience.

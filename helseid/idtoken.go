@@ -18,8 +18,9 @@ import (
 	"github.com/helseid-go/sdk/internal/jwks"
 )
 
-// ErrInvalidIDToken reports an ID token the client must refuse (OpenID Connect Core §3.1.3.7,
-// CONFORMANCE.md §4.6): the login stops, with no further request to the server.
+// ErrInvalidIDToken reports an ID token the client must refuse (OpenID Connect Core §3.1.3.7
+// and the FAPI 2.0 client tests of the OpenID conformance suite): the login stops, with no
+// further request to the server.
 var ErrInvalidIDToken = errors.New("invalid id token")
 
 // ErrInsufficientSecurityLevel reports a user logged in below the security level the client
@@ -58,7 +59,7 @@ type IDTokenClaims struct {
 	// IdentityProvider is HelseID's idp claim, such as "testidp-oidc" or "bankid".
 	IdentityProvider string
 	AMR              []string
-	// HelseID user claims (HELSEID.md §9).
+	// HelseID user claims: ClaimPID, ClaimSecurityLevel ("3" or "4"), ClaimHPRNumber and name.
 	PID, SecurityLevel, HPRNumber, Name string
 	// Raw holds every claim as sent.
 	Raw map[string]json.RawMessage

@@ -47,7 +47,8 @@ func (e *AuthorizationError) Error() string {
 	return "authorization error: " + e.Code + ": " + e.Description
 }
 
-// LoginRequest starts a user login (PAR, PKCE S256, state and nonce; HELSEID.md §4).
+// LoginRequest starts a user login (PAR, PKCE S256, state and nonce; helseid/docs/profile.md,
+// "User login").
 type LoginRequest struct {
 	// RedirectURI is the client's registered callback URL. Required.
 	RedirectURI string
@@ -61,8 +62,8 @@ type LoginRequest struct {
 	ACRValues string
 	Prompt    string
 	// Organization optionally names the organisation the user logs in for, sent in a signed
-	// request object's authorization_details (HELSEID.md §2.1). To change organisation later
-	// without a new login, use UserSession.SwitchOrganization.
+	// request object's authorization_details, as HelseID asks for a login. To change
+	// organisation later without a new login, use UserSession.SwitchOrganization.
 	Organization Organization
 }
 

@@ -150,7 +150,8 @@ func TestLoginStrictProfileRefusesRS256(t *testing.T) {
 	assert.ErrorIs(t, err, helseid.ErrInvalidIDToken, "HelseID signs with RS256, which FAPI 2.0 does not allow")
 }
 
-// Every row of CONFORMANCE.md §2 that a server can get wrong in a login: the client refuses,
+// Every way the OpenID conformance suite's FAPI 2.0 client tests make a login go wrong (and a
+// few more: at_hash, bad signature, Bearer token type): the client refuses,
 // and sends nothing more after the refusal (no retry, no new flow).
 func TestLoginRefusesMisbehavingServer(t *testing.T) {
 	rows := []struct {
@@ -205,7 +206,8 @@ func TestLoginRefusesMisbehavingServer(t *testing.T) {
 	}
 }
 
-// CONFORMANCE.md §2 #2: a discovery document naming another issuer stops the client before
+// The conformance suite's discovery-issuer-mismatch test: a discovery document naming another
+// issuer stops the client before
 // any request of the flow.
 func TestLoginRefusesDiscoveryIssuerMismatch(t *testing.T) {
 	f := newLoginFixture(t, nil)

@@ -16,7 +16,8 @@ var ErrInvalidOrganization = errors.New("invalid organisation number")
 var ErrNoOrganization = errors.New("no organisation named for a multi-tenant client")
 
 // Tenancy says how a client is registered in HelseID, which decides how it names
-// organisations (HELSEID.md §2).
+// organisations: a multi-tenant client names parent and child, a single-tenant one only a
+// child (helseid/docs/profile.md, "Organisation numbers").
 type Tenancy int
 
 const (
@@ -116,7 +117,8 @@ func checkOrgNumber(role, n string, required bool) error {
 	return nil
 }
 
-// Identifier systems of HELSEID.md §2.3.
+// Identifier systems of HelseID's helseid_authorization detail: NO:ORGNR:<parent>[:<child>]
+// for multi-tenant clients, the bare child number for single-tenant ones.
 const (
 	multiTenantSystem  = "urn:oid:1.0.6523"
 	singleTenantSystem = "urn:oid:2.16.578.1.12.4.1.4.101"

@@ -17,7 +17,7 @@ import (
 	"github.com/helseid-go/sdk/pkce"
 )
 
-// RFC 7636 Appendix B (CONFORMANCE.md §5.1).
+// The test vector of RFC 7636 Appendix B.
 var (
 	rfcOctets = []byte{
 		116, 24, 223, 180, 151, 153, 224, 37, 79, 250, 96, 125, 216, 173, 187, 186,

@@ -8,7 +8,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jws"
 )
 
-// Access-token claim names HelseID uses (HELSEID.md §2.4, §9).
+// Access-token claim names HelseID uses (helseid/docs/profile.md, "Claims").
 const (
 	ClaimOrgNrParent   = "helseid://claims/client/claims/orgnr_parent"
 	ClaimOrgNrChild    = "helseid://claims/client/claims/orgnr_child"

@@ -11,7 +11,8 @@ import (
 const (
 	// ClientAssertionType is the only accepted client_assertion_type (RFC 7523 §2.2).
 	ClientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-	// ClientAssertionTyp is the required typ header of client assertions (HELSEID.md §1.2).
+	// ClientAssertionTyp is the required typ header of client assertions, as NHN's libraries
+	// and samples send it (and rfc7523bis names it).
 	ClientAssertionTyp = "client-authentication+jwt"
 	// maxJTILength bounds stored jti values.
 	maxJTILength = 256

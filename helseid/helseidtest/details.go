@@ -7,7 +7,8 @@ import (
 	"strings"
 )
 
-// Organisation-number detail (HELSEID.md §2.3).
+// Organisation-number detail: the helseid_authorization type and its identifier systems
+// (helseid/docs/profile.md, "Organisation numbers").
 const (
 	// DetailTypeHelseIDAuthorization is the assertion_details type carrying organisation numbers.
 	DetailTypeHelseIDAuthorization = "helseid_authorization"

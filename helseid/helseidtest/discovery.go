@@ -6,7 +6,7 @@ import (
 )
 
 // Discovery is the server's OpenID Provider metadata (OpenID Connect Discovery 1.0, RFC 8414,
-// RFC 9126, RFC 9207, RFC 9449). Its fields follow HelseID's document (HELSEID.md §8), with
+// RFC 9126, RFC 9207, RFC 9449). Its fields follow HelseID's test environment's document, with
 // the FAPI 2.0 policy applied: private_key_jwt only, S256 only, PAR required.
 type Discovery struct {
 	Issuer                                     string   `json:"issuer"`

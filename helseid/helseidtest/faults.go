@@ -7,7 +7,8 @@ import (
 )
 
 // LoginFaults make the user-login endpoints misbehave in the ways the OpenID conformance suite
-// tests FAPI 2.0 clients with (CONFORMANCE.md §2), so that a client's negative tests can cover
+// tests FAPI 2.0 clients with (its fapi2-security-profile-final-client-test-* modules), so that
+// a client's negative tests can cover
 // every row: after any of these a correct client stops, with no further request to the server.
 // Set them with SetLoginFaults; the zero value is a correct server.
 type LoginFaults struct {

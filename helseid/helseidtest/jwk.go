@@ -13,8 +13,8 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwk"
 )
 
-// RSA key sizes accepted for client and proof keys. 2048 is HelseID's minimum (HELSEID.md §1.4);
-// the upper bound keeps a hostile proof from costing seconds to verify.
+// RSA key sizes accepted for client and proof keys. 2048 is HelseID's minimum (its own tools
+// make 4096); the upper bound keeps a hostile proof from costing seconds to verify.
 const (
 	minRSABits = 2048
 	maxRSABits = 8192

@@ -16,9 +16,9 @@ import (
 // access tokens). Real ones are 0.5–3 KiB; an RSA-4096 proof key is about 1 KiB of it.
 const maxJWSLength = 16 << 10
 
-// Algorithm allow-lists. Client assertions: what HelseID accepts (HELSEID.md §1.2). DPoP proofs:
-// the same plus EdDSA (RFC 9449 allows any asymmetric JWS algorithm; FAPI 2.0 names EdDSA).
-// none and the HMAC algorithms are never accepted anywhere.
+// Algorithm allow-lists. Client assertions: what HelseID accepts (RS, PS and ES 256–512).
+// DPoP proofs: the same plus EdDSA (RFC 9449 allows any asymmetric JWS algorithm; FAPI 2.0
+// names EdDSA). none and the HMAC algorithms are never accepted anywhere.
 var (
 	assertionAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
 	proofAlgs     = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}

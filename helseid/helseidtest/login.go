@@ -177,7 +177,7 @@ func (s *Server) par(r *http.Request) (map[string]any, *oauthError) {
 }
 
 // requestObjectOrg checks a request object pushed with PAR as HelseID's samples make it (signed
-// like a client assertion by the client's key, with client_id; HELSEID.md §2.1) and returns
+// like a client assertion by the client's key, with client_id) and returns
 // the organisation of its authorization_details.
 func (s *Server) requestObjectOrg(c *registeredClient, raw string) (orgClaims, *oauthError) {
 	ro, err := s.validateAssertion(raw, c.reg.ID)
@@ -338,7 +338,7 @@ func (s *Server) refresh(a *clientAssertion, form url.Values, jkt string) (*Toke
 	if oerr != nil {
 		return nil, oerr
 	}
-	// The organisation may change with a refresh (assertion_details, HELSEID.md §2.1) and
+	// The organisation may change with a refresh (assertion_details in its assertion) and
 	// stays changed for the grant.
 	if _, named := a.claims["assertion_details"]; named {
 		org, oerr := resolveOrg(c, a.claims)

@@ -22,7 +22,7 @@ func validScopeToken(s string) bool {
 }
 
 // isIdentityScope reports whether s asks for claims about a user (or the client's own
-// information), which client_credentials cannot grant (HELSEID.md §7, §9).
+// information), which client_credentials cannot grant: HelseID answers invalid_scope.
 func isIdentityScope(s string) bool {
 	switch s {
 	case "openid", "profile", "email", "address", "phone", "offline_access":
@@ -34,7 +34,7 @@ func isIdentityScope(s string) bool {
 // apiOf returns the API (audience) of a scope: the part before the first '/', e.g.
 // "nhn:helseidtest-api/read" → "nhn:helseidtest-api" and "nhn:phr/mhd/read-document" →
 // "nhn:phr" (HelseID's scopes are "<audience>/<name>", and a name may itself contain '/';
-// audiences never do: HELSEID.md §5). "" if the scope names no API.
+// audiences never do). "" if the scope names no API.
 func apiOf(scope string) string {
 	i := strings.IndexByte(scope, '/')
 	if i <= 0 || i == len(scope)-1 {

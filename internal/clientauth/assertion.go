@@ -121,9 +121,9 @@ func (b *Builder) Assertion(details json.RawMessage) (string, error) {
 }
 
 // RequestObject returns a new signed request object for a pushed authorization request, in the
-// form HelseID's samples use (HELSEID.md §2.1, §12.8): the assertion's header and claims plus
-// client_id, with details, when not nil, as the authorization_details claim (organisation
-// numbers for a login).
+// form NHN's HelseID samples use: the assertion's header (typ client-authentication+jwt) and
+// claims plus client_id, with details, when not nil, as the authorization_details claim
+// (organisation numbers for a login).
 func (b *Builder) RequestObject(details json.RawMessage) (string, error) {
 	return b.sign(details, "authorization_details", true)
 }

@@ -15,7 +15,7 @@ import (
 const helseIDTestIssuer = "https://helseid-sts.test.nhn.no"
 
 // helseIDDocument returns a discovery document shaped like HelseID's test environment
-// (HELSEID.md §8), with metadataIssuer as "issuer" and every endpoint under base.
+// (as served in 2025), with metadataIssuer as "issuer" and every endpoint under base.
 func helseIDDocument(metadataIssuer, base string) string {
 	base = strings.TrimSuffix(base, "/")
 	return fmt.Sprintf(`{

@@ -12,7 +12,7 @@
 // FAPI 2.0, or what the issuer advertises for ID tokens); this package only refuses
 // algorithms no key can fit, such as "none" and HS*.
 //
-// Refresh policy (the rule of DESIGN.md and the lesson of go-oidc and oauth4webapi):
+// Refresh policy (the lesson of go-oidc and oauth4webapi):
 //
 //   - an unknown kid triggers a refetch at once, so a key rotated just after start-up still
 //     verifies. One fetch is in flight at a time and every caller that needs it waits for
