@@ -50,8 +50,8 @@ const (
 	// not one per fetch, and sharing resumes within a second of its return.
 	sharedRetryAfter = time.Second
 	// Waiting for another process's fetch polls the shared cache with this backoff.
-	sharedPollMin = 5 * time.Millisecond
-	sharedPollMax = 100 * time.Millisecond
+	sharedPollMin = 10 * time.Millisecond
+	sharedPollMax = 250 * time.Millisecond
 )
 
 // sharedTokens is the Client's side of a SharedTokenCache.
