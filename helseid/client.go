@@ -40,8 +40,15 @@ type Config struct {
 	// Key signs client assertions; its kid must be the registered public key's. Required.
 	Key *Key
 	// DPoPKey signs DPoP proofs. Nil means a new P-256 key kept in memory for the life of the
-	// Client, which binds its tokens to this process.
+	// Client, which binds its tokens to this process. A fleet sharing tokens (SharedTokens)
+	// must share this key too: load it from configuration like Key.
 	DPoPKey *Key
+	// SharedTokens, when set, shares client-credentials tokens with the other processes of a
+	// fleet (helseidredis.TokenCache): a local miss or refresh looks there first, and one
+	// process of the fleet requests each token while the others wait for it. Hits are still
+	// served from memory. When it fails, tokens are requested locally and the Observer is
+	// told (SharedCacheDown). It requires DPoPKey.
+	SharedTokens SharedTokenCache
 	// Tenancy is how the client is registered; it decides how organisation numbers are sent.
 	Tenancy Tenancy
 	// HTTPClient sends every request. Nil means a client with a 30 s timeout. The DPoP HTTP
@@ -115,6 +122,7 @@ type Client struct {
 	specs        sync.Map // canonical request → *tokenSpec
 	seed         maphash.Seed
 	observer     Observer
+	shared       *sharedTokens // nil without Config.SharedTokens
 }
 
 // NewClient checks cfg and returns a Client. It makes no network call; discovery happens on
@@ -144,6 +152,11 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.IDTokenLeeway > 5*time.Minute {
 		// The conformance suite sends an ID token expired 6 minutes ago; a client must refuse it.
 		return nil, fmt.Errorf("%w: IDTokenLeeway %s is over 5m", ErrInvalidConfig, cfg.IDTokenLeeway)
+	}
+	if cfg.SharedTokens != nil && cfg.DPoPKey == nil {
+		// Tokens are bound to the DPoP key: a key of this process's own would make the shared
+		// tokens useless to the rest of the fleet.
+		return nil, fmt.Errorf("%w: SharedTokens needs DPoPKey, the fleet's shared DPoP key (load it with helseid.ParseJWK)", ErrInvalidConfig)
 	}
 	c := &Client{cfg: cfg, http: cfg.HTTPClient, now: cfg.Now, apiTimeout: cfg.APITimeout}
 	switch {
@@ -183,8 +196,13 @@ func NewClient(cfg Config) (*Client, error) {
 	c.apiNonces = dpop.NewNonceStore()
 	c.seed = maphash.MakeSeed()
 	c.observer = cfg.Observer
+	fetch := c.fetchToken
+	if cfg.SharedTokens != nil {
+		c.shared = newSharedTokens(cfg.SharedTokens, cfg, c.proofer.Thumbprint())
+		fetch = c.fetchShared
+	}
 	cacheCfg := tokencache.Config[tokenKey, Token]{
-		Fetch:         c.fetchToken,
+		Fetch:         fetch,
 		Hash:          c.hashKey,
 		Now:           cfg.Now,
 		RefreshWindow: cfg.RefreshWindow,

@@ -23,7 +23,9 @@ const (
 	CacheMiss
 	// RefreshStarted: a token near expiry is being refreshed in the background.
 	RefreshStarted
-	// TokenFetched: a token request ended; Duration is its latency and Err its outcome.
+	// TokenFetched: a token request ended; Duration is its latency and Err its outcome. With
+	// Config.SharedTokens it also ends a fetch answered by the shared cache, which a
+	// SharedCacheHit of the same key reports first.
 	TokenFetched
 	// CacheEvicted: a token was dropped to keep the cache within its size.
 	CacheEvicted
@@ -31,9 +33,22 @@ const (
 	NonceRetry
 	// TransientRetry: a token request failed transiently; it is sent again after Wait.
 	TransientRetry
+	// SharedCacheHit: a token another process of the fleet stored in the shared cache
+	// (Config.SharedTokens) was taken instead of requesting one; Wait is how long this process
+	// waited for that process's request (zero: the token was there).
+	SharedCacheHit
+	// SharedLeaseWaited: this process waited Wait for another process's lease, which ended
+	// without a token (it failed or crashed), and now requests the token itself.
+	SharedLeaseWaited
+	// SharedCacheDown: the shared cache failed (Err says how), so the token is requested
+	// locally; for a second after a failure the shared cache is not asked.
+	SharedCacheDown
+	// SharedCacheRecovered: the shared cache answers again after SharedCacheDown.
+	SharedCacheRecovered
 )
 
-var eventNames = [...]string{"", "cache_hit", "cache_miss", "refresh_started", "token_fetched", "cache_evicted", "nonce_retry", "transient_retry"}
+var eventNames = [...]string{"", "cache_hit", "cache_miss", "refresh_started", "token_fetched", "cache_evicted", "nonce_retry", "transient_retry",
+	"shared_cache_hit", "shared_lease_waited", "shared_cache_down", "shared_cache_recovered"}
 
 func (k EventKind) String() string {
 	if int(k) > 0 && int(k) < len(eventNames) {
@@ -59,7 +74,8 @@ type Event struct {
 	Err error
 	// StatusCode is the HTTP status of the attempt that led to a retry (0: network error).
 	StatusCode int
-	// Wait is how long a TransientRetry waits.
+	// Wait is how long a TransientRetry waits, or how long a SharedCacheHit or
+	// SharedLeaseWaited waited for another process.
 	Wait time.Duration
 }
 
@@ -74,7 +90,8 @@ func (o slogObserver) Observe(e Event) {
 	switch {
 	case e.Err != nil:
 		level = slog.LevelWarn
-	case e.Kind == TokenFetched || e.Kind == NonceRetry || e.Kind == TransientRetry:
+	case e.Kind == TokenFetched || e.Kind == NonceRetry || e.Kind == TransientRetry ||
+		e.Kind == SharedLeaseWaited || e.Kind == SharedCacheRecovered:
 		level = slog.LevelInfo
 	}
 	ctx := context.Background()
@@ -90,6 +107,8 @@ func (o slogObserver) Observe(e Event) {
 		attrs = append(attrs, slog.Duration("duration", e.Duration), slog.Bool("background", e.Background))
 	case NonceRetry, TransientRetry:
 		attrs = append(attrs, slog.Int("status", e.StatusCode), slog.Duration("wait", e.Wait))
+	case SharedCacheHit, SharedLeaseWaited:
+		attrs = append(attrs, slog.Duration("wait", e.Wait))
 	}
 	if e.Err != nil {
 		attrs = append(attrs, slog.String("error", e.Err.Error()))

@@ -17,6 +17,9 @@
 //	HELSEID_ORGNR_PARENT  optional: parent organisation (multi-tenant)     (-orgnr-parent)
 //	HELSEID_ORGNR_CHILD   optional: child organisation                     (-orgnr-child)
 //
+// Its twin in the nested module helseid/helseidredis (examples/clientcredentials there) runs
+// the same settings as one process of a fleet sharing tokens through Redis.
+//
 // A flag wins over its environment variable. Plain http is accepted only to loopback
 // addresses. Any failure prints a clear message and exits non-zero.
 package main

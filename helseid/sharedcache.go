@@ -1,0 +1,200 @@
+package helseid
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/helseid-go/sdk/internal/tokencache"
+)
+
+// SharedTokenCache shares client-credentials tokens among the processes of a fleet, so that the
+// fleet asks HelseID once per token lifetime for each organisation and API instead of once per
+// process (helseidredis.TokenCache is one on Redis). The Client keeps serving hits from its
+// own memory; it calls the shared cache only where it would otherwise ask HelseID: on a local
+// miss and for a refresh ahead of expiry.
+//
+// Keys are opaque strings holding every input that changes a token (issuer, client id, DPoP
+// key thumbprint, grant, scopes, resource, organisation); an implementation should use the key
+// as associated data when it encrypts, so that a value cannot be moved to another key.
+//
+// Every method should bound its own time: the Client treats an error as "the shared cache is
+// down" and requests the token itself.
+type SharedTokenCache interface {
+	// LoadToken returns the token stored under key; ok is false when there is none.
+	LoadToken(ctx context.Context, key string) (tok SharedToken, ok bool, err error)
+	// AcquireLease tries to take the right to fetch key's token for the fleet. It returns a
+	// lease id and true when taken, false when another process holds the lease. A lease
+	// expires by itself, so that a crashed holder blocks nobody for long.
+	AcquireLease(ctx context.Context, key string) (lease string, ok bool, err error)
+	// StoreToken stores tok under key until its expiry and releases lease. A holder whose
+	// lease has expired meanwhile must not replace a token another holder stored.
+	StoreToken(ctx context.Context, key string, tok SharedToken, lease string) error
+	// ReleaseLease gives up lease, if it is still held, after a failed fetch, so that another
+	// process may try at once.
+	ReleaseLease(ctx context.Context, key, lease string) error
+}
+
+// SharedToken is what a SharedTokenCache stores: the token (which formats as REDACTED) and
+// when it was fetched, from which other processes judge how much of its lifetime is left.
+type SharedToken struct {
+	Token
+	Fetched time.Time
+}
+
+const (
+	// sharedRetryAfter is how long the client fetches locally, without asking the shared
+	// cache, after the shared cache failed: a down Redis then costs one failed call a second,
+	// not one per fetch, and sharing resumes within a second of its return.
+	sharedRetryAfter = time.Second
+	// Waiting for another process's fetch polls the shared cache with this backoff.
+	sharedPollMin = 10 * time.Millisecond
+	sharedPollMax = 250 * time.Millisecond
+)
+
+// sharedTokens is the Client's side of a SharedTokenCache.
+type sharedTokens struct {
+	store     SharedTokenCache
+	prefix    string       // the key inputs fixed per Client
+	downUntil atomic.Int64 // unix nanoseconds; the shared cache is skipped until then
+	down      atomic.Bool  // the last call failed; the next success reports recovery
+}
+
+func newSharedTokens(store SharedTokenCache, cfg Config, jkt string) *sharedTokens {
+	return &sharedTokens{store: store, prefix: "helseid-token-v1\x00" + cfg.Issuer + "\x00" + cfg.ClientID + "\x00" + jkt + "\x00"}
+}
+
+// keyFor is the shared key of k: every input that changes the token, separated by NUL, which
+// none of them can contain (scopes, resources and organisation numbers are validated).
+func (s *sharedTokens) keyFor(k tokenKey) string {
+	return s.prefix + k.spec.grant + "\x00" + k.spec.scope + "\x00" + k.spec.resource + "\x00" +
+		orgString(k.parent) + "\x00" + orgString(k.child)
+}
+
+// fetchShared is the token cache's Fetch when a shared cache is configured: a token another
+// process stored is used when enough of its lifetime is left; otherwise one process of the
+// fleet (the lease holder) requests it while the others wait for it. Any failure of the shared
+// cache falls back to a local request.
+func (c *Client) fetchShared(ctx context.Context, key tokenKey) (*Token, time.Time, error) {
+	s := c.shared
+	if c.now().UnixNano() < s.downUntil.Load() {
+		return c.fetchLocal(ctx, key, nil)
+	}
+	name := s.keyFor(key)
+	var waitStart time.Time
+	poll := sharedPollMin
+	for {
+		rec, ok, err := s.store.LoadToken(ctx, name)
+		if err != nil {
+			return c.fetchLocal(ctx, key, err)
+		}
+		c.sharedUp(key)
+		if ok && c.sharedFresh(rec) {
+			return c.sharedHit(key, rec, waitStart)
+		}
+		lease, got, err := s.store.AcquireLease(ctx, name)
+		if err != nil {
+			return c.fetchLocal(ctx, key, err)
+		}
+		if got {
+			return c.fetchLeased(ctx, key, name, lease, waitStart)
+		}
+		if waitStart.IsZero() {
+			waitStart = time.Now()
+		}
+		// Another process is fetching: wait for the token it stores, or for its lease to end.
+		t := time.NewTimer(poll)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, time.Time{}, ctx.Err()
+		}
+		poll = min(2*poll, sharedPollMax)
+	}
+}
+
+// fetchLeased requests the token as the fleet's lease holder and stores it for the others.
+func (c *Client) fetchLeased(ctx context.Context, key tokenKey, name, lease string, waitStart time.Time) (*Token, time.Time, error) {
+	s := c.shared
+	// Another process may have stored the token between our look and our lease.
+	if rec, ok, err := s.store.LoadToken(ctx, name); err == nil && ok && c.sharedFresh(rec) {
+		_ = s.store.ReleaseLease(context.WithoutCancel(ctx), name, lease)
+		return c.sharedHit(key, rec, waitStart)
+	}
+	if !waitStart.IsZero() {
+		c.observeShared(key, Event{Kind: SharedLeaseWaited, Wait: time.Since(waitStart)})
+	}
+	fetched := c.now()
+	tok, expiry, err := c.fetchToken(ctx, key)
+	if err != nil {
+		_ = s.store.ReleaseLease(context.WithoutCancel(ctx), name, lease)
+		return nil, time.Time{}, err
+	}
+	if err := s.store.StoreToken(context.WithoutCancel(ctx), name, SharedToken{Token: *tok, Fetched: fetched}, lease); err != nil {
+		c.sharedDown(key, err)
+	}
+	return tok, expiry, nil
+}
+
+func (c *Client) sharedHit(key tokenKey, rec SharedToken, waitStart time.Time) (*Token, time.Time, error) {
+	ev := Event{Kind: SharedCacheHit}
+	if !waitStart.IsZero() {
+		ev.Wait = time.Since(waitStart)
+	}
+	c.observeShared(key, ev)
+	tok := rec.Token
+	return &tok, tok.Expiry, nil
+}
+
+// sharedFresh reports whether a stored token has more lifetime left than a refresh ahead of
+// expiry would leave it (with the cache's jitter of a fifth of the window), so that taking it
+// never starts another refresh at once.
+func (c *Client) sharedFresh(rec SharedToken) bool {
+	window := c.cfg.RefreshWindow
+	if window <= 0 {
+		window = tokencache.DefaultRefreshWindow
+	}
+	if half := rec.Expiry.Sub(rec.Fetched) / 2; half < window {
+		window = half
+	}
+	window += window / 5
+	return c.now().Before(rec.Expiry.Add(-window))
+}
+
+// fetchLocal requests the token without the fleet, after the shared cache failed with cause
+// (nil: it failed less than sharedRetryAfter ago).
+func (c *Client) fetchLocal(ctx context.Context, key tokenKey, cause error) (*Token, time.Time, error) {
+	if cause != nil {
+		c.sharedDown(key, cause)
+	} else {
+		c.observeShared(key, Event{Kind: SharedCacheDown, Err: errSharedSkipped})
+	}
+	return c.fetchToken(ctx, key)
+}
+
+// errSharedSkipped is the Err of SharedCacheDown while the shared cache is not asked because it
+// failed less than a second ago.
+var errSharedSkipped = errors.New("helseid: shared token cache failed recently; fetching locally")
+
+func (c *Client) sharedDown(key tokenKey, err error) {
+	c.shared.downUntil.Store(c.now().Add(sharedRetryAfter).UnixNano())
+	c.shared.down.Store(true)
+	c.observeShared(key, Event{Kind: SharedCacheDown, Err: fmt.Errorf("helseid: shared token cache: %w", err)})
+}
+
+func (c *Client) sharedUp(key tokenKey) {
+	if c.shared.down.Load() && c.shared.down.CompareAndSwap(true, false) {
+		c.observeShared(key, Event{Kind: SharedCacheRecovered})
+	}
+}
+
+func (c *Client) observeShared(key tokenKey, ev Event) {
+	if c.observer == nil {
+		return
+	}
+	ev.Grant, ev.Scopes, ev.Organization = key.spec.grant, key.spec.scope, key.organization()
+	c.observer.Observe(ev)
+}
