@@ -4,10 +4,9 @@
 //
 // # The rotation protocol
 //
-// HelseID client keys expire, and registering a new key through the self-service API
-// (package selfservice) replaces the old one at once. A process that dies between
-// registering a key and storing it would leave a client whose only valid key is lost. So a
-// rotation goes:
+// HelseID client keys expire, and a key registered through the self-service API (package
+// selfservice) may replace the old one at once. A process that dies between registering a key
+// and storing it would then leave a client whose only valid key is lost. So a rotation goes:
 //
 //  1. generate a new key;
 //  2. store it as pending, next to the current key;

@@ -1,9 +1,12 @@
 package keystore_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,4 +162,22 @@ func kidsOf(keys []*helseid.Key) []string {
 		out[i] = k.KeyID()
 	}
 	return out
+}
+
+func TestKeysPrintNoKeyMaterial(t *testing.T) {
+	key := generate(t, "ES256")
+	jwk, err := key.PrivateJWK()
+	require.NoError(t, err)
+	var members map[string]any
+	require.NoError(t, json.Unmarshal(jwk, &members))
+	secret := members["d"].(string)
+	keys := &keystore.Keys{Current: key, Pending: key}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		out := fmt.Sprintf(verb, keys)
+		assert.NotContains(t, out, secret, verb)
+		assert.Contains(t, out, key.KeyID(), verb)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("keys", "keys", keys)
+	assert.NotContains(t, buf.String(), secret)
 }
