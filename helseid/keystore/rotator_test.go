@@ -11,7 +11,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/helseid-go/sdk/helseid"
+	"github.com/helseid-go/sdk/helseid/helseidtest"
 	"github.com/helseid-go/sdk/helseid/keystore"
+	"github.com/helseid-go/sdk/helseid/selfservice"
 )
 
 // memStore is a Store in memory that honours ctx like the file store.
@@ -175,4 +177,16 @@ func TestRotatorNeedsItsParts(t *testing.T) {
 	assert.Error(t, err)
 	_, err = (&keystore.Rotator{Store: &memStore{}, Authenticator: &verdicts{}}).Rotate(ctx)
 	assert.Error(t, err)
+}
+
+func TestTokenEndpointTriesAMultiTenantClientsKey(t *testing.T) {
+	srv := helseidtest.NewServer(t)
+	priv, err := srv.GenerateClientFor(helseidtest.ClientRegistration{
+		ID: clientID, Scopes: []string{selfservice.Scope}, OrgNumber: helseidtest.DefaultOrgNumber, MultiTenant: true})
+	require.NoError(t, err)
+	key, err := helseid.ParseJWK(priv, "")
+	require.NoError(t, err)
+	te := &keystore.TokenEndpoint{Config: helseid.Config{Issuer: srv.Issuer(), ClientID: clientID, HTTPClient: srv.Client(), Tenancy: helseid.MultiTenant}}
+	assert.NoError(t, te.Authenticate(context.Background(), key))
+	assert.ErrorIs(t, te.Authenticate(context.Background(), generate(t, "ES256")), helseid.ErrInvalidClient)
 }

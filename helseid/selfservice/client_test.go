@@ -209,3 +209,25 @@ func TestRegisterKeyNetworkErrorIsNotAProblem(t *testing.T) {
 	var p *selfservice.Problem
 	assert.False(t, errors.As(err, &p), "a lost answer leaves registration unknown, not refused")
 }
+
+// A multi-tenant client registers its key with the supplier's own token: no organisation is
+// named, and none is needed in the context.
+func TestRegisterKeyAsMultiTenantClient(t *testing.T) {
+	srv := helseidtest.NewServer(t)
+	priv, err := srv.GenerateClientFor(helseidtest.ClientRegistration{
+		ID: clientID, Scopes: []string{selfservice.Scope}, OrgNumber: helseidtest.DefaultOrgNumber, MultiTenant: true})
+	require.NoError(t, err)
+	key, err := helseid.ParseJWK(priv, "")
+	require.NoError(t, err)
+	client, err := helseid.NewClient(helseid.Config{Issuer: srv.Issuer(), ClientID: clientID, Key: key, HTTPClient: srv.Client(), Tenancy: helseid.MultiTenant})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = client.Close() })
+	ss, err := selfservice.NewClient(selfservice.Config{BaseURL: srv.SelfServiceURL(), Client: client})
+	require.NoError(t, err)
+	next, err := helseid.GenerateKey("ES256")
+	require.NoError(t, err)
+	_, err = ss.RegisterKey(context.Background(), next)
+	require.NoError(t, err)
+	kids, _, _ := srv.ClientKeyIDs(clientID)
+	assert.Equal(t, []string{next.KeyID()}, kids)
+}
