@@ -191,9 +191,39 @@ func TestRotationSurvivesKillAtEveryStep(t *testing.T) {
 	}
 }
 
-func assertPrivateFile(t *testing.T, path string) {
-	t.Helper()
-	fi, err := os.Stat(path)
-	require.NoError(t, err)
-	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+// TestRestartedProcessResolvesAndRotates restarts the killed process itself: its start-up
+// Resolve settles the pending key, and its rotation then succeeds.
+func TestRestartedProcessResolvesAndRotates(t *testing.T) {
+	for _, step := range []string{"pending-stored", "registered"} {
+		t.Run(step, func(t *testing.T) {
+			ctx := context.Background()
+			srv, first := newServer(t)
+			path := filepath.Join(t.TempDir(), "client-key.json")
+			store := keystore.NewFileStore(path)
+			require.NoError(t, store.Save(ctx, &keystore.Keys{Current: first}))
+			runChild(t, srv, path, step)
+			left, err := store.Load(ctx)
+			require.NoError(t, err)
+			require.NotNil(t, left.Pending)
+
+			runChild(t, srv, path, "")
+			final, err := store.Load(ctx)
+			require.NoError(t, err)
+			assert.Nil(t, final.Pending)
+			assert.False(t, final.Expires.IsZero())
+			kids, _, _ := srv.ClientKeyIDs(clientID)
+			assert.Equal(t, []string{final.Current.KeyID()}, kids)
+			assert.NoError(t, tryKey(t, srv, final.Current))
+			for _, old := range []*helseid.Key{first, left.Pending} {
+				if old.KeyID() != final.Current.KeyID() {
+					assert.ErrorIs(t, tryKey(t, srv, old), helseid.ErrInvalidClient)
+				}
+			}
+			want := int64(1) // the restarted process's own registration
+			if step == "registered" {
+				want = 2
+			}
+			assert.Equal(t, want, srv.Stats().KeysRegistered)
+		})
+	}
 }

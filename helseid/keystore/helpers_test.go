@@ -2,8 +2,11 @@ package keystore_test
 
 import (
 	"context"
+	"os"
+	"runtime"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/helseid-go/sdk/helseid"
@@ -33,4 +36,15 @@ func tokenEndpoint(srv *helseidtest.Server) *keystore.TokenEndpoint {
 func tryKey(t *testing.T, srv *helseidtest.Server, key *helseid.Key) error {
 	t.Helper()
 	return tokenEndpoint(srv).Authenticate(context.Background(), key)
+}
+
+// assertPrivateFile checks that only the owner may read or write path (Windows has no such
+// mode bits; there the file's ACL is the directory's).
+func assertPrivateFile(t *testing.T, path string) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	if runtime.GOOS != "windows" {
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	}
 }
