@@ -169,6 +169,8 @@ func TestClientSecretEndpointChecks(t *testing.T) {
 	resp, _ := postClientSecret(t, selfService, srv, http.MethodPost, "application/json; charset=utf-8", good)
 	assert.Equal(t, http.StatusOK, resp.StatusCode, "the same request with everything right")
 	assert.EqualValues(t, 1, srv.Stats().KeysRegistered)
+	_, expires, _ := srv.ClientKeyIDs("rotator")
+	assert.True(t, clock.Now().Add(helseidtest.DefaultClientKeyLifetime).Equal(expires), "the default lifetime")
 }
 
 func TestRegisteredKeyReplacesAndExpires(t *testing.T) {
