@@ -13,6 +13,8 @@ FUZZ_TARGETS := \
 	./helseid:FuzzAccessTokenClaims \
 	./helseid:FuzzParseCallback \
 	./helseid:FuzzParseJWK \
+	./helseid/keystore:FuzzParseFile \
+	./helseid/selfservice:FuzzParseAnswer \
 	./internal/discovery:FuzzParse \
 	./internal/jose:FuzzAppendJSONString \
 	./internal/jwks:FuzzParseSet \

@@ -42,9 +42,13 @@ type demoAPI struct {
 	replay   dpop.ReplayStore
 }
 
-// apiGuard returns the current guard and nonce source, building them on first use.
+// apiGuard returns the demo API's current guard and nonce source, building them on first use.
 func (s *Server) apiGuard() (*helseid.Guard, *dpop.NonceSource, error) {
-	a := &s.api
+	return s.guardOf(&s.api, s.opts.APIAudience)
+}
+
+// guardOf returns a's current guard for tokens to audience, and its nonce source.
+func (s *Server) guardOf(a *demoAPI, audience string) (*helseid.Guard, *dpop.NonceSource, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.guard != nil {
@@ -69,7 +73,7 @@ func (s *Server) apiGuard() (*helseid.Guard, *dpop.NonceSource, error) {
 	}
 	g, err := helseid.NewGuard(helseid.GuardConfig{
 		AccessTokenConfig: helseid.AccessTokenConfig{
-			Issuer: s.issuer, Audience: s.opts.APIAudience, HTTPClient: s.ts.Client(), Now: s.opts.Now,
+			Issuer: s.issuer, Audience: audience, HTTPClient: s.ts.Client(), Now: s.opts.Now,
 			Algorithms: []string{"RS256"}, Leeway: -1, // its own tokens: RS256, exp, nbf and iat exact
 		},
 		DPoP: dpop.VerifierConfig{
@@ -84,14 +88,17 @@ func (s *Server) apiGuard() (*helseid.Guard, *dpop.NonceSource, error) {
 }
 
 // resetAPIGuard makes the next API request build a new guard.
-func (s *Server) resetAPIGuard(change func(*demoAPI)) {
-	s.api.mu.Lock()
-	old := s.api.guard
+func (s *Server) resetAPIGuard(change func(*demoAPI)) { resetGuard(&s.api, change) }
+
+// resetGuard makes a's next request build a new guard.
+func resetGuard(a *demoAPI, change func(*demoAPI)) {
+	a.mu.Lock()
+	old := a.guard
 	if change != nil {
-		change(&s.api)
+		change(a)
 	}
-	s.api.guard = nil
-	s.api.mu.Unlock()
+	a.guard = nil
+	a.mu.Unlock()
 	if old != nil {
 		old.Close()
 	}

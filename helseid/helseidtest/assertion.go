@@ -108,6 +108,11 @@ func (s *Server) validateAssertion(raw, formClientID string) (*clientAssertion, 
 	if err := j.verify(key); err != nil {
 		return nil, errors.New("signature does not verify")
 	}
+	if !client.expires.IsZero() && !s.now().Before(client.expires) {
+		// The key itself has expired (or was replaced through self-service, which drops it
+		// from the client above): HelseID stops the integration until a new key is registered.
+		return nil, errors.New("the client's key has expired; register a new one through self-service")
+	}
 
 	audRaw, ok := j.payload["aud"]
 	if !ok {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
@@ -51,12 +52,18 @@ type ClientRegistration struct {
 	// exchange users' tokens issued for that audience with the token-exchange grant, for
 	// tokens to the APIs of its Scopes. Empty: the client may not use token exchange.
 	ExchangeAudience string
+	// KeysExpire is when the keys of PublicJWK expire: from then on, assertions they sign are
+	// refused with invalid_client, as HelseID refuses an expired client key. Zero: never.
+	KeysExpire time.Time
 }
 
-// registeredClient is a validated registration.
+// registeredClient is a validated registration. It is never changed once in Server.clients:
+// a key registered through self-service replaces it with a copy (see replaceKeys), so
+// readers need no lock.
 type registeredClient struct {
-	reg  ClientRegistration
-	keys map[string]*publicKey // by kid
+	reg     ClientRegistration
+	keys    map[string]*publicKey // by kid
+	expires time.Time             // of keys; zero: never
 }
 
 func (c *registeredClient) tenancy() string {
@@ -137,7 +144,7 @@ func validateRegistration(c ClientRegistration) (*registeredClient, error) {
 	c.DelegatedParents = slices.Clone(c.DelegatedParents)
 	c.RedirectURIs = slices.Clone(c.RedirectURIs)
 	c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
-	return &registeredClient{reg: c, keys: keys}, nil
+	return &registeredClient{reg: c, keys: keys, expires: c.KeysExpire}, nil
 }
 
 // parseClientKeys accepts one JWK or a JWK Set and validates every key.

@@ -12,8 +12,8 @@
 //
 // The paths are HelseID's: discovery (DiscoveryPath), the JWKS (JWKSPath), PAR (PARPath),
 // authorize (AuthorizePath), the token endpoint (TokenPath), end session (EndSessionPath),
-// revocation (RevocationPath) and a demo DPoP-protected API (APIPath, any method, any
-// sub-path). The issuer is the server's base URL with no trailing slash. The token endpoint
+// revocation (RevocationPath), a demo DPoP-protected API (APIPath, any method, any
+// sub-path) and the self-service key registration (ClientSecretPath). The issuer is the server's base URL with no trailing slash. The token endpoint
 // implements authorization_code (PKCE, single-use codes, one resource per token),
 // refresh_token (rotating; a reused one revokes the grant), client_credentials and token
 // exchange (ClientRegistration.ExchangeAudience).
@@ -115,6 +115,19 @@
 // bare challenge DPoP algs="..." (RFC 6750 §3.1). On success it echoes the request and the
 // token's claims as an APIResponse. RotateSigningKey is passed on to the API at once (a real
 // API would see it when its JWKS cache refreshes).
+//
+// # Self-service and client keys
+//
+// ClientSecretPath under SelfServiceURL is HelseID's self-service (Selvbetjening) endpoint
+// for key rotation: POST a public JWK (one key with kid, alg and use "sig", no private part)
+// as application/json, with a DPoP-bound token for SelfServiceScope (audience
+// SelfServiceAudience, checked by a helseid.Guard like the demo API). The new key replaces the
+// client's keys at once, so assertions signed by the old one are refused with invalid_client
+// from that answer on, and expires after Options.ClientKeyLifetime; the answer is
+// {"expiration": RFC 3339}. Errors are RFC 9457 problem+json (type, title, status, detail).
+// Keys given at registration expire at ClientRegistration.KeysExpire, if set. An assertion
+// signed by an expired key is refused with invalid_client. ClientKeyIDs shows which keys a
+// client has.
 //
 // # Fault injection and concurrency
 //

@@ -121,6 +121,7 @@ func (s *Server) RotateSigningKey(keepOld bool) {
 	// The demo API caches the JWKS as a real API does; it is told, so a dropped key is
 	// refused at once rather than after the cache's TTL.
 	s.resetAPIGuard(nil)
+	resetGuard(&s.selfService, nil)
 }
 
 // PublicKeys returns a copy of the published verification keys (the JWKS).

@@ -32,6 +32,9 @@ const (
 	DefaultProofWindow         = 60 * time.Second
 	DefaultLeeway              = 5 * time.Second
 	DefaultAPIAudience         = "nhn:helseidtest-api"
+	// DefaultClientKeyLifetime is the lifetime of keys registered through self-service: a
+	// year, helseidtest's choice (HelseID states the expiration in each answer).
+	DefaultClientKeyLifetime = 365 * 24 * time.Hour
 	// MaxAssertionLifetime is how far in the future a client assertion's exp may be
 	// (HelseID: "no more than 60 seconds in the future"); Leeway is added for clock skew.
 	MaxAssertionLifetime = 60 * time.Second
@@ -77,6 +80,9 @@ type Options struct {
 	// User is the person the authorization endpoint logs in at once, with no page to click
 	// (auto-login); the zero value means DefaultTestUser.
 	User TestUser
+	// ClientKeyLifetime is how long a key registered through the self-service endpoint
+	// (ClientSecretPath) stays valid; default DefaultClientKeyLifetime.
+	ClientKeyLifetime time.Duration
 	// IDTokenAlgorithm signs ID tokens: "RS256" (the default, as HelseID does) or "PS256",
 	// which the FAPI 2.0 profile allows.
 	IDTokenAlgorithm string
@@ -96,9 +102,10 @@ type Server struct {
 	clientsMu sync.RWMutex
 	clients   map[string]*registeredClient
 
-	asNonce    *nonceSource
-	api        demoAPI
-	tokenCount atomic.Int64 // tokens issued, for NonceRotateEvery
+	asNonce     *nonceSource
+	api         demoAPI
+	selfService demoAPI      // the self-service API's guard (no nonces)
+	tokenCount  atomic.Int64 // tokens issued, for NonceRotateEvery
 
 	hook atomic.Pointer[tokenHook]
 
@@ -124,6 +131,12 @@ func Start(opts Options) (*Server, error) {
 	}
 	if opts.AccessTokenLifetime < 0 || opts.ProofWindow < 0 || opts.NonceRotateEvery < 0 {
 		return nil, errors.New("helseidtest: negative AccessTokenLifetime, ProofWindow or NonceRotateEvery")
+	}
+	if opts.ClientKeyLifetime < 0 {
+		return nil, errors.New("helseidtest: negative ClientKeyLifetime")
+	}
+	if opts.ClientKeyLifetime == 0 {
+		opts.ClientKeyLifetime = DefaultClientKeyLifetime
 	}
 	if opts.AccessTokenLifetime == 0 {
 		opts.AccessTokenLifetime = DefaultAccessTokenLifetime
@@ -179,6 +192,7 @@ func Start(opts Options) (*Server, error) {
 	mux.HandleFunc(AuthorizePath, s.serveAuthorize)
 	mux.HandleFunc(EndSessionPath, s.serveEndSession)
 	mux.HandleFunc(RevocationPath, s.serveRevocation)
+	mux.HandleFunc(ClientSecretPath, s.serveClientSecret)
 	ts := httptest.NewUnstartedServer(mux)
 	// Fault-injection hooks reset connections and write garbage; keep the log quiet.
 	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
@@ -247,6 +261,7 @@ func (s *Server) Close() {
 		s.ts.CloseClientConnections()
 		s.ts.Close()
 		s.resetAPIGuard(nil) // closes the demo API's guard and its background fetches
+		resetGuard(&s.selfService, nil)
 	})
 }
 

@@ -190,6 +190,7 @@ func TestStartOptions(t *testing.T) {
 		{AccessTokenLifetime: time.Millisecond},
 		{ProofWindow: -time.Second},
 		{NonceRotateEvery: -1},
+		{ClientKeyLifetime: -time.Hour},
 		{APIAudience: "has space"},
 		{SigningKey: mustRSA(t, 1024)},
 	} {

@@ -1,0 +1,189 @@
+package keystore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/helseid-go/sdk/helseid"
+)
+
+// maxFileSize bounds a key file: two 4096-bit RSA private JWKs are about 7 KiB.
+const maxFileSize = 256 << 10
+
+// FileStore keeps Keys in one JSON file of mode 0600: the current and pending keys as
+// private JWKs and the expiration. Every Save writes a temporary file in the same directory,
+// syncs it, renames it over the file and syncs the directory, so a crash or power loss leaves
+// the old file or the new one. Load also reads a file holding a single private JWK (as
+// helseid.Key.PrivateJWK writes it) as the current key, so an existing key file can be used
+// as it is; the first Save rewrites it in the store's format.
+//
+// A FileStore holds keys that can be exported (helseid.Key.PrivateJWK); the file is the
+// secret, so keep it on a disk only the service can read. It is safe for concurrent use
+// within a process; processes sharing the file need one rotator at a time.
+type FileStore struct {
+	path string
+	mu   sync.Mutex // serialises Saves of this process
+}
+
+// NewFileStore returns a store kept at path. It touches nothing until Load or Save.
+func NewFileStore(path string) *FileStore { return &FileStore{path: path} }
+
+// Path returns the file's path.
+func (s *FileStore) Path() string { return s.path }
+
+// fileKeys is the file's format.
+type fileKeys struct {
+	Current json.RawMessage `json:"current"`
+	Expires *time.Time      `json:"expires,omitempty"`
+	Pending json.RawMessage `json:"pending,omitempty"`
+}
+
+// Load reads the file.
+func (s *FileStore) Load(ctx context.Context) (*Keys, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s does not exist", ErrNotFound, s.path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keystore: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("keystore: read %s: %w", s.path, err)
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("keystore: %s is larger than %d bytes", s.path, maxFileSize)
+	}
+	return parseFile(s.path, data)
+}
+
+func parseFile(path string, data []byte) (*Keys, error) {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(data, &members); err != nil {
+		return nil, fmt.Errorf("keystore: %s is not a json object", path)
+	}
+	if _, bare := members["kty"]; bare {
+		key, err := helseid.ParseJWK(data, "")
+		if err != nil {
+			return nil, fmt.Errorf("keystore: %s: %w", path, err)
+		}
+		return &Keys{Current: key}, nil
+	}
+	var fk fileKeys
+	if err := json.Unmarshal(data, &fk); err != nil {
+		return nil, fmt.Errorf("keystore: %s: malformed key file", path)
+	}
+	if len(fk.Current) == 0 {
+		return nil, fmt.Errorf("keystore: %s has no current key", path)
+	}
+	keys := &Keys{}
+	var err error
+	if keys.Current, err = helseid.ParseJWK(fk.Current, ""); err != nil {
+		return nil, fmt.Errorf("keystore: %s: current key: %w", path, err)
+	}
+	if fk.Expires != nil {
+		keys.Expires = *fk.Expires
+	}
+	if len(fk.Pending) > 0 && !bytes.Equal(fk.Pending, []byte("null")) {
+		if keys.Pending, err = helseid.ParseJWK(fk.Pending, ""); err != nil {
+			return nil, fmt.Errorf("keystore: %s: pending key: %w", path, err)
+		}
+	}
+	return keys, nil
+}
+
+// Save writes keys atomically (see FileStore).
+func (s *FileStore) Save(ctx context.Context, keys *Keys) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if keys == nil || keys.Current == nil {
+		return errors.New("keystore: no current key to save")
+	}
+	var (
+		fk  fileKeys
+		err error
+	)
+	if fk.Current, err = keys.Current.PrivateJWK(); err != nil {
+		return fmt.Errorf("keystore: current key: %w", err)
+	}
+	if keys.Pending != nil {
+		if fk.Pending, err = keys.Pending.PrivateJWK(); err != nil {
+			return fmt.Errorf("keystore: pending key: %w", err)
+		}
+	}
+	if !keys.Expires.IsZero() {
+		exp := keys.Expires.UTC()
+		fk.Expires = &exp
+	}
+	data, err := json.MarshalIndent(fk, "", "  ")
+	if err != nil {
+		return fmt.Errorf("keystore: encode keys: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return writeAtomic(s.path, append(data, '\n'))
+}
+
+// writeAtomic replaces path with data: temporary file (0600) in the same directory, fsync,
+// rename, directory fsync.
+func writeAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("keystore: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if err = tmp.Chmod(0o600); err != nil {
+		return fmt.Errorf("keystore: %w", err)
+	}
+	if _, err = tmp.Write(data); err != nil {
+		return fmt.Errorf("keystore: write %s: %w", tmp.Name(), err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("keystore: sync %s: %w", tmp.Name(), err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("keystore: %w", err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("keystore: %w", err)
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes a rename in dir durable. Windows cannot sync a directory, and its rename is
+// durable by itself.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("keystore: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("keystore: sync directory %s: %w", dir, err)
+	}
+	return nil
+}

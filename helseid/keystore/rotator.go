@@ -1,0 +1,176 @@
+package keystore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/helseid-go/sdk/helseid"
+	"github.com/helseid-go/sdk/helseid/selfservice"
+)
+
+// ErrPendingUnresolved reports a pending key Resolve could not settle: the token endpoint
+// gave no clear answer, or refused both keys. Both stay in the store; nothing is lost.
+var ErrPendingUnresolved = errors.New("keystore: pending key unresolved")
+
+// Registrar registers a key with HelseID; *selfservice.Client is one.
+type Registrar interface {
+	// RegisterKey registers key as the client's and returns when it expires.
+	RegisterKey(ctx context.Context, key *helseid.Key) (expires time.Time, err error)
+}
+
+// Authenticator tries a key at HelseID's token endpoint; *TokenEndpoint is one.
+type Authenticator interface {
+	// Authenticate returns nil when HelseID accepts key, an error matching
+	// helseid.ErrInvalidClient when it refuses it, and any other error when the answer is
+	// unknown.
+	Authenticate(ctx context.Context, key *helseid.Key) error
+}
+
+// Rotator runs the rotation protocol (see the package documentation) on a Store. Set its
+// fields before first use and do not copy it. It is safe for concurrent use within a
+// process; processes sharing a store must not rotate at the same time.
+type Rotator struct {
+	// Store holds the keys. Required.
+	Store Store
+	// Authenticator settles pending keys. Required.
+	Authenticator Authenticator
+	// Registrar registers new keys; required by Rotate only.
+	Registrar Registrar
+	// Algorithm of new keys; empty means the current key's.
+	Algorithm string
+
+	mu sync.Mutex
+	at func(step string) // test hook: called after each step of Rotate
+}
+
+// Steps of Rotate, as the test hook names them.
+const (
+	stepGenerated     = "generated"
+	stepPendingStored = "pending-stored"
+	stepRegistered    = "registered"
+	stepPromoted      = "promoted"
+)
+
+func (r *Rotator) step(name string) {
+	if r.at != nil {
+		r.at(name)
+	}
+}
+
+// Resolve settles a pending key left by an interrupted rotation and returns the stored keys;
+// call it on start, before using Keys.Current. A pending key HelseID accepts is promoted
+// (with an unknown expiration); one it refuses, while it accepts the current key, is
+// dropped. Otherwise the error matches ErrPendingUnresolved and the store is unchanged.
+func (r *Rotator) Resolve(ctx context.Context) (*Keys, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.resolve(ctx)
+}
+
+func (r *Rotator) resolve(ctx context.Context) (*Keys, error) {
+	if r.Store == nil || r.Authenticator == nil {
+		return nil, errors.New("keystore: Rotator needs a Store and an Authenticator")
+	}
+	keys, err := r.Store.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if keys.Pending == nil {
+		return keys, nil
+	}
+	err = r.Authenticator.Authenticate(ctx, keys.Pending)
+	switch {
+	case err == nil:
+		// Registered, and its answer lost: HelseID may already refuse the current key.
+		promoted := &Keys{Current: keys.Pending}
+		if err := r.Store.Save(context.WithoutCancel(ctx), promoted); err != nil {
+			return keys, fmt.Errorf("keystore: promote the pending key: %w", err)
+		}
+		return promoted, nil
+	case !errors.Is(err, helseid.ErrInvalidClient):
+		return keys, fmt.Errorf("%w: trying it at the token endpoint: %w", ErrPendingUnresolved, err)
+	}
+	// Refused. Drop it only when the current key still works: if both are refused, something
+	// else is wrong (the client id, the clock), and the pending key may be the one HelseID holds.
+	if err := r.Authenticator.Authenticate(ctx, keys.Current); err != nil {
+		return keys, fmt.Errorf("%w: HelseID refuses the pending key, and trying the current key failed: %w", ErrPendingUnresolved, err)
+	}
+	kept := &Keys{Current: keys.Current, Expires: keys.Expires}
+	if err := r.Store.Save(ctx, kept); err != nil {
+		return keys, fmt.Errorf("keystore: drop the refused pending key: %w", err)
+	}
+	return kept, nil
+}
+
+// Rotate renews the client's key: it settles a pending key (as Resolve), generates a new one,
+// stores it as pending, registers it, and promotes it with the expiration HelseID answered.
+// It returns the stored keys, also on error. A failed registration leaves the new key
+// pending, for the next Resolve or Rotate to settle, since an unanswered request may have
+// registered it all the same. Once the key is registered, promoting it is not cancelled by
+// ctx.
+func (r *Rotator) Rotate(ctx context.Context) (*Keys, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.Registrar == nil {
+		return nil, errors.New("keystore: Rotator needs a Registrar to rotate")
+	}
+	keys, err := r.resolve(ctx)
+	if err != nil {
+		return keys, err
+	}
+	alg := r.Algorithm
+	if alg == "" {
+		alg = keys.Current.Algorithm()
+	}
+	next, err := helseid.GenerateKey(alg)
+	if err != nil {
+		return keys, fmt.Errorf("keystore: %w", err)
+	}
+	r.step(stepGenerated)
+	pending := &Keys{Current: keys.Current, Expires: keys.Expires, Pending: next}
+	if err := r.Store.Save(ctx, pending); err != nil {
+		return keys, fmt.Errorf("keystore: store the new key as pending: %w", err)
+	}
+	r.step(stepPendingStored)
+	expires, err := r.Registrar.RegisterKey(ctx, next)
+	if err != nil {
+		return pending, fmt.Errorf("keystore: register the new key (kept as pending): %w", err)
+	}
+	r.step(stepRegistered)
+	promoted := &Keys{Current: next, Expires: expires}
+	if err := r.Store.Save(context.WithoutCancel(ctx), promoted); err != nil {
+		return pending, fmt.Errorf("keystore: promote the registered key (kept as pending; Resolve promotes it): %w", err)
+	}
+	r.step(stepPromoted)
+	return promoted, nil
+}
+
+// TokenEndpoint is an Authenticator that requests a client-credentials token signed by the
+// key it tries (the supplier's own, for a multi-tenant client), bypassing every cache.
+type TokenEndpoint struct {
+	// Config is the client's configuration; its Key is replaced by the key tried.
+	Config helseid.Config
+	// Scopes to request; empty means selfservice.Scope, which a client that rotates its
+	// keys has.
+	Scopes []string
+}
+
+// Authenticate tries key.
+func (t *TokenEndpoint) Authenticate(ctx context.Context, key *helseid.Key) error {
+	cfg := t.Config
+	cfg.Key = key
+	c, err := helseid.NewClient(cfg)
+	if err != nil {
+		return fmt.Errorf("keystore: %w", err)
+	}
+	defer c.Close()
+	scopes := t.Scopes
+	if len(scopes) == 0 {
+		scopes = []string{selfservice.Scope}
+	}
+	_, err = c.ClientCredentials(ctx, helseid.ClientCredentialsRequest{Scopes: scopes, Organization: helseid.SupplierOrganization()})
+	return err
+}
