@@ -162,16 +162,29 @@ type Cache[K comparable, V any] struct {
 
 	// Reading the system clock costs tens of nanoseconds and does not scale across cores on
 	// some virtual machines, more than the rest of a hit. Without an injected clock the hit
-	// path reads coarseNow instead: wall time updated every coarseTick by a ticker the cache
-	// owns (started with the first entry, stopped by Close). Its lag is far below the expiry
-	// margin. Close sets it to 0, which sends the hit path back to the real clock: a stopped
+	// path reads coarseNow instead: wall time updated every coarseTick by a ticker goroutine
+	// that runs only while hits read it. The first hit that finds coarseNow 0 reads the real
+	// clock and starts the ticker; the ticker stops after coarseIdle ticks in which no hit read
+	// it, so a cache nobody calls starts no timer and wakes no goroutine. Its lag is far below
+	// the expiry margin. coarseNow is 0 whenever no ticker keeps it current (before the first
+	// hit, while idle, after Close), which sends the hit path to the real clock: a stopped
 	// clock would make a cached value look usable for ever.
 	coarse     bool
 	coarseNow  atomic.Int64
-	tickerOnce sync.Once
+	coarseRead atomic.Bool                       // a hit read coarseNow since the last tick
+	ticking    atomic.Bool                       // a ticker runs or starts; stays set after Close
+	newTicker  func() (<-chan time.Time, func()) // the ticker's channel and stop; tests replace it
 }
 
-const coarseTick = 50 * time.Millisecond
+const (
+	coarseTick = 50 * time.Millisecond
+	coarseIdle = 20 // ticks without a hit before the ticker stops: a second
+)
+
+func newTicker() (<-chan time.Time, func()) {
+	t := time.NewTicker(coarseTick)
+	return t.C, t.Stop
+}
 
 // Fetcher fetches one key's value for GetWith; it has the same contract as Config.Fetch.
 type Fetcher[V any] func(ctx context.Context) (*V, time.Time, error)
@@ -221,7 +234,7 @@ func New[K comparable, V any](cfg Config[K, V]) (*Cache[K, V], error) {
 	if c.now == nil {
 		c.now = time.Now
 		c.coarse = true
-		c.coarseNow.Store(time.Now().UnixNano())
+		c.newTicker = newTicker
 	}
 	for i := range c.shards {
 		empty := map[K]*entry[K, V]{}
@@ -235,38 +248,56 @@ func New[K comparable, V any](cfg Config[K, V]) (*Cache[K, V], error) {
 func (c *Cache[K, V]) fastNow() int64 {
 	if c.coarse {
 		if now := c.coarseNow.Load(); now != 0 {
+			if !c.coarseRead.Load() { // written once a tick, so cores do not fight over it
+				c.coarseRead.Store(true)
+			}
 			return now
 		}
+		c.startTicker()
 	}
 	return c.now().UnixNano()
 }
 
-// startTicker keeps coarseNow current until Close.
+// startTicker starts the goroutine that keeps coarseNow current while hits read it, unless it
+// runs already or the cache is closed.
 func (c *Cache[K, V]) startTicker() {
-	if !c.coarse {
+	if c.ticking.Load() || !c.ticking.CompareAndSwap(false, true) {
 		return
 	}
-	c.tickerOnce.Do(func() {
-		c.closeMu.RLock()
-		defer c.closeMu.RUnlock()
-		if c.closed {
+	c.closeMu.RLock()
+	defer c.closeMu.RUnlock()
+	if c.closed {
+		return // ticking stays set: no ticker after Close
+	}
+	c.coarseRead.Store(true) // the hit that starts it counts as one
+	c.inflight.Add(1)
+	go c.tick()
+}
+
+// tick updates coarseNow every coarseTick until Close, or until coarseIdle ticks pass without a
+// hit reading it.
+func (c *Cache[K, V]) tick() {
+	defer c.inflight.Done()
+	ticks, stop := c.newTicker()
+	defer stop()
+	c.coarseNow.Store(time.Now().UnixNano())
+	idle := 0
+	for {
+		select {
+		case now := <-ticks:
+			if c.coarseRead.Swap(false) {
+				idle = 0
+			} else if idle++; idle >= coarseIdle {
+				// 0 first, then allow a new ticker: a hit in between reads the real clock.
+				c.coarseNow.Store(0)
+				c.ticking.Store(false)
+				return
+			}
+			c.coarseNow.Store(now.UnixNano())
+		case <-c.base.Done():
 			return
 		}
-		c.inflight.Add(1)
-		go func() {
-			defer c.inflight.Done()
-			t := time.NewTicker(coarseTick)
-			defer t.Stop()
-			for {
-				select {
-				case now := <-t.C:
-					c.coarseNow.Store(now.UnixNano())
-				case <-c.base.Done():
-					return
-				}
-			}
-		}()
-	})
+	}
 }
 
 func setDefault(d *time.Duration, def time.Duration) {
@@ -346,6 +377,7 @@ func (c *Cache[K, V]) Close() {
 	c.closed = true
 	c.closeMu.Unlock()
 	c.cancel()
+	c.ticking.Store(true) // no ticker starts from here on
 	c.inflight.Wait()
 	c.coarseNow.Store(0) // the ticker has stopped: read the real clock from now on
 }
@@ -564,7 +596,6 @@ func (c *Cache[K, V]) entryFor(sh *shard[K, V], key K) *entry[K, V] {
 	next[key] = e
 	sh.m.Store(&next)
 	c.entries.Add(1)
-	c.startTicker()
 	return e
 }
 
