@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -36,7 +37,9 @@ type Config[K comparable, V any] struct {
 	// goroutine of the cache with the cache's context, not a caller's, bounded by FetchTimeout.
 	// It may be nil when every caller uses GetWith.
 	Fetch func(ctx context.Context, key K) (*V, time.Time, error)
-	// Hash spreads keys over shards; it must be consistent with ==.
+	// Hash spreads keys over shards; it must be consistent with == and mix every bit: its low
+	// bits choose a key's shard and the rest its place in the shard's table, so keys that
+	// differ only in some bits of their hash would probe long runs of each other's slots.
 	Hash func(K) uint64
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -139,17 +142,14 @@ func (e *entry[K, V]) clear() {
 	e.val.Store(nil)
 }
 
-type shard[K comparable, V any] struct {
-	mu sync.Mutex // serialises replacing m
-	m  atomic.Pointer[map[K]*entry[K, V]]
-}
-
 // Cache is safe for concurrent use. Create it with New; Close it when done.
 type Cache[K comparable, V any] struct {
 	cfg      Config[K, V]
 	now      func() time.Time
 	shards   []shard[K, V]
-	mask     uint64
+	mask     uint64       // of a hash: its shard
+	shift    uint         // of a hash: the bits past the shard's, which place the key in its table
+	tomb     *entry[K, V] // marks a removed entry's slot in a table
 	shardCap int
 
 	base      context.Context
@@ -227,18 +227,15 @@ func New[K comparable, V any](cfg Config[K, V]) (*Cache[K, V], error) {
 	for n < 1024 && n*64 < cfg.MaxEntries {
 		n *= 2
 	}
-	// Eviction keeps the total at MaxEntries; the per-shard cap only bounds the cost of
-	// copying a shard when hashing is uneven.
+	// Eviction keeps the total at MaxEntries; the per-shard cap only bounds the size of a
+	// shard's table when hashing is uneven.
 	c := &Cache[K, V]{cfg: cfg, now: cfg.Now, shards: make([]shard[K, V], n), mask: uint64(n - 1),
+		shift: uint(bits.Len(uint(n - 1))), tomb: new(entry[K, V]),
 		shardCap: 4*((cfg.MaxEntries+n-1)/n) + 8, observing: cfg.Observe != nil}
 	if c.now == nil {
 		c.now = time.Now
 		c.coarse = true
 		c.newTicker = newTicker
-	}
-	for i := range c.shards {
-		empty := map[K]*entry[K, V]{}
-		c.shards[i].m.Store(&empty)
 	}
 	c.base, c.cancel = context.WithCancel(context.Background())
 	return c, nil
@@ -321,22 +318,29 @@ func (c *Cache[K, V]) GetWith(ctx context.Context, key K, fetch Fetcher[V]) (*V,
 }
 
 func (c *Cache[K, V]) get(ctx context.Context, key K, fetch Fetcher[V]) (*V, error) {
-	if v := c.hit(key, fetch); v != nil {
+	h := c.cfg.Hash(key)
+	if v := c.hit(h, key, fetch); v != nil {
 		return v, nil
 	}
-	return c.miss(ctx, c.shardOf(key), key, fetch)
+	return c.miss(ctx, h, key, fetch)
 }
 
 // Lookup returns key's value when it is usable, as Get does on a hit (starting a refresh ahead
 // of expiry with the entry's fetch), and nil on a miss, without fetching: a caller whose fetch
 // costs an allocation to build tries Lookup before GetWith.
-func (c *Cache[K, V]) Lookup(key K) *V { return c.hit(key, nil) }
+func (c *Cache[K, V]) Lookup(key K) *V { return c.hit(c.cfg.Hash(key), key, nil) }
 
-func (c *Cache[K, V]) shardOf(key K) *shard[K, V] { return &c.shards[c.cfg.Hash(key)&c.mask] }
+// find returns key's entry, whose hash is h, or nil, without locking.
+func (c *Cache[K, V]) find(h uint64, key K) *entry[K, V] {
+	return c.shards[h&c.mask].find(h>>c.shift, key, c.tomb)
+}
+
+// slotHash is the part of key's hash that places it in its shard's table.
+func (c *Cache[K, V]) slotHash(key K) uint64 { return c.cfg.Hash(key) >> c.shift }
 
 // hit is the lock-free, allocation-free hit path.
-func (c *Cache[K, V]) hit(key K, fetch Fetcher[V]) *V {
-	if e := (*c.shardOf(key).m.Load())[key]; e != nil {
+func (c *Cache[K, V]) hit(h uint64, key K, fetch Fetcher[V]) *V {
+	if e := c.find(h, key); e != nil {
 		now := c.fastNow()
 		if v := e.current(now); v != nil {
 			if now-e.lastUsed.Load()*1e9 > 1e9 {
@@ -357,8 +361,7 @@ func (c *Cache[K, V]) hit(key K, fetch Fetcher[V]) *V {
 // Invalidate drops key's value if it is old (or any value if old is nil), for example after an
 // API answered 401 invalid_token. A newer value fetched meanwhile is kept.
 func (c *Cache[K, V]) Invalidate(key K, old *V) {
-	sh := &c.shards[c.cfg.Hash(key)&c.mask]
-	e := (*sh.m.Load())[key]
+	e := c.find(c.cfg.Hash(key), key)
 	if e == nil {
 		return
 	}
@@ -382,23 +385,23 @@ func (c *Cache[K, V]) Close() {
 	c.coarseNow.Store(0) // the ticker has stopped: read the real clock from now on
 }
 
-func (c *Cache[K, V]) miss(ctx context.Context, sh *shard[K, V], key K, fetch Fetcher[V]) (*V, error) {
+func (c *Cache[K, V]) miss(ctx context.Context, h uint64, key K, fetch Fetcher[V]) (*V, error) {
 	if c.observing {
 		c.cfg.Observe(key, Event{Kind: Miss})
 	}
-	return c.await(ctx, sh, key, fetch, c.entryFor(sh, key))
+	return c.await(ctx, h, key, fetch, c.entryFor(h, key))
 }
 
 // await returns e's value, waiting for its fetch; when e is evicted before this caller joins
 // it, it starts over with key's new entry.
-func (c *Cache[K, V]) await(ctx context.Context, sh *shard[K, V], key K, fetch Fetcher[V], e *entry[K, V]) (*V, error) {
+func (c *Cache[K, V]) await(ctx context.Context, h uint64, key K, fetch Fetcher[V], e *entry[K, V]) (*V, error) {
 	for {
 		v, f, err := c.join(e, fetch)
 		switch {
 		case err != nil || v != nil:
 			return v, err
 		case f == nil:
-			e = c.entryFor(sh, key)
+			e = c.entryFor(h, key)
 			continue
 		}
 		select {
@@ -573,51 +576,46 @@ func (c *Cache[K, V]) failureBackoff(n int) time.Duration {
 	return min(d, c.cfg.FailureMax)
 }
 
-// entryFor returns key's entry, adding it (and evicting to make room) when absent.
-func (c *Cache[K, V]) entryFor(sh *shard[K, V], key K) *entry[K, V] {
-	if e := (*sh.m.Load())[key]; e != nil {
+// entryFor returns key's entry (h is its hash), adding it (and evicting to make room) when
+// absent.
+func (c *Cache[K, V]) entryFor(h uint64, key K) *entry[K, V] {
+	if e := c.find(h, key); e != nil {
 		return e
 	}
+	sh := &c.shards[h&c.mask]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	old := *sh.m.Load()
-	if e := old[key]; e != nil {
+	if e := sh.find(h>>c.shift, key, c.tomb); e != nil {
 		return e
 	}
 	e := &entry[K, V]{key: key, pending: true}
 	e.lastUsed.Store(c.now().Unix())
-	next := make(map[K]*entry[K, V], len(old)+1)
-	for k, v := range old {
-		next[k] = v
+	if sh.live >= c.shardCap || c.entries.Load() >= int64(c.cfg.MaxEntries) {
+		c.evict(sh)
 	}
-	if len(next) >= c.shardCap || c.entries.Load() >= int64(c.cfg.MaxEntries) {
-		c.evict(next)
-	}
-	next[key] = e
-	sh.m.Store(&next)
+	sh.add(h>>c.shift, e, c.tomb, c.slotHash)
 	c.entries.Add(1)
 	return e
 }
 
-// evict removes entries from m, a shard about to get one more, until the shard is under its
+// evict removes entries from sh, a shard about to get one more, until the shard is under its
 // cap and the cache under MaxEntries: entries without a usable value first, then the shard's
 // least recently used. An entry is kept while its first caller has yet to join it, while a fetch
 // is in flight and for FailureMax after a failed fetch (its backoff, and long enough after it
 // that a key which keeps failing keeps doubling its backoff), so that neither one fetch per key
 // nor the backoff depends on the cache's size; meanwhile the shard may grow past its share, and
-// the cache past MaxEntries, by the number of such entries.
-func (c *Cache[K, V]) evict(m map[K]*entry[K, V]) {
+// the cache past MaxEntries, by the number of such entries. sh.mu must be held.
+func (c *Cache[K, V]) evict(sh *shard[K, V]) {
 	now := c.now().UnixNano()
-	for k, e := range m {
+	sh.each(c.tomb, func(e *entry[K, V]) {
 		if (e.val.Load() == nil || now >= e.expires.Load()) && c.drop(e, now) {
-			delete(m, k)
-			c.dropped(k)
+			c.remove(sh, e)
 		}
-	}
+	})
 	// Entries that must stay do not count: they would push out every other one.
 	pinned := 0
 	full := func() bool {
-		n := len(m) - pinned
+		n := sh.live - pinned
 		return n >= c.shardCap || (n > 0 && c.entries.Load()-int64(pinned) >= int64(c.cfg.MaxEntries))
 	}
 	if !full() {
@@ -625,28 +623,35 @@ func (c *Cache[K, V]) evict(m map[K]*entry[K, V]) {
 	}
 	type candidate struct {
 		used int64
-		key  K
 		e    *entry[K, V]
 	}
-	byAge := make([]candidate, 0, len(m))
-	for k, e := range m {
+	byAge := make([]candidate, 0, sh.live)
+	sh.each(c.tomb, func(e *entry[K, V]) {
 		if e.flight.Load() == nil {
-			byAge = append(byAge, candidate{e.lastUsed.Load(), k, e})
+			byAge = append(byAge, candidate{e.lastUsed.Load(), e})
 		} else {
 			pinned++
 		}
-	}
+	})
 	slices.SortFunc(byAge, func(a, b candidate) int { return cmp.Compare(a.used, b.used) })
 	for _, v := range byAge {
 		if !full() {
 			return
 		}
 		if c.drop(v.e, now) {
-			delete(m, v.key)
-			c.dropped(v.key)
+			c.remove(sh, v.e)
 		} else {
 			pinned++
 		}
+	}
+}
+
+// remove takes an evicted entry out of sh; sh.mu must be held.
+func (c *Cache[K, V]) remove(sh *shard[K, V], e *entry[K, V]) {
+	sh.remove(c.slotHash(e.key), e, c.tomb)
+	c.entries.Add(-1)
+	if c.observing {
+		c.cfg.Observe(e.key, Event{Kind: Evicted})
 	}
 }
 
@@ -664,16 +669,9 @@ func (c *Cache[K, V]) drop(e *entry[K, V], now int64) bool {
 	return true
 }
 
-func (c *Cache[K, V]) dropped(key K) {
-	c.entries.Add(-1)
-	if c.observing {
-		c.cfg.Observe(key, Event{Kind: Evicted})
-	}
-}
-
 // Peek returns key's current value, usable or not, without fetching; nil when there is none.
 func (c *Cache[K, V]) Peek(key K) *V {
-	if e := (*c.shards[c.cfg.Hash(key)&c.mask].m.Load())[key]; e != nil {
+	if e := c.find(c.cfg.Hash(key), key); e != nil {
 		return e.val.Load()
 	}
 	return nil

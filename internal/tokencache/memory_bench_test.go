@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"golang.org/x/oauth2"
 )
 
@@ -133,5 +134,31 @@ func BenchmarkTenantsMemory(b *testing.B) {
 			b.ReportMetric(inUse, "B-inuse/entry")
 			b.ReportMetric(live, "B-live/entry")
 		})
+	}
+}
+
+// Heap in use per cached tenant token stays within 300 B beyond the token bytes and flat from
+// 10k to 20k tenants, about what a map of tokens costs: adding a tenant must not leave
+// garbage behind in proportion to the shard it joins.
+func TestHeapInUsePerTenantFlat(t *testing.T) {
+	for _, n := range []int{10_000, 20_000} {
+		keys := tenantKeys(n)
+		baseline, _ := heapPerEntry(n, func() any {
+			m := map[tenantKey]*oauth2.Token{}
+			for _, k := range keys {
+				m[k] = &oauth2.Token{AccessToken: strings.Repeat("x", tenantTokenBytes), Expiry: time.Now().Add(time.Hour)}
+			}
+			return m
+		})
+		var c *Cache[tenantKey, token]
+		inUse, live := heapPerEntry(n, func() any {
+			c = newTenantCache(t, n)
+			fillTenants(t, c, keys)
+			return c
+		})
+		c.Close()
+		t.Logf("%d tenants: %.0f B in use, %.0f B alive per entry; a map of tokens: %.0f B in use", n, inUse, live, baseline)
+		assert.LessOrEqual(t, inUse, 300.0, "%d tenants: heap in use per entry beyond the token", n)
+		assert.LessOrEqual(t, inUse, baseline+32, "%d tenants: heap in use per entry next to a map of tokens", n)
 	}
 }
