@@ -76,7 +76,11 @@ func (sh *shard[K, V]) remove(h uint64, e *entry[K, V], tomb *entry[K, V]) {
 	t := sh.t.Load()
 	mask := uint64(len(t.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
-		if t.slots[i].Load() != e {
+		switch t.slots[i].Load() {
+		case e:
+		case nil:
+			return // not there: the end of its probe
+		default:
 			continue
 		}
 		if t.slots[(i+1)&mask].Load() == nil {

@@ -72,6 +72,10 @@ func TestShardTableChurn(t *testing.T) {
 		t.Errorf("a reader missed key %d, which stayed", k)
 	}
 
+	gone := add(-1)
+	remove(gone)
+	remove(gone) // a second removal finds nothing and changes nothing
+
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	assert.Equal(t, stay+len(window), sh.live)
