@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -36,7 +37,9 @@ type Config[K comparable, V any] struct {
 	// goroutine of the cache with the cache's context, not a caller's, bounded by FetchTimeout.
 	// It may be nil when every caller uses GetWith.
 	Fetch func(ctx context.Context, key K) (*V, time.Time, error)
-	// Hash spreads keys over shards; it must be consistent with ==.
+	// Hash spreads keys over shards; it must be consistent with == and mix every bit: its low
+	// bits choose a key's shard and the rest its place in the shard's table, so keys that
+	// differ only in some bits of their hash would probe long runs of each other's slots.
 	Hash func(K) uint64
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -139,17 +142,14 @@ func (e *entry[K, V]) clear() {
 	e.val.Store(nil)
 }
 
-type shard[K comparable, V any] struct {
-	mu sync.Mutex // serialises replacing m
-	m  atomic.Pointer[map[K]*entry[K, V]]
-}
-
 // Cache is safe for concurrent use. Create it with New; Close it when done.
 type Cache[K comparable, V any] struct {
 	cfg      Config[K, V]
 	now      func() time.Time
 	shards   []shard[K, V]
-	mask     uint64
+	mask     uint64       // of a hash: its shard
+	shift    uint         // of a hash: the bits past the shard's, which place the key in its table
+	tomb     *entry[K, V] // marks a removed entry's slot in a table
 	shardCap int
 
 	base      context.Context
@@ -162,16 +162,29 @@ type Cache[K comparable, V any] struct {
 
 	// Reading the system clock costs tens of nanoseconds and does not scale across cores on
 	// some virtual machines, more than the rest of a hit. Without an injected clock the hit
-	// path reads coarseNow instead: wall time updated every coarseTick by a ticker the cache
-	// owns (started with the first entry, stopped by Close). Its lag is far below the expiry
-	// margin. Close sets it to 0, which sends the hit path back to the real clock: a stopped
+	// path reads coarseNow instead: wall time updated every coarseTick by a ticker goroutine
+	// that runs only while hits read it. The first hit that finds coarseNow 0 reads the real
+	// clock and starts the ticker; the ticker stops after coarseIdle ticks in which no hit read
+	// it, so a cache nobody calls starts no timer and wakes no goroutine. Its lag is far below
+	// the expiry margin. coarseNow is 0 whenever no ticker keeps it current (before the first
+	// hit, while idle, after Close), which sends the hit path to the real clock: a stopped
 	// clock would make a cached value look usable for ever.
 	coarse     bool
 	coarseNow  atomic.Int64
-	tickerOnce sync.Once
+	coarseRead atomic.Bool                       // a hit read coarseNow since the last tick
+	ticking    atomic.Bool                       // a ticker runs or starts; stays set after Close
+	newTicker  func() (<-chan time.Time, func()) // the ticker's channel and stop; tests replace it
 }
 
-const coarseTick = 50 * time.Millisecond
+const (
+	coarseTick = 50 * time.Millisecond
+	coarseIdle = 20 // ticks without a hit before the ticker stops: a second
+)
+
+func newTicker() (<-chan time.Time, func()) {
+	t := time.NewTicker(coarseTick)
+	return t.C, t.Stop
+}
 
 // Fetcher fetches one key's value for GetWith; it has the same contract as Config.Fetch.
 type Fetcher[V any] func(ctx context.Context) (*V, time.Time, error)
@@ -214,18 +227,15 @@ func New[K comparable, V any](cfg Config[K, V]) (*Cache[K, V], error) {
 	for n < 1024 && n*64 < cfg.MaxEntries {
 		n *= 2
 	}
-	// Eviction keeps the total at MaxEntries; the per-shard cap only bounds the cost of
-	// copying a shard when hashing is uneven.
+	// Eviction keeps the total at MaxEntries; the per-shard cap only bounds the size of a
+	// shard's table when hashing is uneven.
 	c := &Cache[K, V]{cfg: cfg, now: cfg.Now, shards: make([]shard[K, V], n), mask: uint64(n - 1),
+		shift: uint(bits.Len(uint(n - 1))), tomb: new(entry[K, V]),
 		shardCap: 4*((cfg.MaxEntries+n-1)/n) + 8, observing: cfg.Observe != nil}
 	if c.now == nil {
 		c.now = time.Now
 		c.coarse = true
-		c.coarseNow.Store(time.Now().UnixNano())
-	}
-	for i := range c.shards {
-		empty := map[K]*entry[K, V]{}
-		c.shards[i].m.Store(&empty)
+		c.newTicker = newTicker
 	}
 	c.base, c.cancel = context.WithCancel(context.Background())
 	return c, nil
@@ -235,38 +245,56 @@ func New[K comparable, V any](cfg Config[K, V]) (*Cache[K, V], error) {
 func (c *Cache[K, V]) fastNow() int64 {
 	if c.coarse {
 		if now := c.coarseNow.Load(); now != 0 {
+			if !c.coarseRead.Load() { // written once a tick, so cores do not fight over it
+				c.coarseRead.Store(true)
+			}
 			return now
 		}
+		c.startTicker()
 	}
 	return c.now().UnixNano()
 }
 
-// startTicker keeps coarseNow current until Close.
+// startTicker starts the goroutine that keeps coarseNow current while hits read it, unless it
+// runs already or the cache is closed.
 func (c *Cache[K, V]) startTicker() {
-	if !c.coarse {
+	if c.ticking.Load() || !c.ticking.CompareAndSwap(false, true) {
 		return
 	}
-	c.tickerOnce.Do(func() {
-		c.closeMu.RLock()
-		defer c.closeMu.RUnlock()
-		if c.closed {
+	c.closeMu.RLock()
+	defer c.closeMu.RUnlock()
+	if c.closed {
+		return // ticking stays set: no ticker after Close
+	}
+	c.coarseRead.Store(true) // the hit that starts it counts as one
+	c.inflight.Add(1)
+	go c.tick()
+}
+
+// tick updates coarseNow every coarseTick until Close, or until coarseIdle ticks pass without a
+// hit reading it.
+func (c *Cache[K, V]) tick() {
+	defer c.inflight.Done()
+	ticks, stop := c.newTicker()
+	defer stop()
+	c.coarseNow.Store(time.Now().UnixNano())
+	idle := 0
+	for {
+		select {
+		case now := <-ticks:
+			if c.coarseRead.Swap(false) {
+				idle = 0
+			} else if idle++; idle >= coarseIdle {
+				// 0 first, then allow a new ticker: a hit in between reads the real clock.
+				c.coarseNow.Store(0)
+				c.ticking.Store(false)
+				return
+			}
+			c.coarseNow.Store(now.UnixNano())
+		case <-c.base.Done():
 			return
 		}
-		c.inflight.Add(1)
-		go func() {
-			defer c.inflight.Done()
-			t := time.NewTicker(coarseTick)
-			defer t.Stop()
-			for {
-				select {
-				case now := <-t.C:
-					c.coarseNow.Store(now.UnixNano())
-				case <-c.base.Done():
-					return
-				}
-			}
-		}()
-	})
+	}
 }
 
 func setDefault(d *time.Duration, def time.Duration) {
@@ -290,22 +318,29 @@ func (c *Cache[K, V]) GetWith(ctx context.Context, key K, fetch Fetcher[V]) (*V,
 }
 
 func (c *Cache[K, V]) get(ctx context.Context, key K, fetch Fetcher[V]) (*V, error) {
-	if v := c.hit(key, fetch); v != nil {
+	h := c.cfg.Hash(key)
+	if v := c.hit(h, key, fetch); v != nil {
 		return v, nil
 	}
-	return c.miss(ctx, c.shardOf(key), key, fetch)
+	return c.miss(ctx, h, key, fetch)
 }
 
 // Lookup returns key's value when it is usable, as Get does on a hit (starting a refresh ahead
 // of expiry with the entry's fetch), and nil on a miss, without fetching: a caller whose fetch
 // costs an allocation to build tries Lookup before GetWith.
-func (c *Cache[K, V]) Lookup(key K) *V { return c.hit(key, nil) }
+func (c *Cache[K, V]) Lookup(key K) *V { return c.hit(c.cfg.Hash(key), key, nil) }
 
-func (c *Cache[K, V]) shardOf(key K) *shard[K, V] { return &c.shards[c.cfg.Hash(key)&c.mask] }
+// find returns key's entry, whose hash is h, or nil, without locking.
+func (c *Cache[K, V]) find(h uint64, key K) *entry[K, V] {
+	return c.shards[h&c.mask].find(h>>c.shift, key, c.tomb)
+}
+
+// slotHash is the part of key's hash that places it in its shard's table.
+func (c *Cache[K, V]) slotHash(key K) uint64 { return c.cfg.Hash(key) >> c.shift }
 
 // hit is the lock-free, allocation-free hit path.
-func (c *Cache[K, V]) hit(key K, fetch Fetcher[V]) *V {
-	if e := (*c.shardOf(key).m.Load())[key]; e != nil {
+func (c *Cache[K, V]) hit(h uint64, key K, fetch Fetcher[V]) *V {
+	if e := c.find(h, key); e != nil {
 		now := c.fastNow()
 		if v := e.current(now); v != nil {
 			if now-e.lastUsed.Load()*1e9 > 1e9 {
@@ -326,8 +361,7 @@ func (c *Cache[K, V]) hit(key K, fetch Fetcher[V]) *V {
 // Invalidate drops key's value if it is old (or any value if old is nil), for example after an
 // API answered 401 invalid_token. A newer value fetched meanwhile is kept.
 func (c *Cache[K, V]) Invalidate(key K, old *V) {
-	sh := &c.shards[c.cfg.Hash(key)&c.mask]
-	e := (*sh.m.Load())[key]
+	e := c.find(c.cfg.Hash(key), key)
 	if e == nil {
 		return
 	}
@@ -346,27 +380,28 @@ func (c *Cache[K, V]) Close() {
 	c.closed = true
 	c.closeMu.Unlock()
 	c.cancel()
+	c.ticking.Store(true) // no ticker starts from here on
 	c.inflight.Wait()
 	c.coarseNow.Store(0) // the ticker has stopped: read the real clock from now on
 }
 
-func (c *Cache[K, V]) miss(ctx context.Context, sh *shard[K, V], key K, fetch Fetcher[V]) (*V, error) {
+func (c *Cache[K, V]) miss(ctx context.Context, h uint64, key K, fetch Fetcher[V]) (*V, error) {
 	if c.observing {
 		c.cfg.Observe(key, Event{Kind: Miss})
 	}
-	return c.await(ctx, sh, key, fetch, c.entryFor(sh, key))
+	return c.await(ctx, h, key, fetch, c.entryFor(h, key))
 }
 
 // await returns e's value, waiting for its fetch; when e is evicted before this caller joins
 // it, it starts over with key's new entry.
-func (c *Cache[K, V]) await(ctx context.Context, sh *shard[K, V], key K, fetch Fetcher[V], e *entry[K, V]) (*V, error) {
+func (c *Cache[K, V]) await(ctx context.Context, h uint64, key K, fetch Fetcher[V], e *entry[K, V]) (*V, error) {
 	for {
 		v, f, err := c.join(e, fetch)
 		switch {
 		case err != nil || v != nil:
 			return v, err
 		case f == nil:
-			e = c.entryFor(sh, key)
+			e = c.entryFor(h, key)
 			continue
 		}
 		select {
@@ -541,52 +576,46 @@ func (c *Cache[K, V]) failureBackoff(n int) time.Duration {
 	return min(d, c.cfg.FailureMax)
 }
 
-// entryFor returns key's entry, adding it (and evicting to make room) when absent.
-func (c *Cache[K, V]) entryFor(sh *shard[K, V], key K) *entry[K, V] {
-	if e := (*sh.m.Load())[key]; e != nil {
+// entryFor returns key's entry (h is its hash), adding it (and evicting to make room) when
+// absent.
+func (c *Cache[K, V]) entryFor(h uint64, key K) *entry[K, V] {
+	if e := c.find(h, key); e != nil {
 		return e
 	}
+	sh := &c.shards[h&c.mask]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	old := *sh.m.Load()
-	if e := old[key]; e != nil {
+	if e := sh.find(h>>c.shift, key, c.tomb); e != nil {
 		return e
 	}
 	e := &entry[K, V]{key: key, pending: true}
 	e.lastUsed.Store(c.now().Unix())
-	next := make(map[K]*entry[K, V], len(old)+1)
-	for k, v := range old {
-		next[k] = v
+	if sh.live >= c.shardCap || c.entries.Load() >= int64(c.cfg.MaxEntries) {
+		c.evict(sh)
 	}
-	if len(next) >= c.shardCap || c.entries.Load() >= int64(c.cfg.MaxEntries) {
-		c.evict(next)
-	}
-	next[key] = e
-	sh.m.Store(&next)
+	sh.add(h>>c.shift, e, c.tomb, c.slotHash)
 	c.entries.Add(1)
-	c.startTicker()
 	return e
 }
 
-// evict removes entries from m, a shard about to get one more, until the shard is under its
+// evict removes entries from sh, a shard about to get one more, until the shard is under its
 // cap and the cache under MaxEntries: entries without a usable value first, then the shard's
 // least recently used. An entry is kept while its first caller has yet to join it, while a fetch
 // is in flight and for FailureMax after a failed fetch (its backoff, and long enough after it
 // that a key which keeps failing keeps doubling its backoff), so that neither one fetch per key
 // nor the backoff depends on the cache's size; meanwhile the shard may grow past its share, and
-// the cache past MaxEntries, by the number of such entries.
-func (c *Cache[K, V]) evict(m map[K]*entry[K, V]) {
+// the cache past MaxEntries, by the number of such entries. sh.mu must be held.
+func (c *Cache[K, V]) evict(sh *shard[K, V]) {
 	now := c.now().UnixNano()
-	for k, e := range m {
+	sh.each(c.tomb, func(e *entry[K, V]) {
 		if (e.val.Load() == nil || now >= e.expires.Load()) && c.drop(e, now) {
-			delete(m, k)
-			c.dropped(k)
+			c.remove(sh, e)
 		}
-	}
+	})
 	// Entries that must stay do not count: they would push out every other one.
 	pinned := 0
 	full := func() bool {
-		n := len(m) - pinned
+		n := sh.live - pinned
 		return n >= c.shardCap || (n > 0 && c.entries.Load()-int64(pinned) >= int64(c.cfg.MaxEntries))
 	}
 	if !full() {
@@ -594,28 +623,35 @@ func (c *Cache[K, V]) evict(m map[K]*entry[K, V]) {
 	}
 	type candidate struct {
 		used int64
-		key  K
 		e    *entry[K, V]
 	}
-	byAge := make([]candidate, 0, len(m))
-	for k, e := range m {
+	byAge := make([]candidate, 0, sh.live)
+	sh.each(c.tomb, func(e *entry[K, V]) {
 		if e.flight.Load() == nil {
-			byAge = append(byAge, candidate{e.lastUsed.Load(), k, e})
+			byAge = append(byAge, candidate{e.lastUsed.Load(), e})
 		} else {
 			pinned++
 		}
-	}
+	})
 	slices.SortFunc(byAge, func(a, b candidate) int { return cmp.Compare(a.used, b.used) })
 	for _, v := range byAge {
 		if !full() {
 			return
 		}
 		if c.drop(v.e, now) {
-			delete(m, v.key)
-			c.dropped(v.key)
+			c.remove(sh, v.e)
 		} else {
 			pinned++
 		}
+	}
+}
+
+// remove takes an evicted entry out of sh; sh.mu must be held.
+func (c *Cache[K, V]) remove(sh *shard[K, V], e *entry[K, V]) {
+	sh.remove(c.slotHash(e.key), e, c.tomb)
+	c.entries.Add(-1)
+	if c.observing {
+		c.cfg.Observe(e.key, Event{Kind: Evicted})
 	}
 }
 
@@ -633,16 +669,9 @@ func (c *Cache[K, V]) drop(e *entry[K, V], now int64) bool {
 	return true
 }
 
-func (c *Cache[K, V]) dropped(key K) {
-	c.entries.Add(-1)
-	if c.observing {
-		c.cfg.Observe(key, Event{Kind: Evicted})
-	}
-}
-
 // Peek returns key's current value, usable or not, without fetching; nil when there is none.
 func (c *Cache[K, V]) Peek(key K) *V {
-	if e := (*c.shards[c.cfg.Hash(key)&c.mask].m.Load())[key]; e != nil {
+	if e := c.find(c.cfg.Hash(key), key); e != nil {
 		return e.val.Load()
 	}
 	return nil

@@ -505,15 +505,15 @@ func TestEvictionSparesAnEntryNotYetJoined(t *testing.T) {
 	f := &fetcher{}
 	c := newCache(t, f, nil, func(cfg *Config[string, token]) { cfg.MaxEntries = 4 })
 	ctx := context.Background()
-	sh := c.shardOf("k")
-	e := c.entryFor(sh, "k") // the first caller is preempted here
+	h := hashString("k")
+	e := c.entryFor(h, "k") // the first caller is preempted here
 	for i := range 10 {
 		_, err := c.Get(ctx, fmt.Sprintf("other-%d", i))
 		require.NoError(t, err)
 	}
 	v, err := c.Get(ctx, "k") // a second caller
 	require.NoError(t, err)
-	first, err := c.await(ctx, sh, "k", nil, e) // the first caller goes on
+	first, err := c.await(ctx, h, "k", nil, e) // the first caller goes on
 	require.NoError(t, err)
 	assert.Same(t, v, first)
 	assert.Equal(t, int64(11), f.calls.Load(), "one fetch for k")
@@ -525,20 +525,20 @@ func TestEvictedEntrySendsCallersToTheNewOne(t *testing.T) {
 	f := &fetcher{}
 	c := newCache(t, f, nil, func(cfg *Config[string, token]) { cfg.MaxEntries = 4 })
 	ctx := context.Background()
-	sh := c.shardOf("k")
+	h := hashString("k")
 	_, err := c.Get(ctx, "k")
 	require.NoError(t, err)
-	e := (*sh.m.Load())["k"] // a caller finds k's entry, then is preempted
-	c.Invalidate("k", nil)   // so that the caller needs a fetch
+	e := c.find(h, "k")    // a caller finds k's entry, then is preempted
+	c.Invalidate("k", nil) // so that the caller needs a fetch
 	for i := range 10 {
 		f.clock.Advance(2 * time.Second) // k is the least recently used
 		_, err := c.Get(ctx, fmt.Sprintf("other-%d", i))
 		require.NoError(t, err)
 	}
-	require.NotSame(t, e, (*sh.m.Load())["k"], "k's entry was evicted")
+	require.NotSame(t, e, c.find(h, "k"), "k's entry was evicted")
 	v, err := c.Get(ctx, "k")
 	require.NoError(t, err)
-	late, err := c.await(ctx, sh, "k", nil, e)
+	late, err := c.await(ctx, h, "k", nil, e)
 	require.NoError(t, err)
 	assert.Same(t, v, late)
 	assert.Equal(t, int64(12), f.calls.Load(), "k fetched twice in all: before and after its eviction")
