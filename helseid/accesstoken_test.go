@@ -33,7 +33,7 @@ var (
 	issuerKeys    [2]*rsa.PrivateKey
 )
 
-func newTestIssuer(t *testing.T) *testIssuer {
+func newTestIssuer(t testing.TB) *testIssuer {
 	t.Helper()
 	issuerKeyOnce.Do(func() {
 		for i := range issuerKeys {
@@ -85,7 +85,7 @@ func goodClaims(iss string) map[string]any {
 }
 
 // sign builds a JWS with header typ/kid/alg and the raw JSON payload.
-func sign(t *testing.T, key *rsa.PrivateKey, alg jwa.SignatureAlgorithm, typ, kid string, payload []byte) string {
+func sign(t testing.TB, key *rsa.PrivateKey, alg jwa.SignatureAlgorithm, typ, kid string, payload []byte) string {
 	t.Helper()
 	h := jws.NewHeaders()
 	if typ != "" {
