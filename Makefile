@@ -15,6 +15,8 @@ FUZZ_TARGETS := \
 	./helseid:FuzzParseJWK \
 	./internal/discovery:FuzzParse \
 	./internal/jose:FuzzAppendJSONString \
+	./internal/jose:FuzzDecodeObject \
+	./internal/jose:FuzzParseCompact \
 	./internal/jwks:FuzzParseSet \
 	./internal/tokenendpoint:FuzzParseError \
 	./internal/tokenendpoint:FuzzParseResponse \

@@ -1,0 +1,229 @@
+package jose
+
+import (
+	"crypto"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+)
+
+// MaxCompactSize bounds the compact JWS ParseCompact reads. Access tokens, ID tokens and DPoP
+// proofs are one or two KiB; anything far larger is refused before it is decoded.
+const MaxCompactSize = 16 << 10
+
+// ErrMalformed reports a JWS that is not a canonical compact serialisation (RFC 7515 §7.1)
+// with a protected header this package accepts.
+var ErrMalformed = errors.New("malformed jws")
+
+// Header holds the protected-header members a verifier acts on. Other members are ignored,
+// as RFC 7515 §4 allows, except crit, which refuses the JWS (no extension is understood).
+type Header struct {
+	Alg string // never empty after ParseCompact; the caller checks it against its allow-list
+	Kid string
+	Typ string
+}
+
+// Compact is a compact JWS split and decoded, not yet verified. Its Payload must not be
+// trusted until Verify has returned nil.
+type Compact struct {
+	Header       Header
+	Payload      []byte
+	signingInput string
+	signature    []byte
+}
+
+// ParseCompact splits a compact JWS and decodes its three parts, once: at most
+// MaxCompactSize bytes; exactly three dot-separated segments drawn only from the base64url
+// alphabet (no padding, no white space, no line breaks, which Go's decoder would otherwise
+// skip); canonical base64url (Strict: unused trailing bits must be zero, so every JWS has
+// one encoding); a non-empty signature; and a protected header that is a JSON object with
+// no member twice (also as encoding/json folds names), a non-empty string alg, string kid
+// and typ when present, and no crit. The alg is not checked against any allow-list here.
+// Errors wrap ErrMalformed and quote nothing from the input.
+func ParseCompact(token string) (Compact, error) {
+	if len(token) > MaxCompactSize {
+		return Compact{}, fmt.Errorf("%w: it is larger than %d bytes", ErrMalformed, MaxCompactSize)
+	}
+	dot1, dot2, dots := -1, -1, 0
+	for i := 0; i < len(token); i++ {
+		c := token[i]
+		switch {
+		case c == '.':
+			dots++
+			if dots == 1 {
+				dot1 = i
+			} else {
+				dot2 = i
+			}
+		case !isB64URL(c):
+			return Compact{}, fmt.Errorf("%w: it holds a character outside base64url", ErrMalformed)
+		}
+	}
+	if dots != 2 {
+		return Compact{}, fmt.Errorf("%w: it is not three dot-separated parts", ErrMalformed)
+	}
+	if dot1 == 0 || dot2 == len(token)-1 {
+		return Compact{}, fmt.Errorf("%w: its header or signature is empty", ErrMalformed)
+	}
+	enc := base64.RawURLEncoding.Strict()
+	rawHeader, err := enc.DecodeString(token[:dot1])
+	if err != nil {
+		return Compact{}, fmt.Errorf("%w: its header is not canonical base64url", ErrMalformed)
+	}
+	payload, err := enc.DecodeString(token[dot1+1 : dot2])
+	if err != nil {
+		return Compact{}, fmt.Errorf("%w: its payload is not canonical base64url", ErrMalformed)
+	}
+	sig, err := enc.DecodeString(token[dot2+1:])
+	if err != nil {
+		return Compact{}, fmt.Errorf("%w: its signature is not canonical base64url", ErrMalformed)
+	}
+	hdr, err := parseHeader(rawHeader)
+	if err != nil {
+		return Compact{}, err
+	}
+	return Compact{Header: hdr, Payload: payload, signingInput: token[:dot2], signature: sig}, nil
+}
+
+// Verify checks the signature with pub under the header's alg (see the package-level
+// Verify): the key must fit the alg; none and HS* never verify.
+func (c *Compact) Verify(pub crypto.PublicKey) error {
+	if c.signingInput == "" {
+		return fmt.Errorf("%w: not parsed", ErrMalformed)
+	}
+	return Verify(c.Header.Alg, pub, []byte(c.signingInput), c.signature)
+}
+
+func isB64URL(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+}
+
+var headerNames = []string{"alg", "kid", "typ", "crit"}
+
+func parseHeader(raw []byte) (Header, error) {
+	m, err := DecodeObject(raw, headerNames)
+	if err != nil {
+		return Header{}, fmt.Errorf("%w: its header: %w", ErrMalformed, err)
+	}
+	if _, ok := m["crit"]; ok {
+		return Header{}, fmt.Errorf("%w: its header has crit, and no extension is supported", ErrMalformed)
+	}
+	var h Header
+	for _, f := range [...]struct {
+		name string
+		dst  *string
+	}{{"alg", &h.Alg}, {"kid", &h.Kid}, {"typ", &h.Typ}} {
+		v, ok := m[f.name]
+		if ok && (len(v) == 0 || v[0] != '"' || json.Unmarshal(v, f.dst) != nil) {
+			return Header{}, fmt.Errorf("%w: its header's %s is not a string", ErrMalformed, f.name)
+		}
+	}
+	if h.Alg == "" {
+		return Header{}, fmt.Errorf("%w: its header has no alg", ErrMalformed)
+	}
+	return h, nil
+}
+
+// ErrDuplicateMember reports a JSON object that names a member twice, or names a member the
+// caller reads in a different case.
+var ErrDuplicateMember = errors.New("json member appears twice")
+
+// DecodeObject decodes data, which must be one JSON object, into its members, refusing an
+// object that names a member twice. Two names count as the same when they are equal or when
+// encoding/json would fold them together (it matches struct fields case-insensitively), so
+// a later typed decode cannot read a different member than a strict parser would. Members
+// that fold to one of exact but are not spelt exactly so are refused too: {"AUD": …} is not an
+// aud claim. Errors quote at most a member's name, shortened.
+func DecodeObject(data []byte, exact []string) (map[string]json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil || m == nil {
+		return nil, errors.New("not a json object")
+	}
+	if n := countMembers(data); n != len(m) {
+		return nil, fmt.Errorf("%w: %d members, %d distinct names", ErrDuplicateMember, n, len(m))
+	}
+	if len(m) < 2 && len(exact) == 0 {
+		return m, nil
+	}
+	var stack [16]string
+	folded := stack[:0]
+	for name := range m {
+		f := foldName(name)
+		for _, want := range exact {
+			if name != want && f == foldName(want) {
+				return nil, fmt.Errorf("%w: %.40q is not spelt %q", ErrDuplicateMember, name, want)
+			}
+		}
+		folded = append(folded, f)
+	}
+	for i := range folded {
+		for j := i + 1; j < len(folded); j++ {
+			if folded[i] == folded[j] {
+				return nil, fmt.Errorf("%w: %.40q in two spellings", ErrDuplicateMember, folded[i])
+			}
+		}
+	}
+	return m, nil
+}
+
+// foldName folds a member name as encoding/json does when it matches a struct field: ASCII
+// letters to upper case, other runes to upper(lower(r)).
+func foldName(name string) string {
+	simple := true
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c >= 0x80 || 'a' <= c && c <= 'z' {
+			simple = false
+			break
+		}
+	}
+	if simple {
+		return name
+	}
+	var b strings.Builder
+	b.Grow(len(name))
+	for _, r := range name {
+		if r < 0x80 {
+			if 'a' <= r && r <= 'z' {
+				r -= 'a' - 'A'
+			}
+			b.WriteByte(byte(r))
+			continue
+		}
+		b.WriteRune(upperLower(r))
+	}
+	return b.String()
+}
+
+// countMembers counts the top-level member names of data, a JSON object that
+// encoding/json has already accepted (so the scan need not validate).
+func countMembers(data []byte) int {
+	depth, n := 0, 0
+	expectName := false
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; c {
+		case '"':
+			if depth == 1 && expectName {
+				n++
+				expectName = false
+			}
+			for i++; i < len(data) && data[i] != '"'; i++ {
+				if data[i] == '\\' {
+					i++
+				}
+			}
+		case '{', '[':
+			depth++
+			expectName = depth == 1 && c == '{'
+		case '}', ']':
+			depth--
+		case ',':
+			expectName = depth == 1
+		}
+	}
+	return n
+}
+
+func upperLower(r rune) rune { return unicode.ToUpper(unicode.ToLower(r)) }
