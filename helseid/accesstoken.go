@@ -3,6 +3,7 @@ package helseid
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -16,8 +17,6 @@ import (
 	"github.com/helseid-go/sdk/internal/httpx"
 	"github.com/helseid-go/sdk/internal/jose"
 	"github.com/helseid-go/sdk/internal/jwks"
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jws"
 )
 
 // ErrInvalidToken reports an access token that an API must refuse (RFC 6750 invalid_token):
@@ -155,11 +154,11 @@ const maxTokenSize = 16 << 10
 // contain the token.
 func (v *AccessTokenValidator) Validate(ctx context.Context, token string) (*AccessTokenClaims, error) {
 	keys := func(ctx context.Context) (*jwks.Set, error) { return v.keys.get(ctx, v.discovery, v.http, v.cfg.Now) }
-	payload, _, err := verifySignedJWT(ctx, token, v.cfg.Algorithms, isAccessTokenTyp, keys, invalidToken)
+	jwt, _, err := verifySignedJWT(ctx, token, v.cfg.Algorithms, isAccessTokenTyp, keys, invalidToken)
 	if err != nil {
 		return nil, err
 	}
-	claims, err := v.claims(payload)
+	claims, err := v.claims(jwt.Payload)
 	if err != nil {
 		return nil, err
 	}
@@ -176,46 +175,54 @@ func isAccessTokenTyp(typ string) bool {
 	return typ == "at+jwt" || typ == "application/at+jwt"
 }
 
-// verifySignedJWT checks a compact JWS from the issuer: at most maxTokenSize, one signature,
-// alg in algs, a typ that typOK accepts, no crit, and the signature by the issuer's key for
-// its kid and alg (fetched at once for a new kid). It returns the payload and the alg. A
-// refusal is invalid(reason); an outage of the issuer's keys is ErrValidatorUnavailable.
+// verifySignedJWT checks a compact JWS from the issuer through the SDK's one verification path
+// (jose.ParseCompact, then jose.Compact.Verify): at most maxTokenSize, canonical base64url,
+// a header with no member twice and no crit, alg in algs, a typ that typOK accepts, and the
+// signature by the issuer's key for its kid and alg (fetched at once for a new kid). It returns
+// the parsed token, whose payload is now trusted, and the key that verified it. A refusal is
+// invalid(reason); an outage of the issuer's keys is ErrValidatorUnavailable.
 func verifySignedJWT(ctx context.Context, token string, algs []string, typOK func(string) bool,
-	keySet func(context.Context) (*jwks.Set, error), invalid func(string, ...any) error) ([]byte, string, error) {
+	keySet func(context.Context) (*jwks.Set, error), invalid func(string, ...any) error) (jose.Compact, crypto.PublicKey, error) {
 	if len(token) > maxTokenSize {
-		return nil, "", invalid("it is larger than %d bytes", maxTokenSize)
+		return jose.Compact{}, nil, invalid("it is larger than %d bytes", maxTokenSize)
 	}
-	msg, err := jws.Parse([]byte(token))
-	if err != nil || len(msg.Signatures()) != 1 || strings.Count(token, ".") != 2 {
-		return nil, "", invalid("not a compact jws")
+	jwt, err := jose.ParseCompact(token)
+	if err != nil {
+		return jose.Compact{}, nil, invalid("not a compact jws: %w", err)
 	}
-	hdr := msg.Signatures()[0].ProtectedHeaders()
-	alg := hdr.Algorithm().String()
+	alg := jwt.Header.Alg
 	if !slices.Contains(algs, alg) {
-		return nil, "", invalid("algorithm %.16q is not allowed", alg)
+		return jose.Compact{}, nil, invalid("algorithm %.16q is not allowed", alg)
 	}
-	if !typOK(hdr.Type()) {
-		return nil, "", invalid("typ %.24q is not accepted", hdr.Type())
+	if !typOK(jwt.Header.Typ) {
+		return jose.Compact{}, nil, invalid("typ %.24q is not accepted", jwt.Header.Typ)
 	}
-	if len(hdr.Critical()) > 0 {
-		return nil, "", invalid("crit header is not supported")
+	key, err := issuerKey(ctx, keySet, jwt.Header.Kid, alg, invalid)
+	if err != nil {
+		return jose.Compact{}, nil, err
 	}
+	if err := jwt.Verify(key); err != nil {
+		return jose.Compact{}, nil, invalid("signature does not verify")
+	}
+	return jwt, key, nil
+}
+
+// issuerKey returns the issuer's key for kid and alg. A key the set does not have (or cannot
+// use for alg) is invalid(reason); an outage of the issuer's keys is ErrValidatorUnavailable.
+func issuerKey(ctx context.Context, keySet func(context.Context) (*jwks.Set, error), kid, alg string,
+	invalid func(string, ...any) error) (crypto.PublicKey, error) {
 	keys, err := keySet(ctx)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	key, err := keys.Key(ctx, hdr.KeyID(), alg)
+	key, err := keys.Key(ctx, kid, alg)
 	if err != nil {
 		if !errors.Is(err, ErrClosed) && (errors.Is(err, jwks.ErrKeyNotFound) || errors.Is(err, jwks.ErrKeyUnusable) || errors.Is(err, jwks.ErrAmbiguousKey)) {
-			return nil, "", invalid("no matching signing key")
+			return nil, invalid("no matching signing key")
 		}
-		return nil, "", fmt.Errorf("%w: issuer keys: %w", ErrValidatorUnavailable, err)
+		return nil, fmt.Errorf("%w: issuer keys: %w", ErrValidatorUnavailable, err)
 	}
-	payload, err := jws.Verify([]byte(token), jws.WithKey(jwa.SignatureAlgorithm(alg), key))
-	if err != nil {
-		return nil, "", invalid("signature does not verify")
-	}
-	return payload, alg, nil
+	return key, nil
 }
 
 // wireClaims decodes the registered and HelseID claims; aud and scope come in two shapes.
@@ -235,13 +242,37 @@ type wireClaims struct {
 	Actor     *Actor       `json:"act"`
 }
 
+// accessTokenClaimNames are the claims wireClaims reads: a member spelt otherwise (AUD, Exp)
+// refuses the token rather than being read by encoding/json's case-insensitive match.
+var accessTokenClaimNames = []string{"iss", "sub", "aud", "client_id", "scope", "cnf", "iat", "nbf", "exp", "jti", "act"}
+
+// claims decodes and checks the claims of a verified token at the validator's current time.
 func (v *AccessTokenValidator) claims(payload []byte) (*AccessTokenClaims, error) {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(payload, &raw); err != nil {
+	c, err := v.lastingClaims(payload)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.checkTimes(c, v.cfg.Now()); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// lastingClaims decodes the claims and checks everything about them that does not depend on
+// the time: what it accepts stays accepted for as long as the signing key is the issuer's, so
+// the verified-token cache may remember it. exp, nbf and iat are parsed, not compared.
+func (v *AccessTokenValidator) lastingClaims(payload []byte) (*AccessTokenClaims, error) {
+	raw, err := jose.DecodeObject(payload, accessTokenClaimNames)
+	switch {
+	case errors.Is(err, jose.ErrDuplicateMember):
+		return nil, invalidToken("a claim appears twice: %w", err)
+	case err != nil:
 		return nil, invalidToken("claims are not a json object")
 	}
-	if err := rejectDuplicateMembers(payload); err != nil {
-		return nil, err
+	if cnf, ok := raw["cnf"]; ok && len(cnf) > 0 && cnf[0] == '{' {
+		if _, err := jose.DecodeObject(cnf, []string{"jkt"}); err != nil {
+			return nil, invalidToken("cnf: %w", err)
+		}
 	}
 	var w wireClaims
 	dec := json.NewDecoder(bytes.NewReader(payload))
@@ -249,7 +280,6 @@ func (v *AccessTokenValidator) claims(payload []byte) (*AccessTokenClaims, error
 	if err := dec.Decode(&w); err != nil {
 		return nil, invalidToken("claims have the wrong types")
 	}
-	now := v.cfg.Now()
 	c := &AccessTokenClaims{Subject: w.Subject, ClientID: w.ClientID, JWTID: w.JWTID, Actor: w.Actor, Raw: raw}
 	if w.Issuer == nil || subtle.ConstantTimeCompare([]byte(*w.Issuer), []byte(v.cfg.Issuer)) != 1 {
 		return nil, invalidToken("iss is not the issuer")
@@ -280,20 +310,11 @@ func (v *AccessTokenValidator) claims(payload []byte) (*AccessTokenClaims, error
 	if c.Expiry, err = numericDate(w.Expiry, "exp", true); err != nil {
 		return nil, err
 	}
-	if !now.Before(c.Expiry.Add(v.cfg.Leeway)) {
-		return nil, invalidToken("token has expired")
-	}
 	if c.NotBefore, err = numericDate(w.NotBefore, "nbf", false); err != nil {
 		return nil, err
 	}
-	if !c.NotBefore.IsZero() && now.Add(v.cfg.Leeway).Before(c.NotBefore) {
-		return nil, invalidToken("token is not valid yet")
-	}
 	if c.IssuedAt, err = numericDate(w.IssuedAt, "iat", true); err != nil {
 		return nil, err
-	}
-	if now.Add(v.cfg.Leeway).Before(c.IssuedAt) {
-		return nil, invalidToken("iat is in the future")
 	}
 	for claim, dst := range map[string]*string{ClaimOrgNrParent: &c.OrgNrParent, ClaimOrgNrChild: &c.OrgNrChild,
 		ClaimOrgNrSupplier: &c.OrgNrSupplier, ClaimClientTenancy: &c.ClientTenancy, ClaimPID: &c.PID,
@@ -303,6 +324,21 @@ func (v *AccessTokenValidator) claims(payload []byte) (*AccessTokenClaims, error
 		}
 	}
 	return c, nil
+}
+
+// checkTimes compares exp, nbf and iat with now, each with the leeway. It runs on every
+// request, cached token or not.
+func (v *AccessTokenValidator) checkTimes(c *AccessTokenClaims, now time.Time) error {
+	if !now.Before(c.Expiry.Add(v.cfg.Leeway)) {
+		return invalidToken("token has expired")
+	}
+	if !c.NotBefore.IsZero() && now.Add(v.cfg.Leeway).Before(c.NotBefore) {
+		return invalidToken("token is not valid yet")
+	}
+	if now.Add(v.cfg.Leeway).Before(c.IssuedAt) {
+		return invalidToken("iat is in the future")
+	}
+	return nil
 }
 
 // singleAudience accepts aud as a string or an array of exactly one string.
@@ -354,32 +390,6 @@ func numericDate(n *json.Number, name string, required bool) (time.Time, error) 
 	return time.Unix(sec, int64((f-float64(sec))*1e9)), nil
 }
 
-// rejectDuplicateMembers refuses a claims object with a repeated top-level member: Go's json
-// keeps the last, another parser the first, and the two would disagree on what was signed.
-func rejectDuplicateMembers(payload []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	if _, err := dec.Token(); err != nil {
-		return invalidToken("claims are not a json object")
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return invalidToken("claims are not a json object")
-		}
-		name, _ := t.(string)
-		if seen[name] {
-			return invalidToken("claim %.40q appears twice", name)
-		}
-		seen[name] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return invalidToken("claims are not a json object")
-		}
-	}
-	return nil
-}
-
 func invalidToken(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalidToken, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: %w", ErrInvalidToken, fmt.Errorf(format, args...))
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/helseid-go/sdk/helseid"
 	"github.com/helseid-go/sdk/internal/fakeclock"
+	"github.com/helseid-go/sdk/internal/jose"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
@@ -99,6 +100,16 @@ func sign(t testing.TB, key *rsa.PrivateKey, alg jwa.SignatureAlgorithm, typ, ki
 	return string(out)
 }
 
+// signedWithHeader signs payload with issuer key k1 under exactly the protected header given.
+func signedWithHeader(t testing.TB, header string, payload []byte) string {
+	t.Helper()
+	signer, err := jose.NewSigner(issuerKeys[0], "RS256")
+	require.NoError(t, err)
+	tok, err := signer.SignCompact(jose.EncodeHeader([]byte(header)), payload)
+	require.NoError(t, err)
+	return tok
+}
+
 func newValidator(t *testing.T, ti *testIssuer, clock *fakeclock.Clock, scopes ...string) *helseid.AccessTokenValidator {
 	t.Helper()
 	v, err := helseid.NewAccessTokenValidator(helseid.AccessTokenConfig{Issuer: ti.URL, Audience: "nhn:test-api",
@@ -159,6 +170,13 @@ func TestAccessTokenRefused(t *testing.T) {
 		{"algorithm not allowed", "eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9." + strings.Split(sign(t, issuerKeys[0], jwa.RS256, "at+jwt", "k1", good), ".")[1] + ".c2ln", "not allowed"},
 		{"alg none", "eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0." + strings.Split(sign(t, issuerKeys[0], jwa.RS256, "at+jwt", "k1", good), ".")[1] + ".", "not allowed"},
 		{"duplicate claim", sign(t, issuerKeys[0], jwa.RS256, "at+jwt", "k1", []byte(strings.Replace(string(good), `{"act"`, `{"aud":"nhn:evil","act"`, 1))), "twice"},
+		{"duplicate claim, escaped", sign(t, issuerKeys[0], jwa.RS256, "at+jwt", "k1", []byte(strings.Replace(string(good), `{"act"`, `{"\u0061ud":"nhn:evil","act"`, 1))), "twice"},
+		{"claim in another case", sign(t, issuerKeys[0], jwa.RS256, "at+jwt", "k1", []byte(strings.Replace(string(good), `"aud":`, `"AUD":`, 1))), "is not spelt"},
+		{"cnf member in another case", sign(t, issuerKeys[0], jwa.RS256, "at+jwt", "k1", with(func(c map[string]any) { c["cnf"] = map[string]any{"jkt": "a", "JKT": "b"} })), "cnf"},
+		{"duplicate header member", signedWithHeader(t, `{"alg":"RS256","kid":"k1","typ":"at+jwt","alg":"RS256"}`, good), "twice"},
+		{"crit header", signedWithHeader(t, `{"alg":"RS256","kid":"k1","typ":"at+jwt","crit":["exp"],"exp":1}`, good), "crit"},
+		{"kid in another case", signedWithHeader(t, `{"alg":"RS256","KID":"k1","typ":"at+jwt"}`, good), "is not spelt"},
+		{"line break in the token", strings.Replace(sign(t, issuerKeys[0], jwa.RS256, "at+jwt", "k1", good), ".", "\n.", 1), "base64url"},
 		{"not a jwt", "abc.def", "compact"},
 		{"oversize", strings.Repeat("a", 20000), "larger"},
 	}

@@ -39,7 +39,7 @@ type Compact struct {
 // MaxCompactSize bytes; exactly three dot-separated segments drawn only from the base64url
 // alphabet (no padding, no white space, no line breaks, which Go's decoder would otherwise
 // skip); canonical base64url (Strict: unused trailing bits must be zero, so every JWS has
-// one encoding); a non-empty signature; and a protected header that is a JSON object with
+// one encoding); and a protected header that is a JSON object with
 // no member twice (also as encoding/json folds names), a non-empty string alg, string kid
 // and typ when present, and no crit. The alg is not checked against any allow-list here.
 // Errors wrap ErrMalformed and quote nothing from the input.
@@ -65,8 +65,8 @@ func ParseCompact(token string) (Compact, error) {
 	if dots != 2 {
 		return Compact{}, fmt.Errorf("%w: it is not three dot-separated parts", ErrMalformed)
 	}
-	if dot1 == 0 || dot2 == len(token)-1 {
-		return Compact{}, fmt.Errorf("%w: its header or signature is empty", ErrMalformed)
+	if dot1 == 0 {
+		return Compact{}, fmt.Errorf("%w: its header is empty", ErrMalformed)
 	}
 	enc := base64.RawURLEncoding.Strict()
 	rawHeader, err := enc.DecodeString(token[:dot1])
@@ -89,7 +89,9 @@ func ParseCompact(token string) (Compact, error) {
 }
 
 // Verify checks the signature with pub under the header's alg (see the package-level
-// Verify): the key must fit the alg; none and HS* never verify.
+// Verify): the key must fit the alg; none and HS* never verify, nor does an empty signature
+// (the shape of an unsecured JWS, which ParseCompact lets through so that the caller's
+// allow-list names the refused alg).
 func (c *Compact) Verify(pub crypto.PublicKey) error {
 	if c.signingInput == "" {
 		return fmt.Errorf("%w: not parsed", ErrMalformed)
