@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -11,6 +13,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/helseid-go/sdk/internal/discovery"
@@ -91,6 +94,9 @@ type AccessTokenValidator struct {
 	discovery *discovery.Cache
 	http      *http.Client
 	keys      issuerKeys
+	verified  verifiedTokens
+	// verifications counts the tokens checked in full (signature and claims), for tests.
+	verifications atomic.Uint64
 }
 
 // NewAccessTokenValidator checks cfg and returns a validator. It makes no network call; the
@@ -152,13 +158,23 @@ const maxTokenSize = 16 << 10
 // binding. Comparing cnf.jkt with the proof's key is the caller's part (Guard does both).
 // Errors wrap ErrInvalidToken, ErrInsufficientScope or ErrValidatorUnavailable and never
 // contain the token.
+//
+// A token that passed is remembered, by its SHA-256, until its exp (bounded to 10,000 tokens
+// and 32 MiB), so an API called many times with one token verifies its signature and decodes
+// its claims once. A remembered token is still refused as a fresh check would refuse it: exp,
+// nbf and iat are compared with the clock on every call, and the issuer's key set must still
+// hold the key that signed it under its kid (a withdrawn key stops its tokens once the key set
+// is refreshed, as without the cache). Calls with the same token share the claims' Scopes,
+// Actor and Raw: treat them as read-only.
 func (v *AccessTokenValidator) Validate(ctx context.Context, token string) (*AccessTokenClaims, error) {
-	keys := func(ctx context.Context) (*jwks.Set, error) { return v.keys.get(ctx, v.discovery, v.http, v.cfg.Now) }
-	jwt, _, err := verifySignedJWT(ctx, token, v.cfg.Algorithms, isAccessTokenTyp, keys, invalidToken)
-	if err != nil {
-		return nil, err
+	if len(token) > maxTokenSize {
+		return nil, invalidToken("it is larger than %d bytes", maxTokenSize)
 	}
-	claims, err := v.claims(jwt.Payload)
+	digest := tokenDigest(token)
+	claims, err := v.remembered(ctx, digest)
+	if claims == nil && err == nil {
+		claims, err = v.verify(ctx, token, digest)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -168,6 +184,78 @@ func (v *AccessTokenValidator) Validate(ctx context.Context, token string) (*Acc
 		}
 	}
 	return claims, nil
+}
+
+// remembered answers for a token the validator has verified before: its claims when they
+// still hold, an error when a fresh check would refuse the token now, or nil and nil when the
+// token must be verified afresh (not remembered, or its kid now names another key).
+func (v *AccessTokenValidator) remembered(ctx context.Context, digest [32]byte) (*AccessTokenClaims, error) {
+	e := v.verified.get(digest)
+	if e == nil {
+		return nil, nil
+	}
+	if err := v.checkTimes(e.claims, v.cfg.Now()); err != nil {
+		if !v.cfg.Now().Before(e.expires) {
+			v.verified.drop(digest, e)
+		}
+		return nil, err
+	}
+	key, err := issuerKey(ctx, v.keySet, e.kid, e.alg, invalidToken)
+	switch {
+	case errors.Is(err, ErrInvalidToken):
+		v.verified.drop(digest, e) // the key is gone from the issuer's set
+		return nil, err
+	case err != nil:
+		return nil, err
+	case !samePublicKey(key, e.key):
+		v.verified.drop(digest, e)
+		return nil, nil
+	}
+	c := *e.claims
+	return &c, nil
+}
+
+// verify checks a token the validator does not remember, and remembers it if it passes.
+func (v *AccessTokenValidator) verify(ctx context.Context, token string, digest [32]byte) (*AccessTokenClaims, error) {
+	v.verifications.Add(1)
+	jwt, key, err := verifySignedJWT(ctx, token, v.cfg.Algorithms, isAccessTokenTyp, v.keySet, invalidToken)
+	if err != nil {
+		return nil, err
+	}
+	claims, err := v.lastingClaims(jwt.Payload)
+	if err != nil {
+		return nil, err
+	}
+	now := v.cfg.Now()
+	if err := v.checkTimes(claims, now); err != nil {
+		return nil, err
+	}
+	e := &verifiedToken{claims: claims, kid: jwt.Header.Kid, alg: jwt.Header.Alg, key: key,
+		expires: claims.Expiry.Add(v.cfg.Leeway), size: 2*len(token) + 64*len(claims.Raw) + 256}
+	v.verified.put(digest, e, now)
+	c := *claims
+	return &c, nil
+}
+
+func (v *AccessTokenValidator) keySet(ctx context.Context) (*jwks.Set, error) {
+	return v.keys.get(ctx, v.discovery, v.http, v.cfg.Now)
+}
+
+// samePublicKey reports whether a and b are one key: the same pointer (the key set was not
+// refetched) or equal keys (it was, and still holds the key).
+func samePublicKey(a, b crypto.PublicKey) bool {
+	switch k := a.(type) {
+	case *rsa.PublicKey:
+		if p, ok := b.(*rsa.PublicKey); ok && p == k {
+			return true
+		}
+	case *ecdsa.PublicKey:
+		if p, ok := b.(*ecdsa.PublicKey); ok && p == k {
+			return true
+		}
+	}
+	eq, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && eq.Equal(b)
 }
 
 func isAccessTokenTyp(typ string) bool {

@@ -72,6 +72,13 @@ func (ti *testIssuer) publish(kid string, k *rsa.PrivateKey) {
 	ti.keys[kid] = k
 }
 
+// withdraw removes kid from the issuer's key set.
+func (ti *testIssuer) withdraw(kid string) {
+	ti.mu.Lock()
+	defer ti.mu.Unlock()
+	delete(ti.keys, kid)
+}
+
 var tokenNow = time.Unix(1_800_000_000, 0)
 
 func goodClaims(iss string) map[string]any {
