@@ -404,11 +404,13 @@ func (v *AccessTokenValidator) lastingClaims(payload []byte) (*AccessTokenClaims
 	if c.IssuedAt, err = numericDate(w.IssuedAt, "iat", true); err != nil {
 		return nil, err
 	}
-	for claim, dst := range map[string]*string{ClaimOrgNrParent: &c.OrgNrParent, ClaimOrgNrChild: &c.OrgNrChild,
-		ClaimOrgNrSupplier: &c.OrgNrSupplier, ClaimClientTenancy: &c.ClientTenancy, ClaimPID: &c.PID,
-		ClaimSecurityLevel: &c.SecurityLevel, ClaimHPRNumber: &c.HPRNumber} {
-		if v, ok := raw[claim]; ok && json.Unmarshal(v, dst) != nil {
-			return nil, invalidToken("claim %s is not a string", claim)
+	for _, f := range [...]struct {
+		claim string
+		dst   *string
+	}{{ClaimOrgNrParent, &c.OrgNrParent}, {ClaimOrgNrChild, &c.OrgNrChild}, {ClaimOrgNrSupplier, &c.OrgNrSupplier},
+		{ClaimClientTenancy, &c.ClientTenancy}, {ClaimPID, &c.PID}, {ClaimSecurityLevel, &c.SecurityLevel}, {ClaimHPRNumber, &c.HPRNumber}} {
+		if v, ok := raw[f.claim]; ok && json.Unmarshal(v, f.dst) != nil {
+			return nil, invalidToken("claim %s is not a string", f.claim)
 		}
 	}
 	return c, nil

@@ -43,7 +43,9 @@ func (s *resettableReplayStore) CheckAndSet(ctx context.Context, id string, expi
 // ES256 proof, the in-memory replay store) against its floor in the same run:
 // impl=bare-rsa-ecdsa is a bare RSA-2048 verify of the token plus a bare ECDSA P-256 verify of
 // the proof (SHA-256 and the verify call only), impl=bare-ecdsa the proof's verify alone.
-// impl=guard presents the same token every request with a new proof, as a client does.
+// impl=guard presents the same token every request with a new proof, as a client does (the
+// token is verified once and then remembered); impl=guard-first-seen checks the token in full
+// on every request, as for a token the Guard has not seen before.
 func BenchmarkGuard(b *testing.B) {
 	ti := newTestIssuer(b)
 	now := tokenNow
@@ -110,6 +112,17 @@ func BenchmarkGuard(b *testing.B) {
 		}
 	}
 	b.Run("impl=guard", func(b *testing.B) { run(b, handler) })
+
+	firstSeen, err := helseid.NewGuard(helseid.GuardConfig{
+		AccessTokenConfig: helseid.AccessTokenConfig{Issuer: ti.URL, Audience: "nhn:test-api", HTTPClient: ti.Client(), Now: clock},
+		DPoP:              dpop.VerifierConfig{Replay: store},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(firstSeen.Close)
+	helseid.ForgetVerifiedTokens(helseid.GuardValidator(firstSeen))
+	b.Run("impl=guard-first-seen", func(b *testing.B) { run(b, firstSeen.Middleware(ok, nil)) })
 
 	// The floor: the two signature checks a request cannot avoid.
 	tokenInput, tokenSig := splitJWS(b, token)

@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // MaxCompactSize bounds the compact JWS ParseCompact reads. Access tokens, ID tokens and DPoP
@@ -44,8 +44,37 @@ type Compact struct {
 // and typ when present, and no crit. The alg is not checked against any allow-list here.
 // Errors wrap ErrMalformed and quote nothing from the input.
 func ParseCompact(token string) (Compact, error) {
+	header, payload, signature, err := SplitCompact(token)
+	if err != nil {
+		return Compact{}, err
+	}
+	rawHeader, err := DecodeSegment(header)
+	if err != nil {
+		return Compact{}, fmt.Errorf("%w: its header is not canonical base64url", ErrMalformed)
+	}
+	rawPayload, err := DecodeSegment(payload)
+	if err != nil {
+		return Compact{}, fmt.Errorf("%w: its payload is not canonical base64url", ErrMalformed)
+	}
+	sig, err := DecodeSegment(signature)
+	if err != nil {
+		return Compact{}, fmt.Errorf("%w: its signature is not canonical base64url", ErrMalformed)
+	}
+	hdr, err := parseHeader(rawHeader)
+	if err != nil {
+		return Compact{}, err
+	}
+	return Compact{Header: hdr, Payload: rawPayload, signingInput: token[:len(header)+1+len(payload)], signature: sig}, nil
+}
+
+// SplitCompact checks the shape of a compact JWS without decoding it, for callers that parse
+// the header their own way (the DPoP verifier keeps checked proof headers by their encoding):
+// at most MaxCompactSize bytes, three dot-separated segments drawn only from the base64url
+// alphabet, and a non-empty header. It returns the encoded segments; decode them with
+// DecodeSegment. Errors wrap ErrMalformed.
+func SplitCompact(token string) (header, payload, signature string, err error) {
 	if len(token) > MaxCompactSize {
-		return Compact{}, fmt.Errorf("%w: it is larger than %d bytes", ErrMalformed, MaxCompactSize)
+		return "", "", "", fmt.Errorf("%w: it is larger than %d bytes", ErrMalformed, MaxCompactSize)
 	}
 	dot1, dot2, dots := -1, -1, 0
 	for i := 0; i < len(token); i++ {
@@ -59,33 +88,22 @@ func ParseCompact(token string) (Compact, error) {
 				dot2 = i
 			}
 		case !isB64URL(c):
-			return Compact{}, fmt.Errorf("%w: it holds a character outside base64url", ErrMalformed)
+			return "", "", "", fmt.Errorf("%w: it holds a character outside base64url", ErrMalformed)
 		}
 	}
 	if dots != 2 {
-		return Compact{}, fmt.Errorf("%w: it is not three dot-separated parts", ErrMalformed)
+		return "", "", "", fmt.Errorf("%w: it is not three dot-separated parts", ErrMalformed)
 	}
 	if dot1 == 0 {
-		return Compact{}, fmt.Errorf("%w: its header is empty", ErrMalformed)
+		return "", "", "", fmt.Errorf("%w: its header is empty", ErrMalformed)
 	}
-	enc := base64.RawURLEncoding.Strict()
-	rawHeader, err := enc.DecodeString(token[:dot1])
-	if err != nil {
-		return Compact{}, fmt.Errorf("%w: its header is not canonical base64url", ErrMalformed)
-	}
-	payload, err := enc.DecodeString(token[dot1+1 : dot2])
-	if err != nil {
-		return Compact{}, fmt.Errorf("%w: its payload is not canonical base64url", ErrMalformed)
-	}
-	sig, err := enc.DecodeString(token[dot2+1:])
-	if err != nil {
-		return Compact{}, fmt.Errorf("%w: its signature is not canonical base64url", ErrMalformed)
-	}
-	hdr, err := parseHeader(rawHeader)
-	if err != nil {
-		return Compact{}, err
-	}
-	return Compact{Header: hdr, Payload: payload, signingInput: token[:dot2], signature: sig}, nil
+	return token[:dot1], token[dot1+1 : dot2], token[dot2+1:], nil
+}
+
+// DecodeSegment decodes one segment of a compact JWS: base64url without padding, canonical
+// (unused trailing bits must be zero, so a JWS has exactly one encoding).
+func DecodeSegment(segment string) ([]byte, error) {
+	return base64.RawURLEncoding.Strict().DecodeString(segment)
 }
 
 // Verify checks the signature with pub under the header's alg (see the package-level
@@ -147,56 +165,54 @@ func DecodeObject(data []byte, exact []string) (map[string]json.RawMessage, erro
 	if n := countMembers(data); n != len(m) {
 		return nil, fmt.Errorf("%w: %d members, %d distinct names", ErrDuplicateMember, n, len(m))
 	}
-	if len(m) < 2 && len(exact) == 0 {
-		return m, nil
-	}
-	var stack [16]string
-	folded := stack[:0]
+	names := make([]string, 0, len(m))
 	for name := range m {
-		f := foldName(name)
 		for _, want := range exact {
-			if name != want && f == foldName(want) {
+			if name != want && foldEqual(name, want) {
 				return nil, fmt.Errorf("%w: %.40q is not spelt %q", ErrDuplicateMember, name, want)
 			}
 		}
-		folded = append(folded, f)
-	}
-	for i := range folded {
-		for j := i + 1; j < len(folded); j++ {
-			if folded[i] == folded[j] {
-				return nil, fmt.Errorf("%w: %.40q in two spellings", ErrDuplicateMember, folded[i])
+		for _, seen := range names {
+			if foldEqual(name, seen) {
+				return nil, fmt.Errorf("%w: %.40q and %.40q", ErrDuplicateMember, seen, name)
 			}
 		}
+		names = append(names, name)
 	}
 	return m, nil
 }
 
-// foldName folds a member name as encoding/json does when it matches a struct field: ASCII
-// letters to upper case, other runes to upper(lower(r)).
-func foldName(name string) string {
-	simple := true
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; c >= 0x80 || 'a' <= c && c <= 'z' {
-			simple = false
-			break
+// foldEqual reports whether encoding/json would match a and b to one struct field: equal
+// after folding ASCII letters to upper case and other runes to upper(lower(r)). Names decoded
+// by encoding/json are valid UTF-8, and UTF-8 is prefix-free, so comparing rune by rune is
+// comparing the folded strings.
+func foldEqual(a, b string) bool {
+	for a != "" && b != "" {
+		var ra, rb rune
+		if a[0] < utf8.RuneSelf {
+			ra, a = foldASCII(a[0]), a[1:]
+		} else {
+			r, n := utf8.DecodeRuneInString(a)
+			ra, a = unicode.ToUpper(unicode.ToLower(r)), a[n:]
+		}
+		if b[0] < utf8.RuneSelf {
+			rb, b = foldASCII(b[0]), b[1:]
+		} else {
+			r, n := utf8.DecodeRuneInString(b)
+			rb, b = unicode.ToUpper(unicode.ToLower(r)), b[n:]
+		}
+		if ra != rb {
+			return false
 		}
 	}
-	if simple {
-		return name
+	return a == "" && b == ""
+}
+
+func foldASCII(c byte) rune {
+	if 'a' <= c && c <= 'z' {
+		c -= 'a' - 'A'
 	}
-	var b strings.Builder
-	b.Grow(len(name))
-	for _, r := range name {
-		if r < 0x80 {
-			if 'a' <= r && r <= 'z' {
-				r -= 'a' - 'A'
-			}
-			b.WriteByte(byte(r))
-			continue
-		}
-		b.WriteRune(upperLower(r))
-	}
-	return b.String()
+	return rune(c)
 }
 
 // countMembers counts the top-level member names of data, a JSON object that
@@ -227,5 +243,3 @@ func countMembers(data []byte) int {
 	}
 	return n
 }
-
-func upperLower(r rune) rune { return unicode.ToUpper(unicode.ToLower(r)) }
