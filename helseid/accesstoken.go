@@ -1,7 +1,6 @@
 package helseid
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -357,16 +356,51 @@ func (v *AccessTokenValidator) lastingClaims(payload []byte) (*AccessTokenClaims
 	case err != nil:
 		return nil, invalidToken("claims are not a json object")
 	}
-	if cnf, ok := raw["cnf"]; ok && len(cnf) > 0 && cnf[0] == '{' {
-		if _, err := jose.DecodeObject(cnf, []string{"jkt"}); err != nil {
-			return nil, invalidToken("cnf: %w", err)
+	// Each claim is read from its exact member, not through a second decode of the payload.
+	var w wireClaims
+	for _, f := range [...]struct {
+		claim string
+		dst   *string
+	}{{"sub", &w.Subject}, {"client_id", &w.ClientID}, {"jti", &w.JWTID}} {
+		if _, err := stringClaim(raw[f.claim], f.dst); err != nil {
+			return nil, invalidToken("claims have the wrong types")
 		}
 	}
-	var w wireClaims
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber()
-	if err := dec.Decode(&w); err != nil {
+	var iss string
+	if present, err := stringClaim(raw["iss"], &iss); err != nil {
 		return nil, invalidToken("claims have the wrong types")
+	} else if present {
+		w.Issuer = &iss
+	}
+	for _, f := range [...]struct {
+		claim string
+		dst   **json.Number
+	}{{"iat", &w.IssuedAt}, {"nbf", &w.NotBefore}, {"exp", &w.Expiry}} {
+		if err := numberClaim(raw[f.claim], f.dst); err != nil {
+			return nil, invalidToken("claims have the wrong types")
+		}
+	}
+	w.Audience, w.Scope = raw["aud"], raw["scope"]
+	if cnf := raw["cnf"]; !isNull(cnf) {
+		members, err := jose.DecodeObject(cnf, []string{"jkt"})
+		switch {
+		case errors.Is(err, jose.ErrDuplicateMember):
+			return nil, invalidToken("cnf: %w", err)
+		case err != nil:
+			return nil, invalidToken("claims have the wrong types")
+		}
+		var jkt string
+		if _, err := stringClaim(members["jkt"], &jkt); err != nil {
+			return nil, invalidToken("claims have the wrong types")
+		}
+		w.Cnf = &struct {
+			JKT string `json:"jkt"`
+		}{JKT: jkt}
+	}
+	if act := raw["act"]; !isNull(act) {
+		if err := json.Unmarshal(act, &w.Actor); err != nil {
+			return nil, invalidToken("claims have the wrong types")
+		}
 	}
 	c := &AccessTokenClaims{Subject: w.Subject, ClientID: w.ClientID, JWTID: w.JWTID, Actor: w.Actor, Raw: raw}
 	if w.Issuer == nil || subtle.ConstantTimeCompare([]byte(*w.Issuer), []byte(v.cfg.Issuer)) != 1 {
@@ -428,6 +462,43 @@ func (v *AccessTokenValidator) checkTimes(c *AccessTokenClaims, now time.Time) e
 	if now.Add(v.cfg.Leeway).Before(c.IssuedAt) {
 		return invalidToken("iat is in the future")
 	}
+	return nil
+}
+
+// isNull reports whether a member is absent or JSON null: encoding/json leaves the field
+// unset for both.
+func isNull(raw json.RawMessage) bool { return len(raw) == 0 || string(raw) == "null" }
+
+// stringClaim reads a JSON string member into dst; present is false when it is absent or
+// null. Plain ASCII without escapes is taken as it is; anything else goes through
+// encoding/json. The member comes from jose.DecodeObject, so it is valid JSON.
+func stringClaim(raw json.RawMessage, dst *string) (present bool, err error) {
+	if isNull(raw) {
+		return false, nil
+	}
+	if raw[0] != '"' {
+		return true, errors.New("not a string")
+	}
+	for _, c := range raw[1 : len(raw)-1] {
+		if c == '\\' || c >= 0x80 {
+			return true, json.Unmarshal(raw, dst)
+		}
+	}
+	*dst = string(raw[1 : len(raw)-1])
+	return true, nil
+}
+
+// numberClaim reads a JSON number member (RFC 7519 NumericDate) into dst; an absent or null
+// member leaves dst nil.
+func numberClaim(raw json.RawMessage, dst **json.Number) error {
+	if isNull(raw) {
+		return nil
+	}
+	if c := raw[0]; c != '-' && (c < '0' || c > '9') {
+		return errors.New("not a number")
+	}
+	n := json.Number(raw)
+	*dst = &n
 	return nil
 }
 

@@ -158,15 +158,26 @@ var ErrDuplicateMember = errors.New("json member appears twice")
 // that fold to one of exact but are not spelt exactly so are refused too: {"AUD": …} is not an
 // aud claim. Errors quote at most a member's name, shortened.
 func DecodeObject(data []byte, exact []string) (map[string]json.RawMessage, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(data, &m); err != nil || m == nil {
+	// One validating scan, then one split of the top level; values alias data. This is
+	// several times cheaper than json.Unmarshal into a map, which copies every value.
+	if !json.Valid(data) {
 		return nil, errors.New("not a json object")
 	}
-	if n := countMembers(data); n != len(m) {
-		return nil, fmt.Errorf("%w: %d members, %d distinct names", ErrDuplicateMember, n, len(m))
+	i := skipSpace(data, 0)
+	if i == len(data) || data[i] != '{' {
+		return nil, errors.New("not a json object")
 	}
+	m := make(map[string]json.RawMessage, countMembers(data))
 	names := make([]string, 0, len(m))
-	for name := range m {
+	for i = skipSpace(data, i+1); data[i] != '}'; {
+		end := skipValue(data, i) // data[i] is the '"' of a member name
+		name, err := memberName(data[i:end])
+		if err != nil {
+			return nil, errors.New("not a json object")
+		}
+		i = skipSpace(data, end)
+		i = skipSpace(data, i+1) // past ':'
+		end = skipValue(data, i)
 		for _, want := range exact {
 			if name != want && foldEqual(name, want) {
 				return nil, fmt.Errorf("%w: %.40q is not spelt %q", ErrDuplicateMember, name, want)
@@ -178,8 +189,74 @@ func DecodeObject(data []byte, exact []string) (map[string]json.RawMessage, erro
 			}
 		}
 		names = append(names, name)
+		m[name] = json.RawMessage(data[i:end:end])
+		i = skipSpace(data, end)
+		if data[i] == ',' {
+			i = skipSpace(data, i+1)
+		}
 	}
 	return m, nil
+}
+
+// memberName decodes a member name (a JSON string literal, already validated). Names in plain
+// ASCII without escapes, nearly all of them, are taken as they are; others go through
+// encoding/json, so invalid UTF-8 becomes U+FFFD exactly as it would there.
+func memberName(lit []byte) (string, error) {
+	plain := true
+	for _, c := range lit[1 : len(lit)-1] {
+		if c == '\\' || c >= utf8.RuneSelf {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return string(lit[1 : len(lit)-1]), nil
+	}
+	var name string
+	err := json.Unmarshal(lit, &name)
+	return name, err
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the end of the JSON value that starts at data[i], in JSON already
+// validated: a string, an object or array (strings inside skipped), or a literal.
+func skipValue(data []byte, i int) int {
+	switch data[i] {
+	case '"':
+		for i++; data[i] != '"'; i++ {
+			if data[i] == '\\' {
+				i++
+			}
+		}
+		return i + 1
+	case '{', '[':
+		depth := 0
+		for ; i < len(data); i++ {
+			switch data[i] {
+			case '"':
+				i = skipValue(data, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return i
+	}
+	for i < len(data) && data[i] != ',' && data[i] != '}' && data[i] != ']' && data[i] != ' ' &&
+		data[i] != '\t' && data[i] != '\n' && data[i] != '\r' {
+		i++
+	}
+	return i
 }
 
 // foldEqual reports whether encoding/json would match a and b to one struct field: equal

@@ -1,7 +1,9 @@
 package jose
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"testing"
 )
@@ -34,15 +36,34 @@ func FuzzParseCompact(f *testing.F) {
 	})
 }
 
-// FuzzDecodeObject checks that DecodeObject never panics and that what it accepts has no
-// member name twice under encoding/json's folding.
+// FuzzDecodeObject checks that DecodeObject never panics, that it reads an object exactly as
+// json.Unmarshal into a map does, and that what it accepts has no member name twice under
+// encoding/json's folding.
 func FuzzDecodeObject(f *testing.F) {
 	f.Add([]byte(`{"aud":"x","sub":{"a":[1,"}"]}}`))
 	f.Add([]byte(`{"aud":"x","\u0061ud":"y"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := DecodeObject(data, []string{"aud"})
-		if err != nil {
+		var want map[string]json.RawMessage
+		if json.Unmarshal(data, &want) != nil || want == nil {
+			if err == nil {
+				t.Fatalf("accepted what encoding/json refuses: %q", data)
+			}
 			return
+		}
+		if err != nil {
+			if !errors.Is(err, ErrDuplicateMember) {
+				t.Fatalf("refused an object encoding/json reads: %v", err)
+			}
+			return
+		}
+		if len(m) != len(want) {
+			t.Fatalf("%d members, encoding/json reads %d", len(m), len(want))
+		}
+		for name, v := range want {
+			if !bytes.Equal(m[name], v) {
+				t.Fatalf("member %q is %q, encoding/json reads %q", name, m[name], v)
+			}
 		}
 		var names []string
 		for name := range m {
