@@ -216,6 +216,10 @@ func (v *Verifier) requestURL(r *http.Request) *url.URL {
 	return &url.URL{Scheme: scheme, Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath}
 }
 
+// proofHeaderNames are the header members proofHeader reads: each must be spelt exactly so,
+// and none may appear twice.
+var proofHeaderNames = []string{"typ", "alg", "jwk", "crit"}
+
 // proofHeader and proofClaims are the members a proof is checked on. Unknown members are
 // ignored, as RFC 7515 §4 and RFC 9449 §4.2 allow.
 type proofHeader struct {
@@ -248,12 +252,17 @@ func (v *Verifier) VerifyProof(ctx context.Context, proof string, req ProofReque
 	if len(proof) > maxProofSize {
 		return nil, invalid("it is larger than %d bytes", maxProofSize)
 	}
-	dot1 := strings.IndexByte(proof, '.')
-	dot2 := strings.LastIndexByte(proof, '.')
-	if dot1 <= 0 || dot2 == dot1 || dot2 == len(proof)-1 || strings.IndexByte(proof[dot1+1:dot2], '.') >= 0 {
-		return nil, invalid("it is not a compact JWS")
+	// The SDK's one JWS path (the same as for access and ID tokens): the shape and the
+	// canonical encoding here, the signature by jose.Verify below. The header is parsed by
+	// v.header, which keeps checked headers by their encoding.
+	encHeader, encPayload, encSig, err := jose.SplitCompact(proof)
+	if err != nil {
+		return nil, invalid("it is not a compact JWS: %w", err)
 	}
-	h, err := v.header(proof[:dot1])
+	if encSig == "" {
+		return nil, invalid("it is not a compact JWS: its signature is empty")
+	}
+	h, err := v.header(encHeader)
 	if err != nil {
 		return nil, err
 	}
@@ -261,16 +270,15 @@ func (v *Verifier) VerifyProof(ctx context.Context, proof string, req ProofReque
 		// Before the replay check: a proof by a foreign key must not take space in the store.
 		return nil, ErrKeyNotBound
 	}
-	enc := base64.RawURLEncoding.Strict()
-	payload, err := enc.DecodeString(proof[dot1+1 : dot2])
+	payload, err := jose.DecodeSegment(encPayload)
 	if err != nil {
 		return nil, invalid("its payload is not base64url")
 	}
-	sig, err := enc.DecodeString(proof[dot2+1:])
+	sig, err := jose.DecodeSegment(encSig)
 	if err != nil {
 		return nil, invalid("its signature is not base64url")
 	}
-	if err := jose.Verify(h.alg, h.pub, []byte(proof[:dot2]), sig); err != nil {
+	if err := jose.Verify(h.alg, h.pub, []byte(proof[:len(encHeader)+1+len(encPayload)]), sig); err != nil {
 		return nil, invalid("the signature does not verify with its jwk")
 	}
 
@@ -348,9 +356,12 @@ func (v *Verifier) header(encoded string) (*parsedHeader, error) {
 	if h := v.headers.get(encoded); h != nil {
 		return h, nil
 	}
-	raw, err := base64.RawURLEncoding.Strict().DecodeString(encoded)
+	raw, err := jose.DecodeSegment(encoded)
 	if err != nil {
 		return nil, invalid("its header is not base64url")
+	}
+	if _, err := jose.DecodeObject(raw, proofHeaderNames); errors.Is(err, jose.ErrDuplicateMember) {
+		return nil, invalid("its header: %w", err)
 	}
 	var h proofHeader
 	if err := json.Unmarshal(raw, &h); err != nil {
@@ -388,8 +399,11 @@ func (v *Verifier) header(encoded string) (*parsedHeader, error) {
 // exponent 65537: a proof key is the client's own, so nothing needs more, and a larger
 // modulus or exponent would let anyone make the server spend milliseconds per proof.
 func proofKey(raw json.RawMessage, alg string) (crypto.PublicKey, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+	m, err := jose.DecodeObject(raw, nil)
+	switch {
+	case errors.Is(err, jose.ErrDuplicateMember):
+		return nil, invalid("the jwk header: %w", err)
+	case err != nil:
 		return nil, invalid("the jwk header is not a JSON object")
 	}
 	for _, name := range jose.PrivateJWKMembers {

@@ -93,6 +93,14 @@ func (pp *proofParts) sign() string {
 
 var verifierNow = time.Unix(1_780_000_000, 0)
 
+// withProofHeader returns proof with its protected header rewritten by edit (the signature
+// no longer matters: the header is refused first).
+func withProofHeader(proof string, edit func(string) string) string {
+	dot := strings.IndexByte(proof, '.')
+	raw, _ := base64.RawURLEncoding.DecodeString(proof[:dot])
+	return base64.RawURLEncoding.EncodeToString([]byte(edit(string(raw)))) + proof[dot:]
+}
+
 func TestVerifyRefusals(t *testing.T) {
 	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
@@ -178,6 +186,19 @@ func TestVerifyRefusals(t *testing.T) {
 		{name: "four segments", proof: func(good string) string { return good + ".x" }, want: "compact"},
 		{name: "not a jws", proof: func(string) string { return "garbage" }, want: "compact"},
 		{name: "oversized", proof: func(good string) string { return good + strings.Repeat("A", maxProofSize) }, want: "larger"},
+		{name: "alg twice in the header", proof: func(good string) string {
+			return withProofHeader(good, func(h string) string { return strings.Replace(h, `"alg":"ES256"`, `"alg":"ES256","alg":"PS256"`, 1) })
+		}, want: "twice"},
+		{name: "alg in another case", proof: func(good string) string {
+			return withProofHeader(good, func(h string) string { return strings.Replace(h, `"alg":"ES256"`, `"ALG":"ES256"`, 1) })
+		}, want: "is not spelt"},
+		{name: "jwk member twice", proof: func(good string) string {
+			return withProofHeader(good, func(h string) string { return strings.Replace(h, `"kty":"EC"`, `"kty":"EC","kty":"EC"`, 1) })
+		}, want: "twice"},
+		{name: "line break in the payload", proof: func(good string) string {
+			parts := strings.Split(good, ".")
+			return parts[0] + "." + parts[1][:8] + "\r\n" + parts[1][8:] + "." + parts[2]
+		}, want: "base64url"},
 		{name: "header not json", proof: func(good string) string {
 			return base64.RawURLEncoding.EncodeToString([]byte("{")) + good[strings.IndexByte(good, '.'):]
 		}, want: "header"},

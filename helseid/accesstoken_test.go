@@ -14,6 +14,7 @@ import (
 
 	"github.com/helseid-go/sdk/helseid"
 	"github.com/helseid-go/sdk/internal/fakeclock"
+	"github.com/helseid-go/sdk/internal/jose"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
@@ -33,7 +34,7 @@ var (
 	issuerKeys    [2]*rsa.PrivateKey
 )
 
-func newTestIssuer(t *testing.T) *testIssuer {
+func newTestIssuer(t testing.TB) *testIssuer {
 	t.Helper()
 	issuerKeyOnce.Do(func() {
 		for i := range issuerKeys {
@@ -71,6 +72,13 @@ func (ti *testIssuer) publish(kid string, k *rsa.PrivateKey) {
 	ti.keys[kid] = k
 }
 
+// withdraw removes kid from the issuer's key set.
+func (ti *testIssuer) withdraw(kid string) {
+	ti.mu.Lock()
+	defer ti.mu.Unlock()
+	delete(ti.keys, kid)
+}
+
 var tokenNow = time.Unix(1_800_000_000, 0)
 
 func goodClaims(iss string) map[string]any {
@@ -85,7 +93,7 @@ func goodClaims(iss string) map[string]any {
 }
 
 // sign builds a JWS with header typ/kid/alg and the raw JSON payload.
-func sign(t *testing.T, key *rsa.PrivateKey, alg jwa.SignatureAlgorithm, typ, kid string, payload []byte) string {
+func sign(t testing.TB, key *rsa.PrivateKey, alg jwa.SignatureAlgorithm, typ, kid string, payload []byte) string {
 	t.Helper()
 	h := jws.NewHeaders()
 	if typ != "" {
@@ -97,6 +105,16 @@ func sign(t *testing.T, key *rsa.PrivateKey, alg jwa.SignatureAlgorithm, typ, ki
 	out, err := jws.Sign(payload, jws.WithKey(alg, key, jws.WithProtectedHeaders(h)))
 	require.NoError(t, err)
 	return string(out)
+}
+
+// signedWithHeader signs payload with issuer key k1 under exactly the protected header given.
+func signedWithHeader(t testing.TB, header string, payload []byte) string {
+	t.Helper()
+	signer, err := jose.NewSigner(issuerKeys[0], "RS256")
+	require.NoError(t, err)
+	tok, err := signer.SignCompact(jose.EncodeHeader([]byte(header)), payload)
+	require.NoError(t, err)
+	return tok
 }
 
 func newValidator(t *testing.T, ti *testIssuer, clock *fakeclock.Clock, scopes ...string) *helseid.AccessTokenValidator {
@@ -159,6 +177,13 @@ func TestAccessTokenRefused(t *testing.T) {
 		{"algorithm not allowed", "eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9." + strings.Split(sign(t, issuerKeys[0], jwa.RS256, "at+jwt", "k1", good), ".")[1] + ".c2ln", "not allowed"},
 		{"alg none", "eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0." + strings.Split(sign(t, issuerKeys[0], jwa.RS256, "at+jwt", "k1", good), ".")[1] + ".", "not allowed"},
 		{"duplicate claim", sign(t, issuerKeys[0], jwa.RS256, "at+jwt", "k1", []byte(strings.Replace(string(good), `{"act"`, `{"aud":"nhn:evil","act"`, 1))), "twice"},
+		{"duplicate claim, escaped", sign(t, issuerKeys[0], jwa.RS256, "at+jwt", "k1", []byte(strings.Replace(string(good), `{"act"`, `{"\u0061ud":"nhn:evil","act"`, 1))), "twice"},
+		{"claim in another case", sign(t, issuerKeys[0], jwa.RS256, "at+jwt", "k1", []byte(strings.Replace(string(good), `"aud":`, `"AUD":`, 1))), "is not spelt"},
+		{"cnf member in another case", sign(t, issuerKeys[0], jwa.RS256, "at+jwt", "k1", with(func(c map[string]any) { c["cnf"] = map[string]any{"jkt": "a", "JKT": "b"} })), "cnf"},
+		{"duplicate header member", signedWithHeader(t, `{"alg":"RS256","kid":"k1","typ":"at+jwt","alg":"RS256"}`, good), "twice"},
+		{"crit header", signedWithHeader(t, `{"alg":"RS256","kid":"k1","typ":"at+jwt","crit":["exp"],"exp":1}`, good), "crit"},
+		{"kid in another case", signedWithHeader(t, `{"alg":"RS256","KID":"k1","typ":"at+jwt"}`, good), "is not spelt"},
+		{"line break in the token", strings.Replace(sign(t, issuerKeys[0], jwa.RS256, "at+jwt", "k1", good), ".", "\n.", 1), "base64url"},
 		{"not a jwt", "abc.def", "compact"},
 		{"oversize", strings.Repeat("a", 20000), "larger"},
 	}

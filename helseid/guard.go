@@ -23,7 +23,9 @@ type GuardConfig struct {
 // Guard protects an API with HelseID DPoP-bound access tokens: it validates the token
 // (AccessTokenValidator), verifies the request's DPoP proof (dpop.Verifier: method, URL, age,
 // ath, replay, nonce), requires the proof's key to be the one the token is bound to, and refuses
-// Bearer tokens. It is safe for concurrent use.
+// Bearer tokens. A token it has verified is remembered until its exp (see
+// AccessTokenValidator.Validate), so a client's later requests with it cost about one proof
+// check. It is safe for concurrent use.
 type Guard struct {
 	tokens *AccessTokenValidator
 	proofs *dpop.Verifier

@@ -22,6 +22,7 @@ import (
 type guardFixture struct {
 	fixture
 	api      *httptest.Server
+	guard    *helseid.Guard
 	reached  atomic.Int32
 	lastErr  atomic.Pointer[helseid.AuthError]
 	tokenReq helseid.ClientCredentialsRequest
@@ -39,6 +40,8 @@ func newGuardFixture(t *testing.T, mutate func(*helseid.GuardConfig)) *guardFixt
 	}
 	guard, err := helseid.NewGuard(cfg)
 	require.NoError(t, err)
+	t.Cleanup(guard.Close)
+	g.guard = guard
 	g.api = httptest.NewServer(guard.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.reached.Add(1)
 		claims, ok := helseid.ClaimsFromContext(r.Context())
@@ -83,6 +86,27 @@ func TestGuardAcceptsDPoPClient(t *testing.T) {
 	_ = resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, "client-1 nhn:helseidtest-api", string(body))
+}
+
+// The client's token is verified on its first request only; later requests with it pay for
+// their new proof, and a replayed proof is still refused.
+func TestGuardVerifiesATokenOnce(t *testing.T) {
+	g := newGuardFixture(t, nil)
+	proofer := g.client.Proofer()
+	for range 3 {
+		resp, _ := do(t, g.signed(t, http.MethodGet, g.api.URL+"/patients", proofer, "DPoP"))
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	validator := helseid.GuardValidator(g.guard)
+	assert.EqualValues(t, 1, helseid.Verifications(validator))
+	assert.Equal(t, 1, helseid.RememberedTokens(validator))
+
+	replayed := g.signed(t, http.MethodGet, g.api.URL+"/patients", proofer, "DPoP")
+	resp, _ := do(t, replayed)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	again := replayed.Clone(context.Background())
+	resp, _ = do(t, again)
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "the token is remembered, the proof is not")
 }
 
 func TestGuardRefusals(t *testing.T) {

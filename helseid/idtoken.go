@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/helseid-go/sdk/internal/jose"
 	"github.com/helseid-go/sdk/internal/jwks"
 )
 
@@ -87,14 +88,19 @@ const maxIDTokenAge = 24 * time.Hour
 // ErrInsufficientSecurityLevel, ErrValidatorUnavailable) and never contain the token.
 func (c *Client) validateIDToken(ctx context.Context, token string, chk idTokenCheck) (*IDTokenClaims, error) {
 	keys := func(ctx context.Context) (*jwks.Set, error) { return c.keys.get(ctx, c.discovery, c.http, c.now) }
-	payload, alg, err := verifySignedJWT(ctx, token, chk.algs, func(typ string) bool {
+	jwt, _, err := verifySignedJWT(ctx, token, chk.algs, func(typ string) bool {
 		return typ == "" || strings.EqualFold(typ, "JWT")
 	}, keys, invalidIDToken)
 	if err != nil {
 		return nil, err
 	}
-	if err := rejectDuplicateMembers(payload); err != nil {
-		return nil, invalidIDToken("a claim appears twice")
+	payload, alg := jwt.Payload, jwt.Header.Alg
+	raw, err := jose.DecodeObject(payload, idTokenClaimNames)
+	switch {
+	case errors.Is(err, jose.ErrDuplicateMember):
+		return nil, invalidIDToken("a claim appears twice: %w", err)
+	case err != nil:
+		return nil, invalidIDToken("claims are not a json object")
 	}
 	var w struct {
 		Issuer   *string         `json:"iss"`
@@ -119,8 +125,6 @@ func (c *Client) validateIDToken(ctx context.Context, token string, chk idTokenC
 	if err := dec.Decode(&w); err != nil {
 		return nil, invalidIDToken("claims are not a json object of the expected types")
 	}
-	var raw map[string]json.RawMessage
-	_ = json.Unmarshal(payload, &raw)
 	cl := &IDTokenClaims{Subject: w.Subject, SessionID: w.SID, IdentityProvider: w.IDP, AMR: w.AMR,
 		PID: w.PID, SecurityLevel: w.Level, HPRNumber: w.HPR, Name: w.Name, Raw: raw}
 
@@ -215,6 +219,10 @@ func atHashMatches(atHash, accessToken, alg string) bool {
 	return subtle.ConstantTimeCompare([]byte(atHash), []byte(want)) == 1
 }
 
+// idTokenClaimNames are the claims validateIDToken reads by name; see accessTokenClaimNames.
+var idTokenClaimNames = []string{"iss", "sub", "aud", "azp", "iat", "exp", "auth_time", "nonce", "at_hash", "sid", "idp", "amr",
+	ClaimPID, ClaimSecurityLevel, ClaimHPRNumber, "name"}
+
 func invalidIDToken(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalidIDToken, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: %w", ErrInvalidIDToken, fmt.Errorf(format, args...))
 }

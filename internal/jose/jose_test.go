@@ -84,7 +84,7 @@ type testKeys struct {
 
 var keys testKeys
 
-func loadKeys(t *testing.T) *testKeys {
+func loadKeys(t testing.TB) *testKeys {
 	t.Helper()
 	keys.once.Do(func() {
 		var err error

@@ -14,6 +14,7 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
 
+	"github.com/helseid-go/sdk/internal/jose"
 	"github.com/helseid-go/sdk/internal/jwks"
 )
 
@@ -33,19 +34,23 @@ func ExampleSet_Key() {
 	_ = hdr.Set(jws.KeyIDKey, "2025-02")
 	token, _ := jws.Sign([]byte(`{"sub":"x"}`), jws.WithKey(jwa.ES256, signer, jws.WithProtectedHeaders(hdr)))
 
-	// The verifier: the kid and alg come from the token's protected header; the caller has
-	// already checked alg against its allow-list.
+	// The verifier: the kid and alg come from the token's protected header; the caller
+	// checks alg against its allow-list before it asks for a key.
+	parsed, err := jose.ParseCompact(string(token))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	keys, err := jwks.New(jwks.Config{URL: srv.URL}) // the jwks_uri from discovery
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	key, err := keys.Key(context.Background(), "2025-02", "ES256")
+	key, err := keys.Key(context.Background(), parsed.Header.Kid, parsed.Header.Alg)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	payload, err := jws.Verify(token, jws.WithKey(jwa.ES256, key))
-	fmt.Println(string(payload), err)
+	fmt.Println(string(parsed.Payload), parsed.Verify(key))
 	// Output: {"sub":"x"} <nil>
 }

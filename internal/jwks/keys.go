@@ -11,8 +11,6 @@ import (
 	"fmt"
 
 	"github.com/helseid-go/sdk/internal/jose"
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
 )
 
 // Limits on what a key set may contain.
@@ -78,8 +76,7 @@ type entry struct {
 	alg    string           // the key's own "alg"; empty when absent
 	kind   kind             // zero when unusable
 	reason string           // why the key is unusable; empty when usable
-	pub    crypto.PublicKey // the public key, for comparing duplicates
-	key    jwk.Key          // the public JWK handed to callers
+	pub    crypto.PublicKey // the public key handed to callers; nil when unusable
 }
 
 // keySet is an immutable parsed set.
@@ -201,37 +198,8 @@ func (e *entry) load(m map[string]json.RawMessage) string {
 		return err.Error()
 	}
 	e.kind = kindOf(pub)
-	key, err := publicJWK(pub, e.kid, alg, hasUse)
-	if err != nil {
-		e.kind = 0
-		return err.Error()
-	}
-	e.pub, e.key = pub, key
+	e.pub = pub
 	return ""
-}
-
-// publicJWK wraps pub as a jwk.Key carrying the set's kid, alg and use.
-func publicJWK(pub crypto.PublicKey, kid, alg string, sig bool) (jwk.Key, error) {
-	key, err := jwk.FromRaw(pub)
-	if err != nil {
-		return nil, fmt.Errorf("cannot be represented as a JWK: %w", err)
-	}
-	if kid != "" {
-		if err := key.Set(jwk.KeyIDKey, kid); err != nil {
-			return nil, err
-		}
-	}
-	if _, err := kindFor(alg); err == nil {
-		if err := key.Set(jwk.AlgorithmKey, jwa.SignatureAlgorithm(alg)); err != nil {
-			return nil, err
-		}
-	}
-	if sig {
-		if err := key.Set(jwk.KeyUsageKey, jwk.ForSignature); err != nil {
-			return nil, err
-		}
-	}
-	return key, nil
 }
 
 // stringMember returns the string member name of m; present is false when it is absent.
@@ -248,7 +216,7 @@ func stringMember(m map[string]json.RawMessage, name string) (value string, pres
 
 // find selects the key for (kid, alg); want is kindFor(alg). A nil key with a nil error is
 // a miss: no key has that kid, or (for an empty kid) no key fits the algorithm.
-func (ks *keySet) find(kid, alg string, want kind) (jwk.Key, error) {
+func (ks *keySet) find(kid, alg string, want kind) (crypto.PublicKey, error) {
 	var (
 		found     *entry
 		ambiguous bool
@@ -279,7 +247,7 @@ func (ks *keySet) find(kid, alg string, want kind) (jwk.Key, error) {
 	case ambiguous:
 		return nil, fmt.Errorf("jwks: %w: several different keys have kid %s and fit %s", ErrAmbiguousKey, quote(kid), alg)
 	case found != nil:
-		return found.key, nil
+		return found.pub, nil
 	case kid != "" && kidSeen:
 		return nil, fmt.Errorf("jwks: %w: key %s: %s", ErrKeyUnusable, quote(kid), why)
 	}

@@ -2,14 +2,13 @@ package jwks
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/lestrrat-go/jwx/v2/jwk"
 
 	"github.com/helseid-go/sdk/internal/background"
 	"github.com/helseid-go/sdk/internal/httpx"
@@ -156,8 +155,11 @@ const maxLookups = 4
 // ever been fetched, a fetch failure (*FetchError, ErrInvalidSet, a transport error) is
 // returned as such, without ErrKeyNotFound. ctx.Err() is returned when ctx ends first.
 //
-// The returned key is shared; callers must not modify it.
-func (s *Set) Key(ctx context.Context, kid, alg string) (jwk.Key, error) {
+// The key is a *rsa.PublicKey, *ecdsa.PublicKey or ed25519.PublicKey, ready for
+// jose.Compact.Verify. It is shared by every caller until the set is refetched, so callers
+// must not modify it; a caller may compare it with a key it was given before (Equal) to learn
+// whether the set still holds that key.
+func (s *Set) Key(ctx context.Context, kid, alg string) (crypto.PublicKey, error) {
 	want, err := kindFor(alg)
 	if err != nil {
 		return nil, err
@@ -176,7 +178,7 @@ func (s *Set) Key(ctx context.Context, kid, alg string) (jwk.Key, error) {
 }
 
 // miss handles a lookup that found nothing in snap (nil when nothing has been fetched).
-func (s *Set) miss(ctx context.Context, kid, alg string, want kind, snap *snapshot) (jwk.Key, error) {
+func (s *Set) miss(ctx context.Context, kid, alg string, want kind, snap *snapshot) (crypto.PublicKey, error) {
 	var seen uint64
 	if snap != nil {
 		seen = snap.gen
@@ -232,7 +234,7 @@ func (s *Set) miss(ctx context.Context, kid, alg string, want kind, snap *snapsh
 }
 
 // lookup reports hit when snap answers the request: a key, or a definite error.
-func lookup(snap *snapshot, kid, alg string, want kind) (key jwk.Key, hit bool, err error) {
+func lookup(snap *snapshot, kid, alg string, want kind) (key crypto.PublicKey, hit bool, err error) {
 	if snap == nil {
 		return nil, false, nil
 	}

@@ -1,0 +1,15 @@
+package helseid
+
+// Verifications returns how many tokens v has checked in full (signature and claims), so
+// tests can tell a remembered token from a verified one.
+func Verifications(v *AccessTokenValidator) uint64 { return v.verifications.Load() }
+
+// RememberedTokens returns how many tokens v's verified-token cache holds.
+func RememberedTokens(v *AccessTokenValidator) int { return v.verified.len() }
+
+// GuardValidator returns the access-token validator inside g.
+func GuardValidator(g *Guard) *AccessTokenValidator { return g.tokens }
+
+// ForgetVerifiedTokens makes v verify every token in full from now on, as if it had never
+// seen it: for benchmarks of a token's first request.
+func ForgetVerifiedTokens(v *AccessTokenValidator) { v.verified.disabled = true }
