@@ -154,12 +154,18 @@ const maxTokenSize = 16 << 10
 // Errors wrap ErrInvalidToken, ErrInsufficientScope or ErrValidatorUnavailable and never
 // contain the token.
 func (v *AccessTokenValidator) Validate(ctx context.Context, token string) (*AccessTokenClaims, error) {
+	return v.validate(ctx, token, true)
+}
+
+// validate is Validate for a DPoP-bound token (bound) or for one presented as Bearer, which
+// must have no cnf at all: a bound token sent as Bearer is refused (RFC 9449 §7.2).
+func (v *AccessTokenValidator) validate(ctx context.Context, token string, bound bool) (*AccessTokenClaims, error) {
 	keys := func(ctx context.Context) (*jwks.Set, error) { return v.keys.get(ctx, v.discovery, v.http, v.cfg.Now) }
 	payload, _, err := verifySignedJWT(ctx, token, v.cfg.Algorithms, isAccessTokenTyp, keys, invalidToken)
 	if err != nil {
 		return nil, err
 	}
-	claims, err := v.claims(payload)
+	claims, err := v.claims(payload, bound)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +241,7 @@ type wireClaims struct {
 	Actor     *Actor       `json:"act"`
 }
 
-func (v *AccessTokenValidator) claims(payload []byte) (*AccessTokenClaims, error) {
+func (v *AccessTokenValidator) claims(payload []byte, bound bool) (*AccessTokenClaims, error) {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(payload, &raw); err != nil {
 		return nil, invalidToken("claims are not a json object")
@@ -273,10 +279,15 @@ func (v *AccessTokenValidator) claims(payload []byte) (*AccessTokenClaims, error
 	if c.Scopes, err = scopes(w.Scope); err != nil {
 		return nil, err
 	}
-	if w.Cnf == nil || w.Cnf.JKT == "" {
+	switch _, hasCnf := raw["cnf"]; {
+	case !bound && hasCnf:
+		return nil, invalidToken("a bound token (cnf) presented as bearer")
+	case !bound:
+	case w.Cnf == nil || w.Cnf.JKT == "":
 		return nil, invalidToken("token is not dpop-bound (no cnf.jkt)")
+	default:
+		c.JKT = w.Cnf.JKT
 	}
-	c.JKT = w.Cnf.JKT
 	if c.Expiry, err = numericDate(w.Expiry, "exp", true); err != nil {
 		return nil, err
 	}
