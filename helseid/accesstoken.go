@@ -61,7 +61,9 @@ type AccessTokenClaims struct {
 	ClientID string
 	Scopes   []string
 	// JKT is the thumbprint of the key the token is bound to (cnf.jkt).
-	JKT       string
+	JKT string
+	// hasCnf: the token has a cnf claim, which a token presented as Bearer must not have.
+	hasCnf    bool
 	IssuedAt  time.Time
 	NotBefore time.Time
 	Expiry    time.Time
@@ -166,6 +168,14 @@ const maxTokenSize = 16 << 10
 // is refreshed, as without the cache). Calls with the same token share the claims' Scopes,
 // Actor and Raw: treat them as read-only.
 func (v *AccessTokenValidator) Validate(ctx context.Context, token string) (*AccessTokenClaims, error) {
+	return v.validate(ctx, token, true)
+}
+
+// validate is Validate for a DPoP-bound token (bound) or for one presented as Bearer, which
+// must have no cnf at all: a bound token sent as Bearer is refused (RFC 9449 §7.2). The
+// binding is checked on every call, remembered token or not, since one token may be presented
+// either way.
+func (v *AccessTokenValidator) validate(ctx context.Context, token string, bound bool) (*AccessTokenClaims, error) {
 	if len(token) > maxTokenSize {
 		return nil, invalidToken("it is larger than %d bytes", maxTokenSize)
 	}
@@ -175,6 +185,9 @@ func (v *AccessTokenValidator) Validate(ctx context.Context, token string) (*Acc
 		claims, err = v.verify(ctx, token, digest)
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := checkBinding(claims, bound); err != nil {
 		return nil, err
 	}
 	for _, s := range v.cfg.RequiredScopes {
@@ -425,10 +438,9 @@ func (v *AccessTokenValidator) lastingClaims(payload []byte) (*AccessTokenClaims
 	if c.Scopes, err = scopes(w.Scope); err != nil {
 		return nil, err
 	}
-	if w.Cnf == nil || w.Cnf.JKT == "" {
-		return nil, invalidToken("token is not dpop-bound (no cnf.jkt)")
+	if w.Cnf != nil {
+		c.JKT, c.hasCnf = w.Cnf.JKT, true
 	}
-	c.JKT = w.Cnf.JKT
 	if c.Expiry, err = numericDate(w.Expiry, "exp", true); err != nil {
 		return nil, err
 	}
@@ -553,4 +565,16 @@ func numericDate(n *json.Number, name string, required bool) (time.Time, error) 
 
 func invalidToken(format string, args ...any) error {
 	return fmt.Errorf("%w: %w", ErrInvalidToken, fmt.Errorf(format, args...))
+}
+
+// checkBinding applies the presentation's rule: a DPoP-bound presentation needs cnf.jkt, a
+// Bearer one no cnf at all.
+func checkBinding(c *AccessTokenClaims, bound bool) error {
+	switch {
+	case !bound && c.hasCnf:
+		return invalidToken("a bound token (cnf) presented as bearer")
+	case bound && c.JKT == "":
+		return invalidToken("token is not dpop-bound (no cnf.jkt)")
+	}
+	return nil
 }

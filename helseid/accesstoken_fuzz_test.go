@@ -18,6 +18,9 @@ func FuzzAccessTokenClaims(f *testing.F) {
 	require.NoError(f, err)
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		c, err := v.claims(payload)
+		if err == nil {
+			err = checkBinding(c, true)
+		}
 		if err != nil {
 			require.True(t, errors.Is(err, ErrInvalidToken), "every refusal is ErrInvalidToken: %v", err)
 			return

@@ -9,7 +9,8 @@ import (
 	"github.com/helseid-go/sdk/internal/tokencache"
 )
 
-// tokenSpec is one kind of token request: grant, sorted scopes and resource. Specs are
+// tokenSpec is one kind of token request: grant, sorted scopes, resource and whether the token
+// is an unbound Bearer token (ClientCredentialsRequest.Bearer) or DPoP-bound. Specs are
 // interned per Client, so equal requests share one *tokenSpec and a cache key can compare it
 // by pointer. The cache belongs to one Client, which fixes the issuer, the client id and the
 // DPoP key (its thumbprint), the remaining inputs that change a token.
@@ -17,6 +18,7 @@ type tokenSpec struct {
 	grant    string
 	scope    string // sorted, space-separated: the scope parameter sent
 	resource string
+	bearer   bool // unbound: no DPoP proof at the token endpoint, token_type Bearer
 	hash     uint64
 }
 
@@ -82,8 +84,13 @@ func (c *Client) spec(req ClientCredentialsRequest) (*tokenSpec, error) {
 	scopes := slices.Clone(req.Scopes)
 	slices.Sort(scopes)
 	scopes = slices.Compact(scopes)
-	spec := &tokenSpec{grant: "client_credentials", scope: strings.Join(scopes, " "), resource: req.Resource}
+	spec := &tokenSpec{grant: "client_credentials", scope: strings.Join(scopes, " "), resource: req.Resource, bearer: req.Bearer}
 	canonical := spec.grant + "\n" + spec.scope + "\n" + spec.resource
+	if spec.bearer {
+		// A bound and an unbound token for the same request are different specs, so they
+		// never share a cache entry.
+		canonical += "\nBearer"
+	}
 	if known, ok := c.specs.Load(canonical); ok {
 		return known.(*tokenSpec), nil
 	}

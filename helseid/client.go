@@ -268,10 +268,18 @@ type ClientCredentialsRequest struct {
 	// (WithOrganization) is used. A multi-tenant client requires one of the two, or
 	// SupplierOrganization for the supplier's own token (see Organization).
 	Organization Organization
+	// Bearer asks for an unbound Bearer token instead of a DPoP-bound one, for an API that
+	// has not moved to DPoP yet. Anyone who obtains a Bearer token can use it: set this only
+	// for such an API, and only if the client is registered to get Bearer tokens (HelseID
+	// refuses a request without a DPoP proof from a client that requires DPoP). The token
+	// request then carries no DPoP proof and the answer must have token_type Bearer. Bearer
+	// and DPoP-bound tokens are cached apart and never stand in for each other. Send Bearer
+	// tokens with BearerHTTPClient; HTTPClient and Source refuse such a request.
+	Bearer bool
 }
 
-// ClientCredentials requests a new DPoP-bound access token with the client_credentials grant,
-// bypassing the cache; most callers want Token, which caches. The organisation is the
+// ClientCredentials requests a new DPoP-bound access token (an unbound one with req.Bearer)
+// with the client_credentials grant, bypassing the cache; most callers want Token, which caches. The organisation is the
 // request's, or else the one in ctx (WithOrganization), as for Token.
 func (c *Client) ClientCredentials(ctx context.Context, req ClientCredentialsRequest) (*TokenResponse, error) {
 	spec, err := c.spec(req)
@@ -285,7 +293,8 @@ func (c *Client) ClientCredentials(ctx context.Context, req ClientCredentialsReq
 	return c.requestToken(ctx, spec, org)
 }
 
-// Token returns a cached DPoP-bound access token for req, requesting one when none is usable.
+// Token returns a cached DPoP-bound access token for req (an unbound Bearer token with
+// req.Bearer), requesting one when none is usable.
 // One request is in flight per token however many callers wait; a caller whose ctx ends
 // returns at once. Tokens are refreshed in the background before they expire. The
 // organisation is the request's, or else the one in ctx (WithOrganization); tokens of
@@ -377,6 +386,11 @@ func (c *Client) tokenEndpoint(ctx context.Context, spec *tokenSpec, org Organiz
 	cfg := tokenendpoint.Config{
 		HTTPClient: c.http, Endpoint: md.TokenEndpoint, Auth: auth,
 		Proofer: c.proofer, Nonces: c.nonces, Now: c.now, Retry: c.cfg.Retry,
+	}
+	if spec.bearer {
+		// No proof: the token endpoint then requires token_type Bearer in the answer, so a
+		// DPoP-bound token is never taken for an unbound one.
+		cfg.Proofer, cfg.Nonces = nil, nil
 	}
 	if c.observer != nil {
 		cfg.Observe = func(e tokenendpoint.Event) {

@@ -18,18 +18,26 @@ type GuardConfig struct {
 	// URL (set it in production: without it the htu is checked against the client's Host
 	// header). Its Now defaults to AccessTokenConfig.Now.
 	DPoP dpop.VerifierConfig
+	// AllowBearer ALSO ACCEPTS UNBOUND BEARER TOKENS ("Authorization: Bearer <token>", RFC
+	// 6750), which anyone who obtains one can replay: set it only for an API still migrating
+	// to DPoP, and turn it off once its clients have moved. DPoP requests are checked as
+	// before. A Bearer token must carry no cnf claim, so a DPoP-bound token sent as Bearer to
+	// get around the proof is refused (RFC 9449 §7.2), as is a Bearer request with a DPoP
+	// header; refusals then challenge with both schemes. False (the default) refuses Bearer.
+	AllowBearer bool
 }
 
 // Guard protects an API with HelseID DPoP-bound access tokens: it validates the token
 // (AccessTokenValidator), verifies the request's DPoP proof (dpop.Verifier: method, URL, age,
 // ath, replay, nonce), requires the proof's key to be the one the token is bound to, and refuses
-// Bearer tokens. A token it has verified is remembered until its exp (see
-// AccessTokenValidator.Validate), so a client's later requests with it cost about one proof
-// check. It is safe for concurrent use.
+// Bearer tokens unless GuardConfig.AllowBearer says otherwise. A token it has verified is
+// remembered until its exp (see AccessTokenValidator.Validate), so a client's later requests
+// with it cost about one proof check. It is safe for concurrent use.
 type Guard struct {
-	tokens *AccessTokenValidator
-	proofs *dpop.Verifier
-	algs   string // for WWW-Authenticate
+	tokens      *AccessTokenValidator
+	proofs      *dpop.Verifier
+	algs        string // for WWW-Authenticate
+	allowBearer bool
 }
 
 // NewGuard checks cfg and returns a Guard.
@@ -45,7 +53,7 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: DPoP: %w", ErrInvalidConfig, err)
 	}
-	return &Guard{tokens: tokens, proofs: proofs, algs: strings.Join(proofs.Algorithms(), " ")}, nil
+	return &Guard{tokens: tokens, proofs: proofs, algs: strings.Join(proofs.Algorithms(), " "), allowBearer: cfg.AllowBearer}, nil
 }
 
 // Close stops the guard's background fetches of the issuer's metadata and keys and waits for
@@ -60,6 +68,8 @@ type AuthError struct {
 	// insufficient_scope; empty when the request carried no credentials at all.
 	Code string
 	Err  error
+	// bearer marks a refusal of a Bearer request, answered with a Bearer challenge.
+	bearer bool
 }
 
 func (e *AuthError) Error() string {
@@ -89,9 +99,12 @@ func (g *Guard) Authenticate(r *http.Request) (*AccessTokenClaims, error) {
 
 // authenticate is Authenticate that also returns the accepted token.
 func (g *Guard) authenticate(r *http.Request) (*AccessTokenClaims, string, error) {
-	token, aerr := accessTokenOf(r)
+	token, bearer, aerr := accessTokenOf(r, g.allowBearer)
 	if aerr != nil {
 		return nil, "", aerr
+	}
+	if bearer {
+		return g.authenticateBearer(r, token)
 	}
 	claims, err := g.tokens.Validate(r.Context(), token)
 	insufficient := errors.Is(err, ErrInsufficientScope)
@@ -123,39 +136,63 @@ func (g *Guard) authenticate(r *http.Request) (*AccessTokenClaims, string, error
 	return claims, token, nil
 }
 
-// accessTokenOf takes the token from "Authorization: DPoP <token>", refusing other schemes,
-// several Authorization headers, and tokens in the URL (RFC 6750 §2, RFC 9449 §7.2).
-func accessTokenOf(r *http.Request) (string, *AuthError) {
+// authenticateBearer checks a token sent as Bearer (GuardConfig.AllowBearer): valid as a
+// DPoP-bound token would be, but with no cnf claim and no DPoP header on the request.
+func (g *Guard) authenticateBearer(r *http.Request, token string) (*AccessTokenClaims, string, error) {
+	if len(r.Header.Values("DPoP")) > 0 {
+		return nil, "", &AuthError{Status: http.StatusBadRequest, Code: "invalid_request", bearer: true,
+			Err: errors.New("a dpop proof with a bearer token: send a bound token as dpop")}
+	}
+	claims, err := g.tokens.validate(r.Context(), token, false)
+	switch {
+	case err == nil:
+		return claims, token, nil
+	case errors.Is(err, ErrInsufficientScope):
+		return nil, "", &AuthError{Status: http.StatusForbidden, Code: "insufficient_scope", Err: ErrInsufficientScope, bearer: true}
+	case errors.Is(err, ErrValidatorUnavailable):
+		return nil, "", &AuthError{Status: http.StatusServiceUnavailable, Err: err}
+	default:
+		return nil, "", &AuthError{Status: http.StatusUnauthorized, Code: "invalid_token", Err: err, bearer: true}
+	}
+}
+
+// accessTokenOf takes the token from "Authorization: DPoP <token>", or from "Authorization:
+// Bearer <token>" when allowBearer (bearer is then true), refusing other schemes, several
+// Authorization headers, and tokens in the URL (RFC 6750 §2, RFC 9449 §7.2).
+func accessTokenOf(r *http.Request, allowBearer bool) (token string, bearer bool, _ *AuthError) {
 	if r.URL.Query().Has("access_token") {
-		return "", &AuthError{Status: http.StatusBadRequest, Code: "invalid_request", Err: errors.New("access token in the url")}
+		return "", false, &AuthError{Status: http.StatusBadRequest, Code: "invalid_request", Err: errors.New("access token in the url")}
 	}
 	values := r.Header.Values("Authorization")
 	switch len(values) {
 	case 0:
-		return "", &AuthError{Status: http.StatusUnauthorized, Err: errNoCredentials}
+		return "", false, &AuthError{Status: http.StatusUnauthorized, Err: errNoCredentials}
 	case 1:
 	default:
-		return "", &AuthError{Status: http.StatusBadRequest, Code: "invalid_request", Err: errors.New("several authorization headers")}
+		return "", false, &AuthError{Status: http.StatusBadRequest, Code: "invalid_request", Err: errors.New("several authorization headers")}
 	}
 	scheme, token, ok := strings.Cut(values[0], " ")
 	token = strings.TrimLeft(token, " ")
 	switch {
 	case !ok || token == "" || strings.ContainsAny(token, " \t,"):
-		return "", &AuthError{Status: http.StatusBadRequest, Code: "invalid_request", Err: errors.New("malformed authorization header")}
+		return "", false, &AuthError{Status: http.StatusBadRequest, Code: "invalid_request", Err: errors.New("malformed authorization header")}
 	case strings.EqualFold(scheme, "DPoP"):
-		return token, nil
+		return token, false, nil
+	case strings.EqualFold(scheme, "Bearer") && allowBearer:
+		return token, true, nil
 	case strings.EqualFold(scheme, "Bearer"):
-		return "", &AuthError{Status: http.StatusUnauthorized, Code: "invalid_token", Err: errors.New("bearer token where a dpop-bound token is required")}
+		return "", false, &AuthError{Status: http.StatusUnauthorized, Code: "invalid_token", Err: errors.New("bearer token where a dpop-bound token is required")}
 	default:
 		// The scheme is not quoted: a client that put a secret there would find it in logs.
-		return "", &AuthError{Status: http.StatusUnauthorized, Code: "invalid_token", Err: errors.New("unsupported authorization scheme")}
+		return "", false, &AuthError{Status: http.StatusUnauthorized, Code: "invalid_token", Err: errors.New("unsupported authorization scheme")}
 	}
 }
 
 // Middleware calls next with the token's claims in the request context (ClaimsFromContext),
 // and the token itself for on-behalf-of calls (Client.OnBehalfOfHTTPClient),
 // or answers the failure itself: the status, WWW-Authenticate with the error code and the
-// accepted proof algorithms, and a DPoP-Nonce when nonces are in use. Nothing beyond the error
+// accepted proof algorithms (and, with AllowBearer, a Bearer challenge as well, carrying the
+// error code when the request was a Bearer one), and a DPoP-Nonce when nonces are in use. Nothing beyond the error
 // code is disclosed; pass onError to log the detail (it may be nil).
 func (g *Guard) Middleware(next http.Handler, onError func(*http.Request, *AuthError)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -183,10 +220,18 @@ func (g *Guard) Middleware(next http.Handler, onError func(*http.Request, *AuthE
 func (g *Guard) refuse(w http.ResponseWriter, e *AuthError) {
 	if e.Status == http.StatusUnauthorized || e.Status == http.StatusBadRequest || e.Status == http.StatusForbidden {
 		challenge := `DPoP algs="` + g.algs + `"`
-		if e.Code != "" {
+		if e.Code != "" && !e.bearer {
 			challenge = `DPoP error="` + e.Code + `", algs="` + g.algs + `"`
 		}
 		w.Header().Set("WWW-Authenticate", challenge)
+		if g.allowBearer {
+			// RFC 9449 §7.2: a server accepting both schemes offers both challenges.
+			bearer := "Bearer"
+			if e.Code != "" && e.bearer {
+				bearer = `Bearer error="` + e.Code + `"`
+			}
+			w.Header().Add("WWW-Authenticate", bearer)
+		}
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	http.Error(w, http.StatusText(e.Status), e.Status)

@@ -17,8 +17,8 @@ import (
 // miss and for a refresh ahead of expiry.
 //
 // Keys are opaque strings holding every input that changes a token (issuer, client id, DPoP
-// key thumbprint, grant, scopes, resource, organisation); an implementation should use the key
-// as associated data when it encrypts, so that a value cannot be moved to another key.
+// key thumbprint, grant, scopes, resource, organisation, Bearer or DPoP-bound); an
+// implementation should use the key as associated data when it encrypts, so that a value cannot be moved to another key.
 //
 // Every method should bound its own time: the Client treats an error as "the shared cache is
 // down" and requests the token itself.
@@ -69,8 +69,12 @@ func newSharedTokens(store SharedTokenCache, cfg Config, jkt string) *sharedToke
 // keyFor is the shared key of k: every input that changes the token, separated by NUL, which
 // none of them can contain (scopes, resources and organisation numbers are validated).
 func (s *sharedTokens) keyFor(k tokenKey) string {
-	return s.prefix + k.spec.grant + "\x00" + k.spec.scope + "\x00" + k.spec.resource + "\x00" +
+	key := s.prefix + k.spec.grant + "\x00" + k.spec.scope + "\x00" + k.spec.resource + "\x00" +
 		orgString(k.parent) + "\x00" + orgString(k.child)
+	if k.spec.bearer {
+		key += "\x00Bearer"
+	}
+	return key
 }
 
 // fetchShared is the token cache's Fetch when a shared cache is configured: a token another

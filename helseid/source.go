@@ -16,8 +16,18 @@ type Source struct {
 
 // Source validates req once and returns a Source for it. A Source whose request names no
 // organisation takes each call's from its context; for a multi-tenant client a call whose
-// context names none fails with ErrNoOrganization, as Token does.
+// context names none fails with ErrNoOrganization, as Token does. A Source hands out
+// DPoP-bound tokens only: it refuses a request with Bearer set, so that an unbound token
+// cannot reach a DPoP transport (use BearerHTTPClient, or Token, for those).
 func (c *Client) Source(req ClientCredentialsRequest) (*Source, error) {
+	if req.Bearer {
+		return nil, fmt.Errorf("%w: Bearer is set: a Source and HTTPClient send DPoP-bound tokens only; use BearerHTTPClient", ErrInvalidRequestParams)
+	}
+	return c.source(req)
+}
+
+// source is Source for either kind of token.
+func (c *Client) source(req ClientCredentialsRequest) (*Source, error) {
 	spec, err := c.spec(req)
 	if err != nil {
 		return nil, err

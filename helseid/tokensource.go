@@ -14,7 +14,8 @@ import (
 //
 // The tokens are DPoP-bound (Type() is "DPoP"): a request must carry a proof from
 // c.Proofer() as well as the token. Never hand this source to oauth2.NewClient or
-// oauth2.Transport, which send the token without a proof; use HTTPClient instead.
+// oauth2.Transport, which send the token without a proof; use HTTPClient instead. Only with
+// req.Bearer are the tokens unbound (Type() "Bearer"), for an API that has not moved to DPoP.
 func (c *Client) TokenSource(ctx context.Context, req ClientCredentialsRequest) oauth2.TokenSource {
 	return tokenSource{ctx: ctx, client: c, req: req}
 }
@@ -30,5 +31,9 @@ func (s tokenSource) Token() (*oauth2.Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &oauth2.Token{AccessToken: tok.AccessToken, TokenType: "DPoP", Expiry: tok.Expiry}, nil
+	typ := "DPoP"
+	if s.req.Bearer {
+		typ = "Bearer"
+	}
+	return &oauth2.Token{AccessToken: tok.AccessToken, TokenType: typ, Expiry: tok.Expiry}, nil
 }

@@ -19,14 +19,15 @@ const (
 )
 
 // AccessTokenClaims are the claims of an access token the server issues: a JWT like HelseID's,
-// RS256 with typ at+jwt and kid, scope as a JSON array, cnf.jkt binding it to a DPoP key.
+// RS256 with typ at+jwt and kid, scope as a JSON array, cnf.jkt binding it to a DPoP key (no
+// cnf in an unbound Bearer token).
 type AccessTokenClaims struct {
 	Issuer        string   `json:"iss"`
 	Audience      string   `json:"aud"`
 	ClientID      string   `json:"client_id"`
 	Subject       string   `json:"sub"`
 	Scope         []string `json:"scope"`
-	Confirmation  Cnf      `json:"cnf"`
+	Confirmation  Cnf      `json:"cnf,omitzero"` // none in a Bearer token (ClientRegistration.AllowBearer)
 	IssuedAt      int64    `json:"iat"`
 	NotBefore     int64    `json:"nbf"`
 	Expiry        int64    `json:"exp"`

@@ -52,6 +52,12 @@ type ClientRegistration struct {
 	// exchange users' tokens issued for that audience with the token-exchange grant, for
 	// tokens to the APIs of its Scopes. Empty: the client may not use token exchange.
 	ExchangeAudience string
+	// AllowBearer lets the client get unbound Bearer tokens with the client_credentials grant,
+	// as a client registered for an API that has not moved to DPoP may: a request without a
+	// DPoP proof is answered with token_type Bearer and a token with no cnf claim. A request
+	// with a proof still gets a DPoP-bound token. Without it the client requires DPoP, as new
+	// HelseID clients do, and a request without a proof is refused with invalid_dpop_proof.
+	AllowBearer bool
 	// KeysExpire is when the keys of PublicJWK expire: from then on, assertions they sign are
 	// refused with invalid_client, as HelseID refuses an expired client key. Zero: never.
 	KeysExpire time.Time

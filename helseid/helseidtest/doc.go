@@ -68,6 +68,9 @@
 // The token endpoint checks, in order: the HTTP request (POST, form body, no URL query,
 // no repeated parameter); client authentication; the DPoP proof; the DPoP nonce; then
 // grant_type, scope and resource, and assertion_details. The first failure is the answer.
+// Every grant requires a DPoP proof (invalid_dpop_proof without one), except client
+// credentials for a client registered with AllowBearer: without a proof it gets an unbound
+// token, token_type Bearer and no cnf claim.
 //
 // A proof's jti is recorded as soon as the proof is valid apart from its nonce, so the retry
 // after use_dpop_nonce needs a new proof (as RFC 9449 expects). The client assertion's jti is

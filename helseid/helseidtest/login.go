@@ -115,7 +115,7 @@ func (s *Server) par(r *http.Request) (map[string]any, *oauthError) {
 	if _, ok := form["request_uri"]; ok {
 		return nil, newError(errInvalidRequest, "request_uri must not be pushed (RFC 9126 §2.1)")
 	}
-	a, key, oerr := s.authenticateRequest(r, form, s.issuer+PARPath, false)
+	a, key, oerr := s.authenticateRequest(r, form, s.issuer+PARPath, proofOptional)
 	if oerr != nil {
 		return nil, oerr
 	}

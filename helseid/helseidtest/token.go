@@ -82,7 +82,13 @@ func (s *Server) token(r *http.Request) (*TokenResponse, *oauthError) {
 	if oerr != nil {
 		return nil, oerr
 	}
-	a, key, oerr := s.authenticateRequest(r, form, s.TokenEndpoint(), true)
+	// A proof is required unless a client registered with AllowBearer asks for a
+	// client-credentials token (checked once the client is authenticated).
+	proofRequired := proofAlways
+	if form.Get("grant_type") == GrantClientCredentials {
+		proofRequired = proofUnlessBearerClient
+	}
+	a, key, oerr := s.authenticateRequest(r, form, s.TokenEndpoint(), proofRequired)
 	if oerr != nil {
 		return nil, oerr
 	}
@@ -112,28 +118,42 @@ func (s *Server) token(r *http.Request) (*TokenResponse, *oauthError) {
 		return nil, oerr
 	}
 	now := s.now()
-	at, err := s.mintAccessToken(a.client, scopes, api, key.jkt, org, now)
+	jkt, tokenType := "", "Bearer" // no proof: an unbound token (AllowBearer)
+	if key != nil {
+		jkt, tokenType = key.jkt, "DPoP"
+	}
+	at, err := s.mintAccessToken(a.client, scopes, api, jkt, org, now)
 	if err != nil {
 		return nil, newError(errServerError, "helseidtest: cannot sign the access token")
 	}
 	s.afterIssue()
 	return &TokenResponse{
 		AccessToken: at,
-		TokenType:   "DPoP",
+		TokenType:   tokenType,
 		ExpiresIn:   int64(s.opts.AccessTokenLifetime / time.Second),
 		Scope:       strings.Join(scopes, " "),
 	}, nil
 }
 
+// proofRule says when a request must carry a DPoP proof.
+type proofRule int
+
+const (
+	proofOptional           proofRule = iota // at PAR
+	proofAlways                              // at the token endpoint
+	proofUnlessBearerClient                  // client credentials: optional for AllowBearer clients
+)
+
 // authenticateRequest authenticates the client of a token or PAR request and checks its DPoP
-// proof for htu (required, or optional at PAR, where a missing header returns a nil key).
+// proof for htu (required as proofRequired says; a missing optional proof returns a nil key).
 // The assertion is used up before the proof is checked, unless
 // Options.ReusableAssertionAfterNonceChallenge keeps it for the nonce retry.
-func (s *Server) authenticateRequest(r *http.Request, form url.Values, htu string, proofRequired bool) (*clientAssertion, *publicKey, *oauthError) {
+func (s *Server) authenticateRequest(r *http.Request, form url.Values, htu string, proofRequired proofRule) (*clientAssertion, *publicKey, *oauthError) {
 	a, oerr := s.authenticateClient(r, form)
 	if oerr != nil {
 		return nil, nil, oerr
 	}
+	required := proofRequired == proofAlways || proofRequired == proofUnlessBearerClient && !a.client.reg.AllowBearer
 	lenient := s.opts.ReusableAssertionAfterNonceChallenge
 	if !lenient {
 		if oerr := s.consumeAssertion(a); oerr != nil {
@@ -141,7 +161,7 @@ func (s *Server) authenticateRequest(r *http.Request, form url.Values, htu strin
 		}
 	}
 	var key *publicKey
-	if proofRequired || len(r.Header.Values("DPoP")) > 0 {
+	if required || len(r.Header.Values("DPoP")) > 0 {
 		pc := proofCheck{method: http.MethodPost, htu: htu}
 		if s.opts.Nonce != NonceNone {
 			pc.nonce = s.asNonce

@@ -480,3 +480,33 @@ func TestTokenErrorsNeverEchoSecrets(t *testing.T) {
 		assert.NotContains(t, string(res.Body), secret)
 	}
 }
+
+func TestBearerTokensForAllowBearerClientsOnly(t *testing.T) {
+	h := newHarness(t, helseidtest.Options{})
+	legacy := h.clientFor(helseidtest.ClientRegistration{ID: "legacy", OrgNumber: helseidtest.DefaultOrgNumber, Scopes: []string{readScope}, AllowBearer: true})
+	strict := h.client("strict", readScope)
+	noProof := func(c *tclient, grant string) *tokenReq {
+		r := h.tokenReq(c)
+		r.NoProof = true
+		r.Form.Set("grant_type", grant)
+		return r
+	}
+
+	res := h.send(noProof(legacy, "client_credentials"))
+	require.Equal(t, http.StatusOK, res.Status, string(res.Body))
+	assert.Equal(t, "Bearer", res.JSON["token_type"])
+	cl := claimsOf(t, res.JSON["access_token"].(string))
+	assert.NotContains(t, cl, "cnf", "an unbound token")
+	assert.Equal(t, "nhn:helseidtest-api", cl["aud"])
+	verifyWithJWKS(t, h.srv, res.JSON["access_token"].(string))
+
+	bound := claimsOf(t, h.token(legacy))
+	assert.Equal(t, map[string]any{"jkt": legacy.proof.jkt}, bound["cnf"], "with a proof the same client gets a bound token")
+
+	res = h.send(noProof(strict, "client_credentials"))
+	assert.Equal(t, http.StatusBadRequest, res.Status)
+	assert.Equal(t, "invalid_dpop_proof", res.code(), "a client that requires DPoP gets no Bearer token")
+
+	res = h.send(noProof(legacy, helseidtest.GrantTokenExchange))
+	assert.Equal(t, "invalid_dpop_proof", res.code(), "only client credentials may go without a proof")
+}

@@ -1,0 +1,154 @@
+package helseid
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/helseid-go/sdk/dpop"
+	"github.com/helseid-go/sdk/internal/httpx"
+)
+
+// BearerHTTPClient returns an *http.Client for an API that has not moved to DPoP yet: every
+// request gets an unbound token for req (req.Bearer is implied) in "Authorization: Bearer
+// <token>" (RFC 6750 §2.1), and no DPoP proof. Use it only for such an API: a Bearer token
+// works for anyone who obtains it, which is why HelseID asks for DPoP, and the Client's
+// other HTTP clients never send one. The client must be registered to get Bearer tokens.
+//
+// Like HTTPClient it takes the organisation from each request's context when req names
+// none, drops a token the API answers 401 invalid_token for and sends the request once more
+// with a new one (when the body can be sent again), sends the token over https only (or plain
+// http to a loopback address), never to another origin on a redirect, refuses a request that
+// already has an Authorization header, and bounds each request by Config.APITimeout.
+func (c *Client) BearerHTTPClient(req ClientCredentialsRequest) (*http.Client, error) {
+	req.Bearer = true
+	src, err := c.source(req)
+	if err != nil {
+		return nil, err
+	}
+	return &http.Client{Transport: &bearerTransport{base: c.http.Transport, tokens: src}, Timeout: c.apiTimeout}, nil
+}
+
+// bearerMaxRedirectDepth bounds the walk back through Response.Request to the original
+// request; net/http's Client stops at 10 redirects.
+const bearerMaxRedirectDepth = 64
+
+// bearerTransport sends requests with "Authorization: Bearer <token>".
+type bearerTransport struct {
+	base   http.RoundTripper // nil: http.DefaultTransport
+	tokens *Source           // of Bearer tokens
+}
+
+func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := t.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	if req.URL == nil {
+		closeRequestBody(req)
+		return nil, errors.New("helseid: bearer transport: request has no url")
+	}
+	if req.Response != nil && !sameOriginAsFirst(req) {
+		return base.RoundTrip(req) // a redirect to another origin gets no token
+	}
+	if !secureForToken(req) {
+		closeRequestBody(req)
+		return nil, fmt.Errorf("helseid: %w: %s to %q, which is not a loopback address", dpop.ErrInsecureURL, req.URL.Scheme, req.URL.Hostname())
+	}
+	if len(req.Header.Values("Authorization")) > 0 {
+		closeRequestBody(req)
+		return nil, fmt.Errorf("helseid: %w: the request has an Authorization header", dpop.ErrRequestHasCredentials)
+	}
+	ctx := req.Context()
+	token, err := t.tokens.AccessToken(ctx)
+	if err != nil {
+		closeRequestBody(req)
+		return nil, fmt.Errorf("helseid: get bearer token: %w", err)
+	}
+	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+	for retried := false; ; retried = true {
+		r := req.Clone(ctx)
+		if r.Header == nil {
+			r.Header = make(http.Header, 1)
+		}
+		if retried && req.Body != nil && req.Body != http.NoBody {
+			if r.Body, err = req.GetBody(); err != nil {
+				return nil, fmt.Errorf("helseid: get the request body again for the retry: %w", err)
+			}
+		}
+		r.Header.Set("Authorization", "Bearer "+token)
+		resp, err := base.RoundTrip(r)
+		if err != nil {
+			return nil, err
+		}
+		resp.Request = req // the clone carries the token
+		if resp.StatusCode != http.StatusUnauthorized || retried || !replayable || !bearerInvalidToken(resp) {
+			return resp, nil
+		}
+		t.tokens.InvalidateToken(ctx, token)
+		next, err := t.tokens.AccessToken(ctx)
+		if err != nil {
+			discardBody(resp)
+			return nil, fmt.Errorf("helseid: get a new bearer token after invalid_token: %w", err)
+		}
+		if next == token {
+			return resp, nil
+		}
+		token = next
+		discardBody(resp)
+	}
+}
+
+// secureForToken reports whether a token may be sent to req's URL: over https, or over plain
+// http to a loopback address, where it does not cross the network.
+func secureForToken(req *http.Request) bool {
+	switch strings.ToLower(req.URL.Scheme) {
+	case "https":
+		return true
+	case "http":
+		return httpx.IsLoopbackHost(req.URL.Hostname())
+	}
+	return false
+}
+
+// sameOriginAsFirst reports whether the redirect hop req goes to the origin of the request the
+// redirect chain started with; false when that request cannot be found.
+func sameOriginAsFirst(req *http.Request) bool {
+	orig := req
+	for i := 0; orig.Response != nil; i++ {
+		if orig.Response.Request == nil || i == bearerMaxRedirectDepth {
+			return false
+		}
+		orig = orig.Response.Request
+	}
+	if orig.URL == nil || orig.URL.Host == "" || req.URL.Host == "" {
+		return false
+	}
+	return dpop.Origin(orig.URL) == dpop.Origin(req.URL)
+}
+
+// bearerInvalidToken reports whether resp challenges with Bearer error="invalid_token"
+// (RFC 6750 §3.1).
+func bearerInvalidToken(resp *http.Response) bool {
+	cs, err := dpop.ParseChallenges(resp.Header.Values("Www-Authenticate")...)
+	if err != nil {
+		return false
+	}
+	c, ok := dpop.FindChallenge(cs, "Bearer")
+	return ok && c.Param("error") == "invalid_token"
+}
+
+func closeRequestBody(req *http.Request) {
+	if req.Body != nil {
+		_ = req.Body.Close()
+	}
+}
+
+func discardBody(resp *http.Response) {
+	if resp.Body != nil {
+		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+		_ = resp.Body.Close()
+	}
+}
