@@ -62,6 +62,11 @@ func rotate(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if cf.local {
+		// The new key would be registered with a server that is gone when the command ends,
+		// and replace the file's key, which the real HelseID may still hold.
+		return errors.New("-local cannot rotate: the key file would hold a key only a throwaway server knows")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), cf.timeout)
 	defer cancel()
 	s, err := cf.open(ctx, nil)

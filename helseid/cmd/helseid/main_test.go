@@ -103,6 +103,15 @@ func TestRotateAndExpiry(t *testing.T) {
 	assert.Contains(t, stdout, "rotated: kid "+keys.Current.KeyID())
 	assert.NotContains(t, stdout, `"d"`)
 
+	before, err := os.ReadFile(path)
+	require.NoError(t, err)
+	code, _, stderr = helseidCLI(t, "rotate", "-local", "-client-id", clientID, "-key", path)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "-local cannot rotate")
+	after, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "the key file is untouched")
+
 	code, stdout, stderr = helseidCLI(t, "expiry", "-key", path)
 	require.Equal(t, 0, code, stderr)
 	assert.Regexp(t, `expires: \S+ \(\d+\.\d days left\)`, stdout)
