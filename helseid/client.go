@@ -2,6 +2,7 @@ package helseid
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -109,7 +110,7 @@ type Client struct {
 	http         *http.Client
 	now          func() time.Time
 	discovery    *discovery.Cache
-	assertions   *clientauth.Builder
+	assertions   *clientKeys // SetKeys swaps the key
 	proofer      *dpop.Proofer
 	nonces       *dpop.NonceStore // the authorization server's
 	apiNonces    *dpop.NonceStore // resource servers'
@@ -176,11 +177,9 @@ func NewClient(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	c.assertions, err = clientauth.New(clientauth.Config{
-		ClientID: cfg.ClientID, Audience: cfg.Issuer,
-		Key: cfg.Key.Signer(), Algorithm: cfg.Key.Algorithm(), KeyID: cfg.Key.KeyID(),
-		Lifetime: cfg.AssertionLifetime, Now: c.now,
-	})
+	c.assertions, err = newClientKeys(clientauth.Config{
+		ClientID: cfg.ClientID, Audience: cfg.Issuer, Lifetime: cfg.AssertionLifetime, Now: c.now,
+	}, cfg.Key)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
@@ -352,8 +351,23 @@ func (c *Client) requestToken(ctx context.Context, spec *tokenSpec, org Organiza
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)
 	}
+	used := c.assertions.p.Load()
+	resp, err := c.requestTokenWith(ctx, spec, org, details, used.current)
+	if errors.Is(err, ErrInvalidClient) {
+		// The key may have been rotated under this request (see SetKeys).
+		for _, other := range c.assertions.others(used.kid) {
+			resp, err = c.requestTokenWith(ctx, spec, org, details, other)
+			if !errors.Is(err, ErrInvalidClient) {
+				break
+			}
+		}
+	}
+	return resp, err
+}
+
+func (c *Client) requestTokenWith(ctx context.Context, spec *tokenSpec, org Organization, details json.RawMessage, key *clientauth.Builder) (*TokenResponse, error) {
 	endpoint, err := c.tokenEndpoint(ctx, spec, org, tokenendpoint.AuthenticatorFunc(func(form url.Values) error {
-		return c.assertions.Authenticate(form, details)
+		return key.Authenticate(form, details)
 	}))
 	if err != nil {
 		return nil, err

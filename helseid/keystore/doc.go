@@ -21,6 +21,16 @@
 // thrown away. A key promoted by Resolve has an unknown expiration (zero), because the answer
 // that stated it was lost: rotate again soon.
 //
-// A process that serves requests reads the key it signs with from Keys.Current, and notices
-// a new key by its KeyID.
+// # Running for years
+//
+// A running helseid.Client takes a new key with SetKeys, without a restart or a failed
+// request. A Watcher reads the store every Interval and gives the client its keys, so every
+// process sharing the store (a fleet on one file) signs with the promoted key within one
+// Interval, and knows a pending key as soon as it reads it, which the client tries when HelseID
+// refuses the old one. An AutoRotator renews the key before it expires: each process at its
+// own random moment shortly before RenewBefore, one at a time under the store's lock (a
+// FileStore locks a file next to the key file with flock, which a crash releases), waiting
+// FleetDelay between storing the pending key and registering it so the Watchers have read it,
+// retrying failures with a doubling backoff and warning through OnEvent when the key is close
+// to expiry and rotation keeps failing.
 package keystore

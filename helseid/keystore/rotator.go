@@ -41,6 +41,10 @@ type Rotator struct {
 	Registrar Registrar
 	// Algorithm of new keys; empty means the current key's.
 	Algorithm string
+	// BeforeRegister, when set, is called by Rotate once the new key is stored as pending and
+	// before it is registered; an error stops the rotation there (the key stays pending).
+	// AutoRotator uses it to give the fleet's Watchers time to learn the pending key.
+	BeforeRegister func(ctx context.Context, keys *Keys) error
 
 	mu sync.Mutex
 	at func(step string) // test hook: called after each step of Rotate
@@ -135,6 +139,11 @@ func (r *Rotator) Rotate(ctx context.Context) (*Keys, error) {
 		return keys, fmt.Errorf("keystore: store the new key as pending: %w", err)
 	}
 	r.step(stepPendingStored)
+	if r.BeforeRegister != nil {
+		if err := r.BeforeRegister(ctx, pending); err != nil {
+			return pending, fmt.Errorf("keystore: before registering the new key (kept as pending): %w", err)
+		}
+	}
 	expires, err := r.Registrar.RegisterKey(ctx, next)
 	if err != nil {
 		return pending, fmt.Errorf("keystore: register the new key (kept as pending): %w", err)
