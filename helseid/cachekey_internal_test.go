@@ -1,9 +1,13 @@
 package helseid
 
 import (
+	"fmt"
+	"runtime"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestOrgNumberRoundTrip(t *testing.T) {
@@ -16,4 +20,140 @@ func TestOrgNumberRoundTrip(t *testing.T) {
 	b := newTokenKey(spec, Organization{Parent: "987654321", Child: "912345678"})
 	assert.NotEqual(t, a, b, "parent and child are not interchangeable")
 	assert.Equal(t, Organization{Parent: "912345678", Child: "987654321"}, a.organization())
+}
+
+func newSpecTestClient(t *testing.T) *Client {
+	t.Helper()
+	key, err := GenerateKey("ES256")
+	require.NoError(t, err)
+	c, err := NewClient(Config{Issuer: "https://helseid.example", ClientID: "client", Key: key})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// An entry of the spec table is used only for the very request it was made from: a different
+// request that lands on its slots (a hash collision, planted here) gets its own spec.
+func TestSpecTableVerifiesOnHit(t *testing.T) {
+	c := newSpecTestClient(t)
+	scopes := []string{"nhn:api/b", "nhn:api/a"}
+	h := c.requestHash(scopes, "")
+	planted := &tokenSpec{grant: "client_credentials", scope: "nhn:api/planted"}
+	tests := []struct {
+		name     string
+		scopes   []string
+		resource string
+	}{
+		{"other scopes", []string{"nhn:api/x"}, ""},
+		{"other order", []string{"nhn:api/a", "nhn:api/b"}, ""},
+		{"a scope more", []string{"nhn:api/b", "nhn:api/a", "nhn:api/a"}, ""},
+		{"other case", []string{"nhn:api/B", "nhn:api/a"}, ""},
+		{"other resource", []string{"nhn:api/b", "nhn:api/a"}, "nhn:api"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for i := uint64(0); i < specWays; i++ {
+				c.specs.slots[(h+i)%specSlots].Store(&specEntry{hash: h, scopes: tt.scopes, resource: tt.resource, spec: planted})
+			}
+			got, err := c.spec(scopes, "")
+			require.NoError(t, err)
+			assert.NotSame(t, planted, got)
+			assert.Equal(t, "nhn:api/a nhn:api/b", got.scope)
+			assert.Empty(t, got.resource)
+		})
+	}
+}
+
+// A caller passing ever-new scopes cannot grow the client's memory without bound: the table
+// has a fixed number of slots, and interned specs nothing holds any more are swept.
+func TestSpecTableIsBounded(t *testing.T) {
+	c := newSpecTestClient(t)
+	const n = 10_000
+	for i := range n {
+		_, err := c.spec([]string{fmt.Sprintf("nhn:api/scope-%d", i)}, "")
+		require.NoError(t, err)
+		if i%500 == 499 {
+			runtime.GC()
+		}
+	}
+	runtime.GC()
+	used, live := 0, 0
+	for i := range c.specs.slots {
+		if c.specs.slots[i].Load() != nil {
+			used++
+		}
+	}
+	c.specs.mu.Lock()
+	for _, p := range c.specs.interned {
+		if p.Value() != nil {
+			live++
+		}
+	}
+	interned := len(c.specs.interned)
+	c.specs.mu.Unlock()
+	assert.LessOrEqual(t, used, specSlots)
+	assert.LessOrEqual(t, live, specSlots, "only the specs the table still holds are alive")
+	assert.Less(t, interned, 2*(specSlots+500)+1, "dead interned specs are swept")
+
+	// A request too large for an entry is still served, validated on each call.
+	var big []string
+	for i := range 100 {
+		big = append(big, fmt.Sprintf("nhn:api/a-rather-long-scope-name-%03d", i))
+	}
+	spec, err := c.spec(big, "")
+	require.NoError(t, err)
+	again, err := c.spec(big, "")
+	require.NoError(t, err)
+	assert.Same(t, spec, again, "interned while it is held")
+	for i := range c.specs.slots {
+		if e := c.specs.slots[i].Load(); e != nil {
+			assert.NotSame(t, spec, e.spec, "no entry keeps a request over specMaxBytes")
+		}
+	}
+}
+
+// Many goroutines asking for more requests than the table has slots, in several orders, all
+// get the right spec, and one spec per canonical request while it is held.
+func TestSpecTableConcurrent(t *testing.T) {
+	c := newSpecTestClient(t)
+	const distinct = 3 * specSlots
+	var wg sync.WaitGroup
+	results := make([][]*tokenSpec, 8)
+	for g := range results {
+		results[g] = make([]*tokenSpec, distinct)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for round := range 3 {
+				for i := range distinct {
+					a, b := fmt.Sprintf("nhn:api/a%d", i), fmt.Sprintf("nhn:api/b%d", i)
+					scopes := []string{a, b}
+					if (g+round+i)%2 == 1 {
+						scopes = []string{b, a}
+					}
+					spec, err := c.spec(scopes, "")
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if spec.scope != a+" "+b {
+						t.Errorf("request %d got spec %q", i, spec.scope)
+						return
+					}
+					if results[g][i] == nil {
+						results[g][i] = spec
+					} else if results[g][i] != spec {
+						t.Errorf("request %d got a second spec while the first was held", i)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range distinct {
+		for g := 1; g < len(results); g++ {
+			assert.Same(t, results[0][i], results[g][i], "request %d", i)
+		}
+	}
 }

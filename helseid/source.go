@@ -18,7 +18,7 @@ type Source struct {
 // organisation takes each call's from its context; for a multi-tenant client a call whose
 // context names none fails with ErrNoOrganization, as Token does.
 func (c *Client) Source(req ClientCredentialsRequest) (*Source, error) {
-	spec, err := c.spec(req)
+	spec, err := c.spec(req.Scopes, req.Resource)
 	if err != nil {
 		return nil, err
 	}
