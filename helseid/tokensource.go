@@ -16,17 +16,30 @@ import (
 // c.Proofer() as well as the token. Never hand this source to oauth2.NewClient or
 // oauth2.Transport, which send the token without a proof; use HTTPClient instead.
 func (c *Client) TokenSource(ctx context.Context, req ClientCredentialsRequest) oauth2.TokenSource {
-	return tokenSource{ctx: ctx, client: c, req: req}
+	spec, err := c.spec(req.Scopes, req.Resource)
+	return &tokenSource{ctx: ctx, client: c, spec: spec, org: req.Organization, err: err}
 }
 
+// tokenSource validates its request once, like Source; a refused request is reported by every
+// Token call, since TokenSource cannot return an error.
 type tokenSource struct {
 	ctx    context.Context
 	client *Client
-	req    ClientCredentialsRequest
+	spec   *tokenSpec
+	org    Organization
+	err    error
 }
 
-func (s tokenSource) Token() (*oauth2.Token, error) {
-	tok, err := s.client.Token(s.ctx, s.req)
+// Token allocates the *oauth2.Token it returns and nothing else. It returns a new one on every
+// call rather than one kept while the token is unchanged: oauth2.Token's fields are exported
+// and writable, so a token handed to two callers would let one's change (or WithExtra-style
+// rewrapping code that edits in place) reach the other, and the cached access token must stay
+// as HelseID issued it.
+func (s *tokenSource) Token() (*oauth2.Token, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	tok, err := s.client.cachedToken(s.ctx, s.spec, s.org)
 	if err != nil {
 		return nil, err
 	}
