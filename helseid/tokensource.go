@@ -31,10 +31,10 @@ type tokenSource struct {
 }
 
 // Token allocates the *oauth2.Token it returns and nothing else. It returns a new one on every
-// call rather than one kept while the token is unchanged: oauth2.Token's fields are exported
-// and writable, so a token handed to two callers would let one's change (or WithExtra-style
-// rewrapping code that edits in place) reach the other, and the cached access token must stay
-// as HelseID issued it.
+// call rather than one kept while the token is unchanged, because an *oauth2.Token is not
+// read-only once handed out: its fields are exported, and oauth2.ReuseTokenSource (which
+// oauth2.NewClient puts around any source) writes into every token it receives, so a token
+// shared between two such wrappers would be written by both at once.
 func (s *tokenSource) Token() (*oauth2.Token, error) {
 	if s.err != nil {
 		return nil, s.err
