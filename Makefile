@@ -75,7 +75,7 @@ fuzz:
 
 # Benchmarks compare each hot path with its baseline in the same run; see BENCHMARKS.md.
 bench: redis-check
-	$(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCHCOUNT) ./dpop/ ./internal/clientauth/ ./internal/tokencache/ ./tokenexchange/ ./resource/ > bench.txt
+	$(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCHCOUNT) ./dpop/ ./internal/clientauth/ ./internal/tokencache/ ./tokenexchange/ ./resource/ ./helseid/ > bench.txt
 	cd helseid/helseidredis && $(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCHCOUNT) ./... >> ../../bench.txt
 	$(BENCHSTAT) -filter '.name:(ProofES256 OR Assertion)' -col '/impl@(bare-signasn1 proofer builder builder-with-details jwx-jwt-sign)' bench.txt
 	$(BENCHSTAT) -filter '.name:(Hit OR TransportRoundTrip)' -col '/impl@(oauth2-reuse tokencache bare transport)' bench.txt
@@ -85,4 +85,5 @@ bench: redis-check
 	$(BENCHSTAT) -filter '.name:CacheHit' -col '/impl@(bare-sha256 tokenexchange tokencache)' bench.txt
 	$(BENCHSTAT) -filter '.name:SessionHit' -col '/impl@(oauth2-reuse session)' bench.txt
 	$(BENCHSTAT) -filter '.name:VerifyProofReplay' -col '/impl@(memory redis setnx-round-trip store-alone)' bench.txt
-	$(BENCHSTAT) -filter '-.name:(ProofES256 OR Assertion OR Hit OR TransportRoundTrip OR Tenants OR VerifyES256 OR ReplayStore OR CacheHit OR SessionHit OR VerifyProofReplay)' bench.txt
+	$(BENCHSTAT) -filter '.name:ClientToken' -col '/impl@(oauth2-reuse client-token client-token-org tokensource source)' bench.txt
+	$(BENCHSTAT) -filter '-.name:(ProofES256 OR Assertion OR Hit OR TransportRoundTrip OR Tenants OR VerifyES256 OR ReplayStore OR CacheHit OR SessionHit OR VerifyProofReplay OR ClientToken)' bench.txt
