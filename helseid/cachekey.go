@@ -124,7 +124,10 @@ type specCache struct {
 func (c *Client) requestHash(scopes []string, resource string) uint64 {
 	// One maphash.String per string (no buffer to fill), chained through a multiply so that
 	// the order counts.
-	h := maphash.String(c.seed, resource) ^ uint64(len(scopes))
+	h := uint64(len(scopes))
+	if resource != "" {
+		h ^= maphash.String(c.seed, resource)
+	}
 	for _, s := range scopes {
 		h = (h ^ maphash.String(c.seed, s)) * 0x9e3779b97f4a7c15
 		h ^= h >> 32

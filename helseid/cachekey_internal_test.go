@@ -157,3 +157,21 @@ func TestSpecTableConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSpecHit is what client.Token adds to Source.Token on a warm table: finding the
+// request's spec again.
+func BenchmarkSpecHit(b *testing.B) {
+	key, err := GenerateKey("ES256")
+	require.NoError(b, err)
+	c, err := NewClient(Config{Issuer: "https://helseid.example", ClientID: "client", Key: key})
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = c.Close() })
+	_, err = c.spec([]string{"nhn:kjernejournal/api"}, "")
+	require.NoError(b, err)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.spec([]string{"nhn:kjernejournal/api"}, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
