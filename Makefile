@@ -89,4 +89,5 @@ bench: redis-check
 	$(BENCHSTAT) -filter '.name:VerifyProofReplay' -col '/impl@(memory redis setnx-round-trip store-alone)' bench.txt
 	$(BENCHSTAT) -filter '.name:Guard' -col '/impl@(bare-rsa-ecdsa bare-ecdsa guard-first-seen guard)' bench.txt
 	$(BENCHSTAT) -filter '.name:VerifyJWS' -col '/impl@(bare jose jwx)' bench.txt
-	$(BENCHSTAT) -filter '-.name:(ProofES256 OR Assertion OR Hit OR TransportRoundTrip OR Tenants OR VerifyES256 OR ReplayStore OR CacheHit OR SessionHit OR VerifyProofReplay OR Guard OR VerifyJWS)' bench.txt
+	$(BENCHSTAT) -filter '.name:ClientToken' -col '/impl@(oauth2-reuse client-token client-token-org tokensource source)' bench.txt
+	$(BENCHSTAT) -filter '-.name:(ProofES256 OR Assertion OR Hit OR TransportRoundTrip OR Tenants OR VerifyES256 OR ReplayStore OR CacheHit OR SessionHit OR VerifyProofReplay OR Guard OR VerifyJWS OR ClientToken)' bench.txt

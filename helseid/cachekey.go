@@ -5,14 +5,18 @@ import (
 	"hash/maphash"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"weak"
 
 	"github.com/helseid-go/sdk/internal/tokencache"
 )
 
 // tokenSpec is one kind of token request: grant, sorted scopes, resource and whether the token
 // is an unbound Bearer token (ClientCredentialsRequest.Bearer) or DPoP-bound. Specs are
-// interned per Client, so equal requests share one *tokenSpec and a cache key can compare it
-// by pointer. The cache belongs to one Client, which fixes the issuer, the client id and the
+// interned per Client while anything (a cache key, the spec table, a Source) holds them, so
+// equal requests share one *tokenSpec and a cache key can compare it by pointer. The cache
+// belongs to one Client, which fixes the issuer, the client id and the
 // DPoP key (its thumbprint), the remaining inputs that change a token.
 type tokenSpec struct {
 	grant    string
@@ -73,30 +77,149 @@ func (c *Client) hashKey(k tokenKey) uint64 {
 	return h ^ k.spec.hash
 }
 
-// spec validates req and returns its interned spec.
-func (c *Client) spec(req ClientCredentialsRequest) (*tokenSpec, error) {
-	if err := checkScopes(req.Scopes); err != nil {
+// Request specs are found again per call in a small table keyed by a hash of the request as
+// given (scopes in the caller's order, resource), each entry verified against the request on a
+// hit, so that Token on a warm cache neither sorts, joins nor allocates. The table is fixed in
+// size: a caller passing ever-new scopes replaces entries rather than adding them.
+const (
+	specSlots = 256 // a power of two
+	specWays  = 4   // slots probed per request
+	// specMaxBytes bounds the scope and resource bytes an entry keeps: larger requests are
+	// validated on every call instead, so the table holds at most specSlots × specMaxBytes.
+	specMaxBytes = 1024
+)
+
+// specEntry is one request as given and its spec. It is immutable once published.
+type specEntry struct {
+	hash     uint64
+	scopes   []string // the caller's order, duplicates included
+	resource string
+	bearer   bool
+	spec     *tokenSpec
+}
+
+func (e *specEntry) matches(h uint64, scopes []string, resource string, bearer bool) bool {
+	if e == nil || e.hash != h || e.resource != resource || e.bearer != bearer || len(e.scopes) != len(scopes) {
+		return false
+	}
+	for i, s := range e.scopes {
+		if s != scopes[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// specCache is a Client's table of request specs and the interning of the specs themselves.
+type specCache struct {
+	slots  [specSlots]atomic.Pointer[specEntry]
+	victim atomic.Uint32 // rotates the way replaced when all are taken
+
+	// interned maps a canonical request to its spec while anything (a table entry, a cache
+	// key, a Source) still holds it, so equal requests share one token; dead entries are
+	// swept when the map has doubled since the last sweep.
+	mu        sync.Mutex
+	interned  map[string]weak.Pointer[tokenSpec]
+	sweepSize int
+}
+
+// requestHash hashes the request as given; the order of the scopes counts, since entries are
+// verified against the request in that order.
+func (c *Client) requestHash(scopes []string, resource string, bearer bool) uint64 {
+	// One maphash.String per string (no buffer to fill), chained through a multiply so that
+	// the order counts.
+	h := uint64(len(scopes))
+	if bearer {
+		h ^= 1 << 63
+	}
+	if resource != "" {
+		h ^= maphash.String(c.seed, resource)
+	}
+	for _, s := range scopes {
+		h = (h ^ maphash.String(c.seed, s)) * 0x9e3779b97f4a7c15
+		h ^= h >> 32
+	}
+	return h
+}
+
+// spec validates a request's scopes and resource and returns its interned spec (a Bearer one
+// with bearer): on a warm table without sorting, joining or allocating. Nothing of the
+// arguments is kept (entries hold copies), so a caller's request built on the stack stays there.
+func (c *Client) spec(scopes []string, resource string, bearer bool) (*tokenSpec, error) {
+	h := c.requestHash(scopes, resource, bearer)
+	for i := uint64(0); i < specWays; i++ {
+		if e := c.specs.slots[(h+i)%specSlots].Load(); e.matches(h, scopes, resource, bearer) {
+			return e.spec, nil
+		}
+	}
+	return c.newSpec(h, scopes, resource, bearer)
+}
+
+// newSpec validates and canonicalises a request, interns its spec and remembers it in the
+// table.
+func (c *Client) newSpec(h uint64, scopes []string, resource string, bearer bool) (*tokenSpec, error) {
+	if err := checkScopes(scopes); err != nil {
 		return nil, err
 	}
-	if strings.ContainsAny(req.Resource, " \t\r\n") {
-		return nil, fmt.Errorf("%w: resource %.64q has white space", ErrInvalidRequestParams, req.Resource)
+	if strings.ContainsAny(resource, " \t\r\n") {
+		return nil, fmt.Errorf("%w: resource %.64q has white space", ErrInvalidRequestParams, strings.Clone(resource))
 	}
-	scopes := slices.Clone(req.Scopes)
-	slices.Sort(scopes)
-	scopes = slices.Compact(scopes)
-	spec := &tokenSpec{grant: "client_credentials", scope: strings.Join(scopes, " "), resource: req.Resource, bearer: req.Bearer}
+	kept := strings.Clone(resource) // a new variable: storing resource itself would move the caller's request to the heap
+	sorted := slices.Clone(scopes)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	spec := c.intern(&tokenSpec{grant: "client_credentials", scope: strings.Join(sorted, " "), resource: kept, bearer: bearer})
+
+	size := len(kept)
+	for _, s := range scopes {
+		size += len(s)
+	}
+	if size > specMaxBytes {
+		return spec, nil
+	}
+	given := make([]string, len(scopes))
+	for i, s := range scopes {
+		given[i] = strings.Clone(s)
+	}
+	e := &specEntry{hash: h, scopes: given, resource: kept, bearer: bearer, spec: spec}
+	for i := uint64(0); i < specWays; i++ {
+		if c.specs.slots[(h+i)%specSlots].CompareAndSwap(nil, e) {
+			return spec, nil
+		}
+	}
+	way := uint64(c.specs.victim.Add(1)) % specWays
+	c.specs.slots[(h+way)%specSlots].Store(e)
+	return spec, nil
+}
+
+// intern returns the live spec equal to spec, or spec itself, now interned.
+func (c *Client) intern(spec *tokenSpec) *tokenSpec {
 	canonical := spec.grant + "\n" + spec.scope + "\n" + spec.resource
 	if spec.bearer {
 		// A bound and an unbound token for the same request are different specs, so they
 		// never share a cache entry.
 		canonical += "\nBearer"
 	}
-	if known, ok := c.specs.Load(canonical); ok {
-		return known.(*tokenSpec), nil
+	s := &c.specs
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if known := s.interned[canonical].Value(); known != nil {
+		return known
+	}
+	if s.interned == nil {
+		s.interned = make(map[string]weak.Pointer[tokenSpec])
+	}
+	if len(s.interned) >= max(2*s.sweepSize, 64) {
+		for k, p := range s.interned {
+			if p.Value() == nil {
+				delete(s.interned, k)
+			}
+		}
+		s.sweepSize = len(s.interned)
 	}
 	spec.hash = maphash.String(c.seed, canonical)
-	known, _ := c.specs.LoadOrStore(canonical, spec)
-	return known.(*tokenSpec), nil
+	s.interned[canonical] = weak.Make(spec)
+	return spec
 }
 
 func (c *Client) observeCache(k tokenKey, e tokencache.Event) {

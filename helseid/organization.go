@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // ErrInvalidOrganization reports organisation numbers HelseID would refuse.
@@ -106,12 +107,14 @@ func checkOrgNumber(role, n string, required bool) error {
 		}
 		return nil
 	}
+	// The errors quote a copy of n: quoting n itself would make every caller's request escape
+	// to the heap, on the hit path too.
 	if len(n) != 9 {
-		return fmt.Errorf("%w: %s %.20q must have 9 digits", ErrInvalidOrganization, role, n)
+		return fmt.Errorf("%w: %s %.20q must have 9 digits", ErrInvalidOrganization, role, strings.Clone(n))
 	}
 	for i := 0; i < len(n); i++ {
 		if n[i] < '0' || n[i] > '9' {
-			return fmt.Errorf("%w: %s %.20q must have 9 digits", ErrInvalidOrganization, role, n)
+			return fmt.Errorf("%w: %s %.20q must have 9 digits", ErrInvalidOrganization, role, strings.Clone(n))
 		}
 	}
 	return nil

@@ -28,7 +28,7 @@ func (c *Client) Source(req ClientCredentialsRequest) (*Source, error) {
 
 // source is Source for either kind of token.
 func (c *Client) source(req ClientCredentialsRequest) (*Source, error) {
-	spec, err := c.spec(req)
+	spec, err := c.spec(req.Scopes, req.Resource, req.Bearer)
 	if err != nil {
 		return nil, err
 	}

@@ -17,22 +17,35 @@ import (
 // oauth2.Transport, which send the token without a proof; use HTTPClient instead. Only with
 // req.Bearer are the tokens unbound (Type() "Bearer"), for an API that has not moved to DPoP.
 func (c *Client) TokenSource(ctx context.Context, req ClientCredentialsRequest) oauth2.TokenSource {
-	return tokenSource{ctx: ctx, client: c, req: req}
+	spec, err := c.spec(req.Scopes, req.Resource, req.Bearer)
+	return &tokenSource{ctx: ctx, client: c, spec: spec, org: req.Organization, err: err}
 }
 
+// tokenSource validates its request once, like Source; a refused request is reported by every
+// Token call, since TokenSource cannot return an error.
 type tokenSource struct {
 	ctx    context.Context
 	client *Client
-	req    ClientCredentialsRequest
+	spec   *tokenSpec
+	org    Organization
+	err    error
 }
 
-func (s tokenSource) Token() (*oauth2.Token, error) {
-	tok, err := s.client.Token(s.ctx, s.req)
+// Token allocates the *oauth2.Token it returns and nothing else. It returns a new one on every
+// call rather than one kept while the token is unchanged, because an *oauth2.Token is not
+// read-only once handed out: its fields are exported, and oauth2.ReuseTokenSource (which
+// oauth2.NewClient puts around any source) writes into every token it receives, so a token
+// shared between two such wrappers would be written by both at once.
+func (s *tokenSource) Token() (*oauth2.Token, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	tok, err := s.client.cachedToken(s.ctx, s.spec, s.org)
 	if err != nil {
 		return nil, err
 	}
 	typ := "DPoP"
-	if s.req.Bearer {
+	if s.spec.bearer {
 		typ = "Bearer"
 	}
 	return &oauth2.Token{AccessToken: tok.AccessToken, TokenType: typ, Expiry: tok.Expiry}, nil
