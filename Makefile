@@ -16,8 +16,8 @@ FUZZ_TARGETS := \
 	./internal/discovery:FuzzParse \
 	./internal/jose:FuzzAppendJSONString \
 	./internal/jwks:FuzzParseSet \
-	./internal/tokenendpoint:FuzzParseError \
-	./internal/tokenendpoint:FuzzParseResponse \
+	./helseid/fapi:FuzzParseError \
+	./helseid/fapi:FuzzParseResponse \
 	./internal/accesstoken:FuzzJWTExpiry
 
 INTEROP_SERVER := internal/interop/testdata/server

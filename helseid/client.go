@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"github.com/helseid-go/sdk/dpop"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"github.com/helseid-go/sdk/internal/clientauth"
 	"github.com/helseid-go/sdk/internal/discovery"
 	"github.com/helseid-go/sdk/internal/httpx"
 	"github.com/helseid-go/sdk/internal/tokencache"
-	"github.com/helseid-go/sdk/internal/tokenendpoint"
 	"github.com/helseid-go/sdk/tokenexchange"
 )
 
@@ -94,7 +94,7 @@ type Config struct {
 const MinRefreshWindow = 2 * tokencache.DefaultExpiryMargin
 
 // RetryPolicy bounds retries of transient token-request failures; see Config.Retry.
-type RetryPolicy = tokenendpoint.RetryPolicy
+type RetryPolicy = fapi.RetryPolicy
 
 // Client talks to HelseID for one registered client. It is safe for concurrent use.
 type Client struct {
@@ -325,7 +325,7 @@ func (c *Client) requestToken(ctx context.Context, spec *tokenSpec, org Organiza
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)
 	}
-	endpoint, err := c.tokenEndpoint(ctx, spec, org, tokenendpoint.AuthenticatorFunc(func(form url.Values) error {
+	endpoint, err := c.tokenEndpoint(ctx, spec, org, fapi.ClientAuthenticatorFunc(func(form url.Values) error {
 		return c.assertions.Authenticate(form, details)
 	}))
 	if err != nil {
@@ -351,25 +351,29 @@ func (c *Client) fetchToken(ctx context.Context, key tokenKey) (*Token, time.Tim
 	return &Token{AccessToken: resp.AccessToken, Expiry: resp.Expiry}, resp.Expiry, nil
 }
 
-func (c *Client) tokenEndpoint(ctx context.Context, spec *tokenSpec, org Organization, auth tokenendpoint.Authenticator) (*tokenendpoint.Client, error) {
+func (c *Client) tokenEndpoint(ctx context.Context, spec *tokenSpec, org Organization, auth fapi.ClientAuthenticator) (*fapi.Client, error) {
 	md, err := c.discovery.Metadata(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("helseid: discovery: %w", err)
 	}
-	cfg := tokenendpoint.Config{
-		HTTPClient: c.http, Endpoint: md.TokenEndpoint, Auth: auth,
-		Proofer: c.proofer, Nonces: c.nonces, Now: c.now, Retry: c.cfg.Retry,
-	}
+	s := c.settings(auth)
 	if c.observer != nil {
-		cfg.Observe = func(e tokenendpoint.Event) {
+		s.OnRetry = func(e fapi.RetryEvent) {
 			kind := NonceRetry
-			if e.Kind == tokenendpoint.TransientRetry {
+			if e.Kind == fapi.TransientRetry {
 				kind = TransientRetry
 			}
 			c.observer.Observe(Event{Kind: kind, Grant: spec.grant, Scopes: spec.scope, Organization: org, StatusCode: e.StatusCode, Wait: e.Wait})
 		}
 	}
-	return tokenendpoint.New(cfg)
+	return fapi.NewClient(md.TokenEndpoint, s)
+}
+
+// settings are what every request to HelseID shares (DPoP key and nonces, HTTP client, clock
+// and Config.Retry), with auth as the client authentication: the token requests, PAR, the
+// session refreshes and the token exchanges alike.
+func (c *Client) settings(auth fapi.ClientAuthenticator) fapi.Settings {
+	return fapi.Settings{ClientAuth: auth, Proofer: c.proofer, Nonces: c.nonces, HTTPClient: c.http, Now: c.now, Retry: c.cfg.Retry}
 }
 
 // identityScopes are user scopes that the client_credentials grant cannot carry.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -101,13 +102,9 @@ func (c *Client) exchanger(endpoint string) (*tokenexchange.Exchanger, error) {
 	if cur := c.exchangerFor.Load(); cur != nil && cur.endpoint == endpoint {
 		return cur.ex, nil
 	}
-	ex, err := tokenexchange.New(tokenexchange.Config{
-		TokenEndpoint: endpoint,
-		ClientAuth: clientAuthFunc(func(form url.Values) error {
-			return c.assertions.Authenticate(form, nil)
-		}),
-		Proofer: c.proofer, Nonces: c.nonces, HTTPClient: c.http, Now: c.now, Retry: c.cfg.Retry,
-	})
+	ex, err := tokenexchange.New(endpoint, c.settings(fapi.ClientAuthenticatorFunc(func(form url.Values) error {
+		return c.assertions.Authenticate(form, nil)
+	})))
 	if err != nil {
 		return nil, err
 	}
@@ -119,10 +116,6 @@ type endpointExchanger struct {
 	endpoint string
 	ex       *tokenexchange.Exchanger
 }
-
-type clientAuthFunc func(form url.Values) error
-
-func (f clientAuthFunc) Authenticate(form url.Values) error { return f(form) }
 
 // onBehalfSource is the dpop.TokenSource of OnBehalfOfHTTPClient.
 type onBehalfSource struct {

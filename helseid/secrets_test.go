@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"log/slog"
 	"math/big"
 	"net/url"
@@ -78,13 +79,13 @@ func TestNoSecretInFormattingOrLogs(t *testing.T) {
 	nonceSecret := []byte("nonce-secret-0123456789-abcdefghijklmnop")
 	nonces, err := dpop.NewNonceSource(nonceSecret, 0, nil)
 	require.NoError(t, err)
-	rs, err := resource.NewSession(resource.Config{TokenEndpoint: f.srv.TokenEndpoint(), ClientAuth: noAuth{}}, "refresh-token-marker-1", time.Time{})
+	rs, err := resource.NewSession(resource.Config{TokenEndpoint: f.srv.TokenEndpoint(), Settings: fapi.Settings{ClientAuth: noAuth{}}}, "refresh-token-marker-1", time.Time{})
 	require.NoError(t, err)
 	verifier, err := pkce.NewVerifier()
 	require.NoError(t, err)
 
-	exchanges, err := tokenexchange.NewCache(tokenexchange.CacheConfig{Exchange: func(context.Context, tokenexchange.Request) (*tokenexchange.Response, error) {
-		return &tokenexchange.Response{AccessToken: "exchanged-token-marker", TokenType: "DPoP", ExpiresIn: 300, Expiry: time.Now().Add(5 * time.Minute)}, nil
+	exchanges, err := tokenexchange.NewCache(tokenexchange.CacheConfig{Exchange: func(context.Context, tokenexchange.Request) (*fapi.TokenResponse, error) {
+		return &fapi.TokenResponse{AccessToken: "exchanged-token-marker", TokenType: "DPoP", ExpiresIn: 300, Expiry: time.Now().Add(5 * time.Minute)}, nil
 	}})
 	require.NoError(t, err)
 	t.Cleanup(exchanges.Close)

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/helseid-go/sdk/internal/tokenendpoint"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"github.com/helseid-go/sdk/resource"
 )
 
@@ -72,14 +72,14 @@ func (c *Client) ResumeUserSession(ctx context.Context, refreshToken string, ref
 	}
 	s.tokens, err = resource.NewSession(resource.Config{
 		TokenEndpoint: md.TokenEndpoint,
-		ClientAuth: tokenendpoint.AuthenticatorFunc(func(form url.Values) error {
+		Settings: c.settings(fapi.ClientAuthenticatorFunc(func(form url.Values) error {
 			details, err := s.org.Load().AssertionDetails(c.cfg.Tenancy)
 			if err != nil {
 				return err
 			}
 			return c.assertions.Authenticate(form, details)
-		}),
-		Proofer: c.proofer, Nonces: c.nonces, HTTPClient: c.http, Now: c.now, Persist: opts.Persist,
+		})),
+		Persist: opts.Persist,
 	}, refreshToken, refreshExpiry)
 	if err != nil {
 		return nil, fmt.Errorf("helseid: %w", err)
@@ -189,12 +189,13 @@ func (c *Client) RevokeRefreshToken(ctx context.Context, refreshToken string) er
 	if md.RevocationEndpoint == "" {
 		return nil
 	}
-	endpoint, err := tokenendpoint.New(tokenendpoint.Config{HTTPClient: c.http, Endpoint: md.RevocationEndpoint, Now: c.now,
-		Auth: tokenendpoint.AuthenticatorFunc(func(form url.Values) error { return c.assertions.Authenticate(form, nil) })})
+	s := c.settings(fapi.ClientAuthenticatorFunc(func(form url.Values) error { return c.assertions.Authenticate(form, nil) }))
+	s.Proofer, s.Nonces = nil, nil // RFC 7009 has no DPoP
+	endpoint, err := fapi.NewClient(md.RevocationEndpoint, s)
 	if err != nil {
 		return fmt.Errorf("helseid: %w", err)
 	}
-	_, _, err = endpoint.Post(ctx, url.Values{"token": {refreshToken}, "token_type_hint": {"refresh_token"}}, http.StatusOK, tokenendpoint.Idempotent)
+	_, _, err = endpoint.Post(ctx, url.Values{"token": {refreshToken}, "token_type_hint": {"refresh_token"}}, http.StatusOK, fapi.Idempotent)
 	if err != nil {
 		return fmt.Errorf("helseid: revocation: %w", err)
 	}

@@ -4,30 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/helseid-go/sdk/dpop"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"github.com/helseid-go/sdk/internal/accesstoken"
 	"github.com/helseid-go/sdk/internal/tokencache"
-	"github.com/helseid-go/sdk/internal/tokenendpoint"
 )
 
 var (
 	// ErrRefreshTokenExpired reports a session whose refresh token is past its lifetime
 	// (rt_expires_in): the user must log in again. No request is sent.
 	ErrRefreshTokenExpired = errors.New("refresh token has expired")
-	// ErrInvalidConfig reports a Config the Session cannot work with.
-	ErrInvalidConfig = errors.New("invalid resource session configuration")
 	// ErrInvalidResource reports a resource value the Session refuses before sending it.
 	ErrInvalidResource = errors.New("invalid resource")
 	// ErrInvalidGrant is the server's answer to a refresh token it no longer accepts (used,
 	// revoked, expired): the user must log in again.
-	ErrInvalidGrant = tokenendpoint.ErrInvalidGrant
+	ErrInvalidGrant error = fapi.ErrInvalidGrant
 	// ErrPersistFailed reports that Persist failed for a refresh token the server has already
 	// rotated: the session keeps the new refresh token in memory (RefreshToken returns it) and
 	// holds the access token back until a later call's Persist succeeds. The error also wraps
@@ -35,17 +30,8 @@ var (
 	ErrPersistFailed = errors.New("new refresh token not persisted")
 )
 
-// Error is an error response of the token endpoint; read it with errors.As.
-type Error = tokenendpoint.Error
-
 // Token is an access token for one resource. Formatting and logging it never shows the token.
 type Token = accesstoken.Token
-
-// ClientAuthenticator adds client authentication to a token request form (a fresh
-// private_key_jwt assertion per call).
-type ClientAuthenticator interface {
-	Authenticate(form url.Values) error
-}
 
 // PersistFunc stores a new refresh token (and its expiry, zero when unknown) before the
 // access token it came with is handed out: when the old token has been used up, the new one
@@ -64,19 +50,14 @@ type PersistFunc func(ctx context.Context, refreshToken string, expiry time.Time
 type Config struct {
 	// TokenEndpoint is the authorization server's token endpoint. Required.
 	TokenEndpoint string
-	// ClientAuth authenticates the client on every refresh. Required.
-	ClientAuth ClientAuthenticator
-	// Proofer, when set, sends a DPoP proof with every refresh (the new access tokens are
-	// bound to its key) and requires token_type DPoP.
-	Proofer *dpop.Proofer
-	// Nonces keeps the server's DPoP nonces; nil means a store of the Session's own.
-	Nonces *dpop.NonceStore
-	// HTTPClient sends the requests; nil means a client with a 30 s timeout.
-	HTTPClient *http.Client
+	// Settings are the client's token-request settings (client authentication, which is
+	// required, DPoP, HTTP client, retries, clock), shared with its other requests. With a
+	// Proofer every refresh carries a DPoP proof (the new access tokens are bound to its key)
+	// and token_type DPoP is required. A refresh is retried after a transient failure only
+	// when the server's answer says it did not act on it (see fapi.ConsumesOnSuccess).
+	Settings fapi.Settings
 	// Persist, when set, stores every new refresh token (see PersistFunc).
 	Persist PersistFunc
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
 	// ExpiryMargin: an access token is not handed out in its last ExpiryMargin (so it does
 	// not expire in flight); zero means 10 s.
 	ExpiryMargin time.Duration
@@ -103,7 +84,7 @@ func expiryOf(token string, expiry, issued time.Time) time.Time {
 // Session is one user's refresh token and the access tokens it got, per resource. It is safe
 // for concurrent use.
 type Session struct {
-	endpoint *tokenendpoint.Client
+	endpoint *fapi.Client
 	persist  PersistFunc
 	now      func() time.Time
 	margin   time.Duration
@@ -123,17 +104,13 @@ type Session struct {
 // NewSession returns a Session for refreshToken (with its expiry, zero when unknown).
 func NewSession(cfg Config, refreshToken string, refreshExpiry time.Time) (*Session, error) {
 	if refreshToken == "" {
-		return nil, fmt.Errorf("%w: the refresh token is empty", ErrInvalidConfig)
+		return nil, errors.New("resource: the refresh token is empty")
 	}
-	if cfg.ClientAuth == nil {
-		return nil, fmt.Errorf("%w: ClientAuth is nil", ErrInvalidConfig)
-	}
-	endpoint, err := tokenendpoint.NewWithDPoP(tokenendpoint.Config{HTTPClient: cfg.HTTPClient, Endpoint: cfg.TokenEndpoint,
-		Auth: cfg.ClientAuth, Now: cfg.Now}, cfg.Proofer, cfg.Nonces, dpop.NewNonceStore)
+	endpoint, err := fapi.NewClient(cfg.TokenEndpoint, cfg.Settings)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("resource: %w", err)
 	}
-	s := &Session{endpoint: endpoint, persist: cfg.Persist, now: cfg.Now, margin: cfg.ExpiryMargin,
+	s := &Session{endpoint: endpoint, persist: cfg.Persist, now: cfg.Settings.Now, margin: cfg.ExpiryMargin,
 		refresh: make(chan struct{}, 1), refreshToken: refreshToken, refreshExpiry: refreshExpiry,
 		failures: map[string]failure{}}
 	s.tokens.Store(&map[string]*Token{})
@@ -352,7 +329,7 @@ func (s *Session) refreshFor(ctx context.Context, resource string, switched bool
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
 	defer cancel()
 	sent := s.now()
-	resp, err := s.endpoint.Token(ctx, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "resource": {resource}})
+	resp, err := s.endpoint.Refresh(ctx, rt, resource)
 	if err != nil {
 		err = fmt.Errorf("refresh for %s: %w", resource, err)
 		s.mu.Lock()

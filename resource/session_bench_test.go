@@ -2,6 +2,7 @@ package resource
 
 import (
 	"context"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"net/url"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ func (noAuth) Authenticate(url.Values) error { return nil }
 // BenchmarkSessionHit/impl=session (a cached token, the common case) with
 // /impl=oauth2-reuse, oauth2.ReuseTokenSource's hit, in the same run.
 func BenchmarkSessionHit(b *testing.B) {
-	s, err := NewSession(Config{TokenEndpoint: "https://as.example/token", ClientAuth: noAuth{}}, "rt", time.Time{})
+	s, err := NewSession(Config{TokenEndpoint: "https://as.example/token", Settings: fapi.Settings{ClientAuth: noAuth{}}}, "rt", time.Time{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"hash"
 	"slices"
 	"sync"
@@ -19,7 +21,7 @@ import (
 type Token = accesstoken.Token
 
 // ExchangeFunc performs one exchange; Exchanger.Exchange is one.
-type ExchangeFunc func(ctx context.Context, req Request) (*Response, error)
+type ExchangeFunc func(ctx context.Context, req Request) (*fapi.TokenResponse, error)
 
 // CacheConfig configures a Cache.
 type CacheConfig struct {
@@ -51,7 +53,7 @@ type cacheKey [sha256.Size]byte
 // NewCache checks cfg and returns a Cache.
 func NewCache(cfg CacheConfig) (*Cache, error) {
 	if cfg.Exchange == nil {
-		return nil, fmt.Errorf("%w: CacheConfig.Exchange is nil", ErrInvalidConfig)
+		return nil, errors.New("token exchange: CacheConfig.Exchange is nil")
 	}
 	c := &Cache{now: cfg.Now, exch: cfg.Exchange}
 	if c.now == nil {
@@ -64,7 +66,7 @@ func NewCache(cfg CacheConfig) (*Cache, error) {
 		MaxEntries: cfg.MaxEntries,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("token exchange: %w", err)
 	}
 	return c, nil
 }

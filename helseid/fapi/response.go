@@ -1,4 +1,4 @@
-package tokenendpoint
+package fapi
 
 import (
 	"bytes"
@@ -9,9 +9,9 @@ import (
 	"time"
 )
 
-// Response is a successful token response. It holds secrets: String, GoString, Format and
+// TokenResponse is a successful token response. It holds secrets: String, GoString, Format and
 // LogValue show only non-secret fields.
-type Response struct {
+type TokenResponse struct {
 	AccessToken     string `json:"access_token"`
 	TokenType       string `json:"token_type"`
 	ExpiresIn       int64  `json:"expires_in,omitempty"`
@@ -64,7 +64,7 @@ type wireResponse struct {
 // ParseResponse decodes a token response body. sent is when the request went out; expiries
 // are counted from it. It checks only the JSON shape and required members; the caller checks
 // token_type against what it asked for (see CheckTokenType).
-func ParseResponse(body []byte, sent time.Time) (*Response, error) {
+func ParseResponse(body []byte, sent time.Time) (*TokenResponse, error) {
 	var w wireResponse
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&w); err != nil {
@@ -79,7 +79,7 @@ func ParseResponse(body []byte, sent time.Time) (*Response, error) {
 	if w.TokenType == nil || *w.TokenType == "" {
 		return nil, fmt.Errorf("%w: token_type missing", ErrInvalidResponse)
 	}
-	r := &Response{
+	r := &TokenResponse{
 		AccessToken:     *w.AccessToken,
 		TokenType:       *w.TokenType,
 		RefreshToken:    w.RefreshToken,
@@ -111,8 +111,8 @@ func sanitizeJSONError(err error) error {
 	}
 }
 
-// redacted is what every formatting of a Response shows instead of its secrets.
-func (r Response) redacted() string {
+// redacted is what every formatting of a TokenResponse shows instead of its secrets.
+func (r TokenResponse) redacted() string {
 	return fmt.Sprintf("TokenResponse{TokenType:%q, ExpiresIn:%d, Scope:%q, RefreshToken:%s, IDToken:%s, AccessToken:REDACTED}",
 		r.TokenType, r.ExpiresIn, r.Scope, present(r.RefreshToken), present(r.IDToken))
 }
@@ -124,14 +124,14 @@ func present(s string) string {
 	return "REDACTED"
 }
 
-func (r Response) String() string   { return r.redacted() }
-func (r Response) GoString() string { return r.redacted() }
+func (r TokenResponse) String() string   { return r.redacted() }
+func (r TokenResponse) GoString() string { return r.redacted() }
 
 // Format applies to every verb, so %v, %+v, %#v, %s and %q all redact.
-func (r Response) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(r.redacted())) }
+func (r TokenResponse) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(r.redacted())) }
 
 // LogValue redacts the response in log/slog records.
-func (r Response) LogValue() slog.Value {
+func (r TokenResponse) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("token_type", r.TokenType),
 		slog.Int64("expires_in", r.ExpiresIn),
