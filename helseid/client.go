@@ -21,8 +21,9 @@ import (
 	"github.com/helseid-go/sdk/tokenexchange"
 )
 
-// ErrInvalidConfig reports a Config the client cannot work with; the message says which field.
-var ErrInvalidConfig = errors.New("invalid helseid configuration")
+// errInvalidConfig starts the message of a refused Config, which says which field. It is not
+// exported: a configuration is fixed by its author, not handled at run time.
+var errInvalidConfig = errors.New("invalid helseid configuration")
 
 // ErrInvalidRequestParams reports a token request the SDK refuses before sending it, such as
 // scopes of several APIs in one request.
@@ -72,7 +73,7 @@ type Config struct {
 	MaxCachedTokens int
 	// Retry bounds retries of transient token-request failures (network errors, 5xx, 429);
 	// the zero value retries up to 3 attempts. Set MaxAttempts to 1 to disable.
-	Retry RetryPolicy
+	Retry fapi.RetryPolicy
 
 	// IDTokenProfile chooses the ID-token signature algorithms: HelseIDProfile (the zero
 	// value, RS/PS/ES 256..512) or the stricter FAPI2Profile (PS256, ES256, EdDSA, and the
@@ -93,9 +94,6 @@ type Config struct {
 // long again to finish.
 const MinRefreshWindow = 2 * tokencache.DefaultExpiryMargin
 
-// RetryPolicy bounds retries of transient token-request failures; see Config.Retry.
-type RetryPolicy = fapi.RetryPolicy
-
 // Client talks to HelseID for one registered client. It is safe for concurrent use.
 type Client struct {
 	cfg          Config
@@ -107,7 +105,7 @@ type Client struct {
 	nonces       *dpop.NonceStore // the authorization server's
 	apiNonces    *dpop.NonceStore // resource servers'
 	apiTimeout   time.Duration    // of the DPoP HTTP clients for APIs; 0 means none
-	cache        *tokencache.Cache[tokenKey, Token]
+	cache        *tokencache.Cache[tokenKey, fapi.Token]
 	exchanges    *tokenexchange.Cache
 	exchangerFor atomic.Pointer[endpointExchanger]
 	keys         issuerKeys // the issuer's JWKS, for ID tokens
@@ -121,29 +119,29 @@ type Client struct {
 // first use and is cached.
 func NewClient(cfg Config) (*Client, error) {
 	if cfg.Issuer == "" {
-		return nil, fmt.Errorf("%w: Issuer is empty (use helseid.TestIssuer or helseid.ProductionIssuer)", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: Issuer is empty (use helseid.TestIssuer or helseid.ProductionIssuer)", errInvalidConfig)
 	}
 	if _, err := httpx.CheckEndpoint("Issuer", cfg.Issuer); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
 	}
 	if cfg.ClientID == "" {
-		return nil, fmt.Errorf("%w: ClientID is empty", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: ClientID is empty", errInvalidConfig)
 	}
 	if cfg.Key == nil {
-		return nil, fmt.Errorf("%w: Key is nil; load the client's private JWK with helseid.ParseJWK", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: Key is nil; load the client's private JWK with helseid.ParseJWK", errInvalidConfig)
 	}
 	if cfg.Tenancy != SingleTenant && cfg.Tenancy != MultiTenant {
-		return nil, fmt.Errorf("%w: unknown Tenancy %d", ErrInvalidConfig, int(cfg.Tenancy))
+		return nil, fmt.Errorf("%w: unknown Tenancy %d", errInvalidConfig, int(cfg.Tenancy))
 	}
 	if cfg.IDTokenProfile != HelseIDProfile && cfg.IDTokenProfile != FAPI2Profile {
-		return nil, fmt.Errorf("%w: unknown IDTokenProfile %d", ErrInvalidConfig, int(cfg.IDTokenProfile))
+		return nil, fmt.Errorf("%w: unknown IDTokenProfile %d", errInvalidConfig, int(cfg.IDTokenProfile))
 	}
 	if cfg.RefreshWindow != 0 && cfg.RefreshWindow < MinRefreshWindow {
-		return nil, fmt.Errorf("%w: RefreshWindow %s is under %s (zero means 60s)", ErrInvalidConfig, cfg.RefreshWindow, MinRefreshWindow)
+		return nil, fmt.Errorf("%w: RefreshWindow %s is under %s (zero means 60s)", errInvalidConfig, cfg.RefreshWindow, MinRefreshWindow)
 	}
 	if cfg.IDTokenLeeway > 5*time.Minute {
 		// The conformance suite sends an ID token expired 6 minutes ago; a client must refuse it.
-		return nil, fmt.Errorf("%w: IDTokenLeeway %s is over 5m", ErrInvalidConfig, cfg.IDTokenLeeway)
+		return nil, fmt.Errorf("%w: IDTokenLeeway %s is over 5m", errInvalidConfig, cfg.IDTokenLeeway)
 	}
 	c := &Client{cfg: cfg, http: cfg.HTTPClient, now: cfg.Now, apiTimeout: cfg.APITimeout}
 	switch {
@@ -161,7 +159,7 @@ func NewClient(cfg Config) (*Client, error) {
 	var err error
 	c.discovery, err = discovery.NewCache(discovery.Config{Issuer: cfg.Issuer, HTTPClient: c.http, Now: c.now})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
 	}
 	c.assertions, err = clientauth.New(clientauth.Config{
 		ClientID: cfg.ClientID, Audience: cfg.Issuer,
@@ -169,7 +167,7 @@ func NewClient(cfg Config) (*Client, error) {
 		Lifetime: cfg.AssertionLifetime, Now: c.now,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
 	}
 	pc := dpop.ProoferConfig{Now: c.now}
 	if cfg.DPoPKey != nil {
@@ -177,13 +175,13 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	c.proofer, err = dpop.NewProofer(pc)
 	if err != nil {
-		return nil, fmt.Errorf("%w: DPoPKey: %w", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%w: DPoPKey: %w", errInvalidConfig, err)
 	}
 	c.nonces = dpop.NewNonceStore()
 	c.apiNonces = dpop.NewNonceStore()
 	c.seed = maphash.MakeSeed()
 	c.observer = cfg.Observer
-	cacheCfg := tokencache.Config[tokenKey, Token]{
+	cacheCfg := tokencache.Config[tokenKey, fapi.Token]{
 		Fetch:         c.fetchToken,
 		Hash:          c.hashKey,
 		Now:           cfg.Now,
@@ -195,14 +193,14 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	c.cache, err = tokencache.New(cacheCfg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
 	}
 	c.exchanges, err = tokenexchange.NewCache(tokenexchange.CacheConfig{
 		Exchange: c.exchange, Now: cfg.Now, MaxEntries: cfg.MaxCachedTokens,
 	})
 	if err != nil {
 		c.cache.Close()
-		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
 	}
 	return c, nil
 }
@@ -235,7 +233,7 @@ func (c *Client) Proofer() *dpop.Proofer { return c.proofer }
 func (c *Client) APINonces() *dpop.NonceStore { return c.apiNonces }
 
 // Metadata returns HelseID's discovery document, fetched once and cached for 24 hours.
-func (c *Client) Metadata(ctx context.Context) (*Metadata, error) {
+func (c *Client) Metadata(ctx context.Context) (*fapi.Metadata, error) {
 	return c.discovery.Metadata(ctx)
 }
 
@@ -255,7 +253,7 @@ type ClientCredentialsRequest struct {
 // ClientCredentials requests a new DPoP-bound access token with the client_credentials grant,
 // bypassing the cache; most callers want Token, which caches. The organisation is the
 // request's, or else the one in ctx (WithOrganization), as for Token.
-func (c *Client) ClientCredentials(ctx context.Context, req ClientCredentialsRequest) (*TokenResponse, error) {
+func (c *Client) ClientCredentials(ctx context.Context, req ClientCredentialsRequest) (*fapi.TokenResponse, error) {
 	spec, err := c.spec(req)
 	if err != nil {
 		return nil, err
@@ -274,7 +272,7 @@ func (c *Client) ClientCredentials(ctx context.Context, req ClientCredentialsReq
 // different organisations never mix. A multi-tenant client that finds neither fails with
 // ErrNoOrganization rather than return the supplier's own token; ask for that with
 // SupplierOrganization.
-func (c *Client) Token(ctx context.Context, req ClientCredentialsRequest) (*Token, error) {
+func (c *Client) Token(ctx context.Context, req ClientCredentialsRequest) (*fapi.Token, error) {
 	spec, err := c.spec(req)
 	if err != nil {
 		return nil, err
@@ -282,7 +280,7 @@ func (c *Client) Token(ctx context.Context, req ClientCredentialsRequest) (*Toke
 	return c.cachedToken(ctx, spec, req.Organization)
 }
 
-func (c *Client) cachedToken(ctx context.Context, spec *tokenSpec, fixed Organization) (*Token, error) {
+func (c *Client) cachedToken(ctx context.Context, spec *tokenSpec, fixed Organization) (*fapi.Token, error) {
 	org, err := c.organization(ctx, fixed)
 	if err != nil {
 		return nil, err
@@ -320,7 +318,7 @@ func (c *Client) organization(ctx context.Context, fixed Organization) (Organiza
 
 // requestToken sends one client-credentials token request (with the nonce handshake and
 // transient retries).
-func (c *Client) requestToken(ctx context.Context, spec *tokenSpec, org Organization) (*TokenResponse, error) {
+func (c *Client) requestToken(ctx context.Context, spec *tokenSpec, org Organization) (*fapi.TokenResponse, error) {
 	details, err := org.AssertionDetails(c.cfg.Tenancy)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)
@@ -343,12 +341,12 @@ func (c *Client) requestToken(ctx context.Context, spec *tokenSpec, org Organiza
 }
 
 // fetchToken is the cache's Fetch.
-func (c *Client) fetchToken(ctx context.Context, key tokenKey) (*Token, time.Time, error) {
+func (c *Client) fetchToken(ctx context.Context, key tokenKey) (*fapi.Token, time.Time, error) {
 	resp, err := c.requestToken(ctx, key.spec, key.organization())
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	return &Token{AccessToken: resp.AccessToken, Expiry: resp.Expiry}, resp.Expiry, nil
+	return &fapi.Token{AccessToken: resp.AccessToken, Expiry: resp.Expiry}, resp.Expiry, nil
 }
 
 func (c *Client) tokenEndpoint(ctx context.Context, spec *tokenSpec, org Organization, auth fapi.ClientAuthenticator) (*fapi.Client, error) {

@@ -2,7 +2,6 @@ package helseid
 
 import (
 	"github.com/helseid-go/sdk/helseid/fapi"
-	"github.com/helseid-go/sdk/internal/discovery"
 	"github.com/helseid-go/sdk/internal/tokencache"
 )
 
@@ -11,13 +10,10 @@ import (
 // tokenexchange.ErrClosed, so one check serves both.
 var ErrClosed = tokencache.ErrClosed
 
-// OAuthError is an error response from HelseID (RFC 6749 §5.2), with the HTTP status, the
-// error code and the server's description. Use errors.As to read it, or errors.Is with the
-// sentinels below to branch on a code.
-type OAuthError = fapi.Error
-
 // Sentinels for error codes: errors.Is(err, helseid.ErrInvalidGrant) holds for any
-// invalid_grant response, whatever its description.
+// invalid_grant response, whatever its description. An error response from HelseID is a
+// *fapi.Error (RFC 6749 §5.2, with the HTTP status, the error code and the server's
+// description): read it with errors.As.
 var (
 	ErrUseDPoPNonce       = fapi.ErrUseDPoPNonce
 	ErrInvalidDPoPProof   = fapi.ErrInvalidDPoPProof
@@ -30,11 +26,3 @@ var (
 	// Bearer token where a DPoP-bound one was requested.
 	ErrInvalidResponse = fapi.ErrInvalidResponse
 )
-
-// TokenResponse is a successful token response. Formatting and logging it never shows the
-// tokens.
-type TokenResponse = fapi.TokenResponse
-
-// Metadata is HelseID's discovery document (OpenID Connect Discovery 1.0, RFC 8414), checked
-// to name the configured issuer exactly and to use https endpoints.
-type Metadata = discovery.Metadata

@@ -46,7 +46,7 @@ func (r TokenExchangeRequest) exchangeRequest(subjectToken string, subjectExpiry
 // a DPoP-bound token to another API, bypassing the cache: the client authenticates as the
 // actor with its own assertion and binds the new token to its own DPoP key. Most callers want
 // OnBehalfOf or OnBehalfOfHTTPClient, which cache.
-func (c *Client) ExchangeToken(ctx context.Context, subjectToken string, req TokenExchangeRequest) (*TokenResponse, error) {
+func (c *Client) ExchangeToken(ctx context.Context, subjectToken string, req TokenExchangeRequest) (*fapi.TokenResponse, error) {
 	er, err := req.exchangeRequest(subjectToken, time.Time{})
 	if err != nil {
 		return nil, err
@@ -58,7 +58,7 @@ func (c *Client) ExchangeToken(ctx context.Context, subjectToken string, req Tok
 // exchange per subject and target however many callers ask, kept until the earlier of the new
 // token's and the subject token's expiry. subjectExpiry is the subject token's exp when known
 // (AccessTokenClaims.Expiry); zero reads it from the token.
-func (c *Client) OnBehalfOf(ctx context.Context, subjectToken string, subjectExpiry time.Time, req TokenExchangeRequest) (*tokenexchange.Token, error) {
+func (c *Client) OnBehalfOf(ctx context.Context, subjectToken string, subjectExpiry time.Time, req TokenExchangeRequest) (*fapi.Token, error) {
 	er, err := req.exchangeRequest(subjectToken, subjectExpiry)
 	if err != nil {
 		return nil, err
@@ -80,7 +80,7 @@ func (c *Client) OnBehalfOfHTTPClient(req TokenExchangeRequest) (*http.Client, e
 
 // exchange is the exchange cache's ExchangeFunc: one token exchange at HelseID's token
 // endpoint, with the actor's fresh assertion and DPoP.
-func (c *Client) exchange(ctx context.Context, req tokenexchange.Request) (*TokenResponse, error) {
+func (c *Client) exchange(ctx context.Context, req tokenexchange.Request) (*fapi.TokenResponse, error) {
 	md, err := c.discovery.Metadata(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("helseid: discovery: %w", err)

@@ -189,7 +189,7 @@ type LoginResult struct {
 	IDToken string
 	Claims  *IDTokenClaims
 	// AccessToken is DPoP-bound to the client's key (Client.Proofer), for Resource.
-	AccessToken Token
+	AccessToken fapi.Token
 	Resource    string
 	// RefreshToken rotates: keep the newest. RefreshExpiry is zero when the server gave no
 	// rt_expires_in.
@@ -288,7 +288,7 @@ func (c *Client) FinishLogin(ctx context.Context, callback url.Values, st *Login
 		return nil, err
 	}
 	res.IDToken, res.Scope = resp.IDToken, resp.Scope
-	res.AccessToken = Token{AccessToken: resp.AccessToken, Expiry: resp.Expiry}
+	res.AccessToken = fapi.Token{AccessToken: resp.AccessToken, Expiry: resp.Expiry}
 	res.RefreshToken, res.RefreshExpiry = resp.RefreshToken, resp.RefreshExpiry
 	return &res, nil
 }

@@ -70,6 +70,8 @@ func TestNoSecretInFormattingOrLogs(t *testing.T) {
 	require.NoError(t, err)
 	clientKey, err := helseid.NewKey(ecKey, "ES256", "kid-1")
 	require.NoError(t, err)
+	privateKeyJWT, err := clientKey.PrivateKeyJWT("c", "https://x")
+	require.NoError(t, err)
 	_, edKey, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(t, err)
 	edProofer, err := dpop.NewProofer(dpop.ProoferConfig{Key: edKey, Algorithm: "EdDSA"})
@@ -109,8 +111,9 @@ func TestNoSecretInFormattingOrLogs(t *testing.T) {
 		{"*helseid.Client", f.client, []string{st.State, st.Nonce}, true},
 		{"*helseid.Key", clientKey, bigIntMarkers(ecKey.D), true},
 		{"helseid.Config", helseid.Config{Issuer: "https://x", ClientID: "c", Key: clientKey, DPoPKey: clientKey}, bigIntMarkers(ecKey.D), false},
-		{"*helseid.Token", &res.AccessToken, []string{res.AccessToken.AccessToken}, false},
-		{"*helseid.TokenResponse", tokenResp, []string{tokenResp.AccessToken}, false},
+		{"*fapi.PrivateKeyJWT", privateKeyJWT, bigIntMarkers(ecKey.D), true},
+		{"*fapi.Token", &res.AccessToken, []string{res.AccessToken.AccessToken}, false},
+		{"*fapi.TokenResponse", tokenResp, []string{tokenResp.AccessToken}, false},
 		{"tokenexchange.Request", tokenexchange.Request{SubjectToken: "subject-token-marker", ActorToken: "actor-token-marker", Scopes: []string{"s"}},
 			[]string{"subject-token-marker", "actor-token-marker"}, true},
 		{"*tokenexchange.Cache", exchanges, []string{"exchanged-token-marker", "cached-subject-marker"}, true},

@@ -103,7 +103,7 @@ func (s *UserSession) RefreshToken() (string, time.Time) { return s.tokens.Refre
 // ends the whole session (see resource.Session.Token). A token that came without
 // expires_in is kept until its JWT exp (HelseID's are JWTs), else for
 // resource.UnknownLifetime.
-func (s *UserSession) Token(ctx context.Context, resource string) (*Token, error) {
+func (s *UserSession) Token(ctx context.Context, resource string) (*fapi.Token, error) {
 	return s.tokens.Token(ctx, resource)
 }
 
@@ -113,7 +113,7 @@ func (s *UserSession) Token(ctx context.Context, resource string) (*Token, error
 // dropped; the returned one is for resource. If only Persist fails
 // (resource.ErrPersistFailed), the switch has happened at the server and stays; the token
 // comes once Persist succeeds.
-func (s *UserSession) SwitchOrganization(ctx context.Context, org Organization, resource string) (*Token, error) {
+func (s *UserSession) SwitchOrganization(ctx context.Context, org Organization, resource string) (*fapi.Token, error) {
 	if err := org.Validate(s.client.cfg.Tenancy); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)
 	}

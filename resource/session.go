@@ -30,9 +30,6 @@ var (
 	ErrPersistFailed = errors.New("new refresh token not persisted")
 )
 
-// Token is an access token for one resource. Formatting and logging it never shows the token.
-type Token = accesstoken.Token
-
 // PersistFunc stores a new refresh token (and its expiry, zero when unknown) before the
 // access token it came with is handed out: when the old token has been used up, the new one
 // must not be lost.
@@ -98,7 +95,7 @@ type Session struct {
 	unsaved       *heldToken         // a refresh whose refresh token Persist has not taken yet
 	// tokens is replaced, never changed, so that reads take no lock: refreshes are rare,
 	// reads happen on every request.
-	tokens atomic.Pointer[map[string]*Token]
+	tokens atomic.Pointer[map[string]*fapi.Token]
 }
 
 // NewSession returns a Session for refreshToken (with its expiry, zero when unknown).
@@ -113,7 +110,7 @@ func NewSession(cfg Config, refreshToken string, refreshExpiry time.Time) (*Sess
 	s := &Session{endpoint: endpoint, persist: cfg.Persist, now: cfg.Settings.Now, margin: cfg.ExpiryMargin,
 		refresh: make(chan struct{}, 1), refreshToken: refreshToken, refreshExpiry: refreshExpiry,
 		failures: map[string]failure{}}
-	s.tokens.Store(&map[string]*Token{})
+	s.tokens.Store(&map[string]*fapi.Token{})
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -125,7 +122,7 @@ func NewSession(cfg Config, refreshToken string, refreshExpiry time.Time) (*Sess
 
 // Put records an access token the session already has for resource, such as the one of the
 // code exchange. A zero Expiry means unknown: the JWT's exp, else UnknownLifetime from now.
-func (s *Session) Put(resource string, tok Token) {
+func (s *Session) Put(resource string, tok fapi.Token) {
 	tok.Expiry = expiryOf(tok.AccessToken, tok.Expiry, s.now())
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -134,8 +131,8 @@ func (s *Session) Put(resource string, tok Token) {
 
 // storeLocked publishes tok for resource (dropping every other token with dropOthers); s.mu
 // must be held.
-func (s *Session) storeLocked(resource string, tok *Token, dropOthers bool) {
-	next := map[string]*Token{}
+func (s *Session) storeLocked(resource string, tok *fapi.Token, dropOthers bool) {
+	next := map[string]*fapi.Token{}
 	if !dropOthers {
 		for k, v := range *s.tokens.Load() {
 			next[k] = v
@@ -165,14 +162,14 @@ func (s *Session) RefreshToken() (string, time.Time) {
 // at most 30 s) and holds up no other resource. invalid_grant is different: the refresh
 // token is gone, the session is over, and every later call returns ErrInvalidGrant with no
 // further request.
-func (s *Session) Token(ctx context.Context, resource string) (*Token, error) {
+func (s *Session) Token(ctx context.Context, resource string) (*fapi.Token, error) {
 	if tok := s.cached(resource); tok != nil {
 		return tok, nil
 	}
 	if resource == "" || strings.ContainsAny(resource, " \t\r\n") {
 		return nil, fmt.Errorf("%w: %.64q is empty or has white space", ErrInvalidResource, resource)
 	}
-	return s.exclusive(ctx, func() (*Token, error) {
+	return s.exclusive(ctx, func() (*fapi.Token, error) {
 		if tok := s.cached(resource); tok != nil { // refreshed while this caller waited
 			return tok, nil
 		}
@@ -193,11 +190,11 @@ func (s *Session) Token(ctx context.Context, resource string) (*Token, error) {
 // context; a failed Switch is not remembered. When only Persist fails (ErrPersistFailed), the
 // switch has happened: undo does not run, and the new token comes as described at
 // PersistFunc.
-func (s *Session) Switch(ctx context.Context, resource string, change, undo func()) (*Token, error) {
+func (s *Session) Switch(ctx context.Context, resource string, change, undo func()) (*fapi.Token, error) {
 	if resource == "" || strings.ContainsAny(resource, " \t\r\n") {
 		return nil, fmt.Errorf("%w: %.64q is empty or has white space", ErrInvalidResource, resource)
 	}
-	return s.exclusive(ctx, func() (*Token, error) {
+	return s.exclusive(ctx, func() (*fapi.Token, error) {
 		change()
 		tok, err := s.refreshFor(ctx, resource, true)
 		if err != nil && !errors.Is(err, ErrPersistFailed) { // else the server has switched
@@ -214,7 +211,7 @@ func (s *Session) Invalidate(resource, token string) {
 	defer s.mu.Unlock()
 	cur := *s.tokens.Load()
 	if t := cur[resource]; t != nil && t.AccessToken == token {
-		next := make(map[string]*Token, len(cur))
+		next := make(map[string]*fapi.Token, len(cur))
 		for k, v := range cur {
 			if k != resource {
 				next[k] = v
@@ -226,7 +223,7 @@ func (s *Session) Invalidate(resource, token string) {
 
 // exclusive runs fn holding the refresh lane, unless the session is over or a refresh token
 // is still waiting for Persist.
-func (s *Session) exclusive(ctx context.Context, fn func() (*Token, error)) (*Token, error) {
+func (s *Session) exclusive(ctx context.Context, fn func() (*fapi.Token, error)) (*fapi.Token, error) {
 	select {
 	case s.refresh <- struct{}{}:
 	case <-ctx.Done():
@@ -249,7 +246,7 @@ func (s *Session) exclusive(ctx context.Context, fn func() (*Token, error)) (*To
 // persisted.
 type heldToken struct {
 	resource string
-	tok      *Token
+	tok      *fapi.Token
 	failure  failure // Persist's
 }
 
@@ -282,7 +279,7 @@ func (s *Session) persistHeld(ctx context.Context) error {
 
 // cached returns resource's token while it is usable. The returned Token is shared: do not
 // change it.
-func (s *Session) cached(resource string) *Token {
+func (s *Session) cached(resource string) *fapi.Token {
 	tok := (*s.tokens.Load())[resource]
 	if tok != nil && s.now().Before(tok.Expiry.Add(-s.margin)) { // every stored Expiry is set
 		return tok
@@ -321,7 +318,7 @@ func (f failure) next(err error, now time.Time) failure {
 // refreshFor sends one refresh; the caller holds the refresh lane. switched says that the
 // session's context has just changed (Switch): a failure is not remembered, and success
 // drops what belongs to the old context.
-func (s *Session) refreshFor(ctx context.Context, resource string, switched bool) (*Token, error) {
+func (s *Session) refreshFor(ctx context.Context, resource string, switched bool) (*fapi.Token, error) {
 	rt, exp := s.RefreshToken()
 	if !exp.IsZero() && !s.now().Before(exp) {
 		return nil, ErrRefreshTokenExpired
@@ -341,12 +338,12 @@ func (s *Session) refreshFor(ctx context.Context, resource string, switched bool
 		s.mu.Unlock()
 		return nil, err
 	}
-	tok := &Token{AccessToken: resp.AccessToken, Expiry: expiryOf(resp.AccessToken, resp.Expiry, sent)}
+	tok := &fapi.Token{AccessToken: resp.AccessToken, Expiry: expiryOf(resp.AccessToken, resp.Expiry, sent)}
 	s.mu.Lock()
 	delete(s.failures, resource)
 	if switched {
 		clear(s.failures)
-		s.tokens.Store(&map[string]*Token{}) // the old context's tokens
+		s.tokens.Store(&map[string]*fapi.Token{}) // the old context's tokens
 	}
 	if resp.RefreshToken != "" {
 		s.refreshToken, s.refreshExpiry = resp.RefreshToken, resp.RefreshExpiry

@@ -22,7 +22,7 @@ func BenchmarkSessionHit(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s.Put("nhn:kjernejournal", Token{AccessToken: "at", Expiry: time.Now().Add(time.Hour)})
+	s.Put("nhn:kjernejournal", fapi.Token{AccessToken: "at", Expiry: time.Now().Add(time.Hour)})
 	src := oauth2.ReuseTokenSource(&oauth2.Token{AccessToken: "at", Expiry: time.Now().Add(time.Hour)}, nil)
 	session := func() error { _, err := s.Token(context.Background(), "nhn:kjernejournal"); return err }
 	reuse := func() error { _, err := src.Token(); return err }

@@ -483,13 +483,13 @@ func TestSessionTokenWithoutExpiresIn(t *testing.T) {
 			clock := fakeclock.New(start)
 			srv := &rotatingServer{lifetime: func() (time.Time, bool) { return start.Add(tc.exp), tc.jwt }}
 			s := newSessionAt(t, srv, nil, clock.Now)
-			var first *resource.Token
+			var first *fapi.Token
 			if tc.viaPut {
 				at := "opaque-login-token"
 				if tc.jwt {
 					at = jwtWithExp(start.Add(tc.exp))
 				}
-				s.Put("nhn:a", resource.Token{AccessToken: at})
+				s.Put("nhn:a", fapi.Token{AccessToken: at})
 				first = must(s.Token(context.Background(), "nhn:a"))
 				assert.Equal(t, at, first.AccessToken)
 			} else {

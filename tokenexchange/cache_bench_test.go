@@ -46,10 +46,10 @@ func BenchmarkCacheHit(b *testing.B) {
 		}
 	})
 	b.Run("impl=tokencache", func(b *testing.B) {
-		c, err := tokencache.New(tokencache.Config[cacheKey, Token]{
+		c, err := tokencache.New(tokencache.Config[cacheKey, fapi.Token]{
 			Hash: func(k cacheKey) uint64 { return binary.LittleEndian.Uint64(k[:8]) },
-			Fetch: func(context.Context, cacheKey) (*Token, time.Time, error) {
-				return &Token{AccessToken: "exchanged"}, time.Now().Add(time.Hour), nil
+			Fetch: func(context.Context, cacheKey) (*fapi.Token, time.Time, error) {
+				return &fapi.Token{AccessToken: "exchanged"}, time.Now().Add(time.Hour), nil
 			},
 		})
 		if err != nil {

@@ -26,7 +26,15 @@ type TokenResponse struct {
 	Expiry time.Time `json:"-"`
 	// RefreshExpiry is RTExpiresIn counted the same way; zero when absent.
 	RefreshExpiry time.Time `json:"-"`
+	// Extra holds the members of the response not named above, as the server sent them
+	// (such as authorization_details or a server's own members); nil when there are none.
+	// They may be secrets too: formatting and logging show none of them.
+	Extra map[string]json.RawMessage `json:"-"`
 }
+
+// known are the members TokenResponse has fields for.
+var known = map[string]bool{"access_token": true, "token_type": true, "expires_in": true, "refresh_token": true,
+	"id_token": true, "scope": true, "issued_token_type": true, "rt_expires_in": true}
 
 // maxSeconds bounds lifetimes so that arithmetic on them cannot overflow: ten years.
 const maxSeconds = 10 * 365 * 24 * 3600
@@ -94,6 +102,18 @@ func ParseResponse(body []byte, sent time.Time) (*TokenResponse, error) {
 	if w.RTExpiresIn != nil {
 		r.RTExpiresIn = int64(*w.RTExpiresIn)
 		r.RefreshExpiry = sent.Add(time.Duration(r.RTExpiresIn) * time.Second)
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(body, &all); err != nil { // valid: decoded above
+		return nil, fmt.Errorf("%w: %w", ErrInvalidResponse, sanitizeJSONError(err))
+	}
+	for k, v := range all {
+		if !known[k] {
+			if r.Extra == nil {
+				r.Extra = map[string]json.RawMessage{}
+			}
+			r.Extra[k] = v
+		}
 	}
 	return r, nil
 }
