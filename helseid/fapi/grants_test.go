@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/helseid-go/sdk/internal/clientauth"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -15,6 +16,14 @@ import (
 func noWait(c *Client) *Client {
 	c.sleep = func(ctx context.Context, _ time.Duration) error { return ctx.Err() }
 	return c
+}
+
+// The documented constants are the signer's.
+func TestAssertionConstants(t *testing.T) {
+	assert.Equal(t, clientauth.AssertionType, ClientAssertionType)
+	assert.Equal(t, clientauth.HeaderType, ClientAssertionHeaderType)
+	assert.Equal(t, clientauth.DefaultLifetime, DefaultAssertionLifetime)
+	assert.Equal(t, clientauth.MaxLifetime, MaxAssertionLifetime)
 }
 
 func TestClientCredentials(t *testing.T) {

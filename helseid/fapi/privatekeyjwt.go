@@ -15,14 +15,14 @@ import (
 // expect).
 const (
 	// ClientAssertionType is the client_assertion_type form value for JWT client assertions.
-	ClientAssertionType = clientauth.AssertionType
+	ClientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 	// ClientAssertionHeaderType is the typ header of every assertion.
-	ClientAssertionHeaderType = clientauth.HeaderType
+	ClientAssertionHeaderType = "client-authentication+jwt"
 	// DefaultAssertionLifetime is exp - iat when PrivateKeyJWTConfig.Lifetime is zero: the
 	// assertion is used at once, and a short life limits replay.
-	DefaultAssertionLifetime = clientauth.DefaultLifetime
+	DefaultAssertionLifetime = 10 * time.Second
 	// MaxAssertionLifetime is the longest lifetime allowed (HelseID's limit for exp).
-	MaxAssertionLifetime = clientauth.MaxLifetime
+	MaxAssertionLifetime = 60 * time.Second
 )
 
 // PrivateKeyJWTConfig describes the client and key that sign client assertions.
