@@ -83,8 +83,8 @@ func (p *PrivateKeyJWT) WithDetails(details json.RawMessage) (*PrivateKeyJWT, er
 
 func (p *PrivateKeyJWT) withDetails(details json.RawMessage) (*PrivateKeyJWT, error) {
 	if details != nil {
-		// Sign once to check the details now rather than on the first request.
-		if _, err := p.b.Assertion(details); err != nil {
+		// Checked now rather than on the first request.
+		if err := clientauth.CheckDetails(details); err != nil {
 			return nil, fmt.Errorf("private_key_jwt: %w", err)
 		}
 		details = append(json.RawMessage(nil), details...)

@@ -130,7 +130,7 @@ func (b *Builder) RequestObject(details json.RawMessage) (string, error) {
 
 func (b *Builder) sign(details json.RawMessage, detailsClaim string, withClientID bool) (string, error) {
 	if details != nil {
-		if err := checkDetails(details); err != nil {
+		if err := CheckDetails(details); err != nil {
 			return "", err
 		}
 	}
@@ -179,10 +179,10 @@ func (b *Builder) Authenticate(form url.Values, details json.RawMessage) error {
 	return nil
 }
 
-// checkDetails makes sure the claim stays well-formed JSON: the payload is written by hand.
+// CheckDetails makes sure the claim stays well-formed JSON: the payload is written by hand.
 // Callers build details from validated values; this guards against a caller's mistake, not
 // against an attacker, so a cheap syntax check is enough.
-func checkDetails(details json.RawMessage) error {
+func CheckDetails(details json.RawMessage) error {
 	trimmed := bytes.TrimSpace(details)
 	if len(trimmed) == 0 || (trimmed[0] != '{' && trimmed[0] != '[') || !json.Valid(trimmed) {
 		return fmt.Errorf("%w: assertion_details must be a json object or array", errInvalidConfig)
