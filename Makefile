@@ -20,8 +20,8 @@ FUZZ_TARGETS := \
 	./internal/jose:FuzzDecodeObject \
 	./internal/jose:FuzzParseCompact \
 	./internal/jwks:FuzzParseSet \
-	./internal/tokenendpoint:FuzzParseError \
-	./internal/tokenendpoint:FuzzParseResponse \
+	./helseid/fapi:FuzzParseError \
+	./helseid/fapi:FuzzParseResponse \
 	./internal/accesstoken:FuzzJWTExpiry
 
 INTEROP_SERVER := internal/interop/testdata/server

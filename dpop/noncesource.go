@@ -12,8 +12,9 @@ import (
 	"time"
 )
 
-// ErrInvalidNonceConfig reports a NonceSource that cannot be made from its inputs.
-var ErrInvalidNonceConfig = errors.New("invalid dpop nonce configuration")
+// errInvalidNonceConfig starts the message of a NonceSource that cannot be made from its
+// inputs (a configuration mistake, not handled at run time, so it is not exported).
+var errInvalidNonceConfig = errors.New("invalid dpop nonce configuration")
 
 // DefaultNonceLifetime is how long a NonceSource's nonce is current when no lifetime is given.
 const DefaultNonceLifetime = 5 * time.Minute
@@ -45,13 +46,13 @@ const nonceMACSize = 16
 // and it must be at least a second; now nil means time.Now.
 func NewNonceSource(secret []byte, lifetime time.Duration, now func() time.Time) (*NonceSource, error) {
 	if len(secret) < 32 {
-		return nil, fmt.Errorf("%w: the secret has %d bytes, at least 32 are required", ErrInvalidNonceConfig, len(secret))
+		return nil, fmt.Errorf("%w: the secret has %d bytes, at least 32 are required", errInvalidNonceConfig, len(secret))
 	}
 	if lifetime == 0 {
 		lifetime = DefaultNonceLifetime
 	}
 	if lifetime < time.Second {
-		return nil, fmt.Errorf("%w: lifetime %s is under a second", ErrInvalidNonceConfig, lifetime)
+		return nil, fmt.Errorf("%w: lifetime %s is under a second", errInvalidNonceConfig, lifetime)
 	}
 	if now == nil {
 		now = time.Now

@@ -36,9 +36,11 @@ var (
 	// ErrReplayCheck reports that the replay store failed: the proof may be fine, but it is
 	// refused because its freshness could not be established (answer 503).
 	ErrReplayCheck = errors.New("dpop replay check failed")
-	// ErrInvalidVerifierConfig reports a VerifierConfig that cannot be used.
-	ErrInvalidVerifierConfig = errors.New("invalid dpop verifier configuration")
 )
+
+// errInvalidVerifierConfig starts the message of a refused VerifierConfig (a configuration
+// is fixed by its author, not handled at run time, so it is not exported).
+var errInvalidVerifierConfig = errors.New("invalid dpop verifier configuration")
 
 // Defaults and bounds of VerifierConfig.
 const (
@@ -117,19 +119,19 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		v.algs = DefaultVerifierAlgorithms()
 	}
 	if len(v.algs) == 0 {
-		return nil, fmt.Errorf("%w: no algorithms", ErrInvalidVerifierConfig)
+		return nil, fmt.Errorf("%w: no algorithms", errInvalidVerifierConfig)
 	}
 	v.algs = slices.Clone(v.algs)
 	for _, alg := range v.algs {
 		if err := jose.CheckAlgorithm(alg); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrInvalidVerifierConfig, err)
+			return nil, fmt.Errorf("%w: %w", errInvalidVerifierConfig, err)
 		}
 	}
 	switch {
 	case v.maxAge == 0:
 		v.maxAge = DefaultMaxAge
 	case v.maxAge < 0 || v.maxAge > maxMaxAge:
-		return nil, fmt.Errorf("%w: MaxAge %s is not between 0 and %s", ErrInvalidVerifierConfig, v.maxAge, maxMaxAge)
+		return nil, fmt.Errorf("%w: MaxAge %s is not between 0 and %s", errInvalidVerifierConfig, v.maxAge, maxMaxAge)
 	}
 	switch {
 	case v.leeway == 0:
@@ -137,7 +139,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	case v.leeway < 0:
 		v.leeway = 0
 	case v.leeway > maxLeeway:
-		return nil, fmt.Errorf("%w: Leeway %s is over %s", ErrInvalidVerifierConfig, v.leeway, maxLeeway)
+		return nil, fmt.Errorf("%w: Leeway %s is over %s", errInvalidVerifierConfig, v.leeway, maxLeeway)
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -148,7 +150,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if cfg.ExternalURL != "" {
 		u, err := url.Parse(cfg.ExternalURL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-			return nil, fmt.Errorf("%w: ExternalURL must be an absolute http(s) URL without query or fragment", ErrInvalidVerifierConfig)
+			return nil, fmt.Errorf("%w: ExternalURL must be an absolute http(s) URL without query or fragment", errInvalidVerifierConfig)
 		}
 		v.external = &url.URL{Scheme: u.Scheme, Host: u.Host, Path: strings.TrimSuffix(u.EscapedPath(), "/")}
 	}

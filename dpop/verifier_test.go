@@ -310,9 +310,9 @@ func TestVerifierNonce(t *testing.T) {
 
 func TestNewNonceSourceRefuses(t *testing.T) {
 	_, err := NewNonceSource([]byte("short"), 0, nil)
-	assert.ErrorIs(t, err, ErrInvalidNonceConfig)
+	assert.ErrorIs(t, err, errInvalidNonceConfig)
 	_, err = NewNonceSource(make([]byte, 32), time.Millisecond, nil)
-	assert.ErrorIs(t, err, ErrInvalidNonceConfig)
+	assert.ErrorIs(t, err, errInvalidNonceConfig)
 }
 
 func TestVerifyRequest(t *testing.T) {
@@ -375,7 +375,7 @@ func TestNewVerifierRefuses(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := NewVerifier(cfg)
-			assert.ErrorIs(t, err, ErrInvalidVerifierConfig)
+			assert.ErrorIs(t, err, errInvalidVerifierConfig)
 		})
 	}
 }

@@ -104,22 +104,22 @@ type AccessTokenValidator struct {
 // issuer's metadata and keys are fetched on first use and cached.
 func NewAccessTokenValidator(cfg AccessTokenConfig) (*AccessTokenValidator, error) {
 	if _, err := httpx.CheckEndpoint("Issuer", cfg.Issuer); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
 	}
 	if cfg.Audience == "" {
-		return nil, fmt.Errorf("%w: Audience is empty; an API accepts only tokens for its own audience", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: Audience is empty; an API accepts only tokens for its own audience", errInvalidConfig)
 	}
 	if cfg.Algorithms == nil {
 		cfg.Algorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
 	}
 	for _, alg := range cfg.Algorithms {
 		if err := jose.CheckAlgorithm(alg); err != nil {
-			return nil, fmt.Errorf("%w: Algorithms: %w", ErrInvalidConfig, err)
+			return nil, fmt.Errorf("%w: Algorithms: %w", errInvalidConfig, err)
 		}
 	}
 	switch {
 	case cfg.Leeway > 5*time.Minute:
-		return nil, fmt.Errorf("%w: Leeway %s is over 5m", ErrInvalidConfig, cfg.Leeway)
+		return nil, fmt.Errorf("%w: Leeway %s is over 5m", errInvalidConfig, cfg.Leeway)
 	case cfg.Leeway < 0:
 		cfg.Leeway = 0
 	case cfg.Leeway == 0:
@@ -135,7 +135,7 @@ func NewAccessTokenValidator(cfg AccessTokenConfig) (*AccessTokenValidator, erro
 	var err error
 	v.discovery, err = discovery.NewCache(discovery.Config{Issuer: cfg.Issuer, HTTPClient: v.http, Now: cfg.Now})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
 	}
 	return v, nil
 }

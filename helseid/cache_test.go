@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"log/slog"
 	"net"
 	"net/http"
@@ -270,7 +271,7 @@ func TestFaultsAreSurvivedOrTyped(t *testing.T) {
 			key, err := helseid.ParseJWK(jwk, "")
 			require.NoError(t, err)
 			client, err := helseid.NewClient(helseid.Config{Issuer: srv.Issuer(), ClientID: "c", Key: key, HTTPClient: srv.Client(),
-				Retry: helseid.RetryPolicy{MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}})
+				Retry: fapi.RetryPolicy{MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}})
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = client.Close() })
 			var n atomic.Int64
@@ -392,7 +393,7 @@ func TestSlogObserverHasNoSecrets(t *testing.T) {
 }
 
 func TestTokenFormattingRedacts(t *testing.T) {
-	tok := helseid.Token{AccessToken: "SECRET-TOKEN", Expiry: time.Unix(0, 0)}
+	tok := fapi.Token{AccessToken: "SECRET-TOKEN", Expiry: time.Unix(0, 0)}
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q"} {
 		assert.NotContains(t, fmt.Sprintf(verb, tok), "SECRET", verb)
 		assert.NotContains(t, fmt.Sprintf(verb, &tok), "SECRET", verb)

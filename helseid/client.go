@@ -13,16 +13,17 @@ import (
 	"time"
 
 	"github.com/helseid-go/sdk/dpop"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"github.com/helseid-go/sdk/internal/clientauth"
 	"github.com/helseid-go/sdk/internal/discovery"
 	"github.com/helseid-go/sdk/internal/httpx"
 	"github.com/helseid-go/sdk/internal/tokencache"
-	"github.com/helseid-go/sdk/internal/tokenendpoint"
 	"github.com/helseid-go/sdk/tokenexchange"
 )
 
-// ErrInvalidConfig reports a Config the client cannot work with; the message says which field.
-var ErrInvalidConfig = errors.New("invalid helseid configuration")
+// errInvalidConfig starts the message of a refused Config, which says which field. It is not
+// exported: a configuration is fixed by its author, not handled at run time.
+var errInvalidConfig = errors.New("invalid helseid configuration")
 
 // ErrInvalidRequestParams reports a token request the SDK refuses before sending it, such as
 // scopes of several APIs in one request.
@@ -79,7 +80,7 @@ type Config struct {
 	MaxCachedTokens int
 	// Retry bounds retries of transient token-request failures (network errors, 5xx, 429);
 	// the zero value retries up to 3 attempts. Set MaxAttempts to 1 to disable.
-	Retry RetryPolicy
+	Retry fapi.RetryPolicy
 
 	// IDTokenProfile chooses the ID-token signature algorithms: HelseIDProfile (the zero
 	// value, RS/PS/ES 256..512) or the stricter FAPI2Profile (PS256, ES256, EdDSA, and the
@@ -100,9 +101,6 @@ type Config struct {
 // long again to finish.
 const MinRefreshWindow = 2 * tokencache.DefaultExpiryMargin
 
-// RetryPolicy bounds retries of transient token-request failures; see Config.Retry.
-type RetryPolicy = tokenendpoint.RetryPolicy
-
 // Client talks to HelseID for one registered client. It is safe for concurrent use.
 type Client struct {
 	cfg          Config
@@ -114,7 +112,7 @@ type Client struct {
 	nonces       *dpop.NonceStore // the authorization server's
 	apiNonces    *dpop.NonceStore // resource servers'
 	apiTimeout   time.Duration    // of the DPoP HTTP clients for APIs; 0 means none
-	cache        *tokencache.Cache[tokenKey, Token]
+	cache        *tokencache.Cache[tokenKey, fapi.Token]
 	exchanges    *tokenexchange.Cache
 	exchangerFor atomic.Pointer[endpointExchanger]
 	keys         issuerKeys // the issuer's JWKS, for ID tokens
@@ -129,34 +127,34 @@ type Client struct {
 // first use and is cached.
 func NewClient(cfg Config) (*Client, error) {
 	if cfg.Issuer == "" {
-		return nil, fmt.Errorf("%w: Issuer is empty (use helseid.TestIssuer or helseid.ProductionIssuer)", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: Issuer is empty (use helseid.TestIssuer or helseid.ProductionIssuer)", errInvalidConfig)
 	}
 	if _, err := httpx.CheckEndpoint("Issuer", cfg.Issuer); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
 	}
 	if cfg.ClientID == "" {
-		return nil, fmt.Errorf("%w: ClientID is empty", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: ClientID is empty", errInvalidConfig)
 	}
 	if cfg.Key == nil {
-		return nil, fmt.Errorf("%w: Key is nil; load the client's private JWK with helseid.ParseJWK", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: Key is nil; load the client's private JWK with helseid.ParseJWK", errInvalidConfig)
 	}
 	if cfg.Tenancy != SingleTenant && cfg.Tenancy != MultiTenant {
-		return nil, fmt.Errorf("%w: unknown Tenancy %d", ErrInvalidConfig, int(cfg.Tenancy))
+		return nil, fmt.Errorf("%w: unknown Tenancy %d", errInvalidConfig, int(cfg.Tenancy))
 	}
 	if cfg.IDTokenProfile != HelseIDProfile && cfg.IDTokenProfile != FAPI2Profile {
-		return nil, fmt.Errorf("%w: unknown IDTokenProfile %d", ErrInvalidConfig, int(cfg.IDTokenProfile))
+		return nil, fmt.Errorf("%w: unknown IDTokenProfile %d", errInvalidConfig, int(cfg.IDTokenProfile))
 	}
 	if cfg.RefreshWindow != 0 && cfg.RefreshWindow < MinRefreshWindow {
-		return nil, fmt.Errorf("%w: RefreshWindow %s is under %s (zero means 60s)", ErrInvalidConfig, cfg.RefreshWindow, MinRefreshWindow)
+		return nil, fmt.Errorf("%w: RefreshWindow %s is under %s (zero means 60s)", errInvalidConfig, cfg.RefreshWindow, MinRefreshWindow)
 	}
 	if cfg.IDTokenLeeway > 5*time.Minute {
 		// The conformance suite sends an ID token expired 6 minutes ago; a client must refuse it.
-		return nil, fmt.Errorf("%w: IDTokenLeeway %s is over 5m", ErrInvalidConfig, cfg.IDTokenLeeway)
+		return nil, fmt.Errorf("%w: IDTokenLeeway %s is over 5m", errInvalidConfig, cfg.IDTokenLeeway)
 	}
 	if cfg.SharedTokens != nil && cfg.DPoPKey == nil {
 		// Tokens are bound to the DPoP key: a key of this process's own would make the shared
 		// tokens useless to the rest of the fleet.
-		return nil, fmt.Errorf("%w: SharedTokens needs DPoPKey, the fleet's shared DPoP key (load it with helseid.ParseJWK)", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: SharedTokens needs DPoPKey, the fleet's shared DPoP key (load it with helseid.ParseJWK)", errInvalidConfig)
 	}
 	c := &Client{cfg: cfg, http: cfg.HTTPClient, now: cfg.Now, apiTimeout: cfg.APITimeout}
 	switch {
@@ -174,13 +172,13 @@ func NewClient(cfg Config) (*Client, error) {
 	var err error
 	c.discovery, err = discovery.NewCache(discovery.Config{Issuer: cfg.Issuer, HTTPClient: c.http, Now: c.now})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
 	}
 	c.assertions, err = newClientKeys(clientauth.Config{
 		ClientID: cfg.ClientID, Audience: cfg.Issuer, Lifetime: cfg.AssertionLifetime, Now: c.now,
 	}, cfg.Key)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
 	}
 	pc := dpop.ProoferConfig{Now: c.now}
 	if cfg.DPoPKey != nil {
@@ -188,7 +186,7 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	c.proofer, err = dpop.NewProofer(pc)
 	if err != nil {
-		return nil, fmt.Errorf("%w: DPoPKey: %w", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%w: DPoPKey: %w", errInvalidConfig, err)
 	}
 	c.nonces = dpop.NewNonceStore()
 	c.apiNonces = dpop.NewNonceStore()
@@ -199,7 +197,7 @@ func NewClient(cfg Config) (*Client, error) {
 		c.shared = newSharedTokens(cfg.SharedTokens, cfg, c.proofer.Thumbprint())
 		fetch = c.fetchShared
 	}
-	cacheCfg := tokencache.Config[tokenKey, Token]{
+	cacheCfg := tokencache.Config[tokenKey, fapi.Token]{
 		Fetch:         fetch,
 		Hash:          c.hashKey,
 		Now:           cfg.Now,
@@ -211,14 +209,14 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	c.cache, err = tokencache.New(cacheCfg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
 	}
 	c.exchanges, err = tokenexchange.NewCache(tokenexchange.CacheConfig{
 		Exchange: c.exchange, Now: cfg.Now, MaxEntries: cfg.MaxCachedTokens,
 	})
 	if err != nil {
 		c.cache.Close()
-		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
 	}
 	return c, nil
 }
@@ -251,7 +249,7 @@ func (c *Client) Proofer() *dpop.Proofer { return c.proofer }
 func (c *Client) APINonces() *dpop.NonceStore { return c.apiNonces }
 
 // Metadata returns HelseID's discovery document, fetched once and cached for 24 hours.
-func (c *Client) Metadata(ctx context.Context) (*Metadata, error) {
+func (c *Client) Metadata(ctx context.Context) (*fapi.Metadata, error) {
 	return c.discovery.Metadata(ctx)
 }
 
@@ -279,7 +277,7 @@ type ClientCredentialsRequest struct {
 // ClientCredentials requests a new DPoP-bound access token (an unbound one with req.Bearer)
 // with the client_credentials grant, bypassing the cache; most callers want Token, which caches. The organisation is the
 // request's, or else the one in ctx (WithOrganization), as for Token.
-func (c *Client) ClientCredentials(ctx context.Context, req ClientCredentialsRequest) (*TokenResponse, error) {
+func (c *Client) ClientCredentials(ctx context.Context, req ClientCredentialsRequest) (*fapi.TokenResponse, error) {
 	spec, err := c.spec(req.Scopes, req.Resource, req.Bearer)
 	if err != nil {
 		return nil, err
@@ -304,7 +302,7 @@ func (c *Client) ClientCredentials(ctx context.Context, req ClientCredentialsReq
 // the same scopes in the same order and the same resource find that again without sorting or
 // allocating, so building req at the call, as in the package example, costs nothing extra on
 // a cache hit. A Source saves the lookup as well.
-func (c *Client) Token(ctx context.Context, req ClientCredentialsRequest) (*Token, error) {
+func (c *Client) Token(ctx context.Context, req ClientCredentialsRequest) (*fapi.Token, error) {
 	spec, err := c.spec(req.Scopes, req.Resource, req.Bearer)
 	if err != nil {
 		return nil, err
@@ -312,7 +310,7 @@ func (c *Client) Token(ctx context.Context, req ClientCredentialsRequest) (*Toke
 	return c.cachedToken(ctx, spec, req.Organization)
 }
 
-func (c *Client) cachedToken(ctx context.Context, spec *tokenSpec, fixed Organization) (*Token, error) {
+func (c *Client) cachedToken(ctx context.Context, spec *tokenSpec, fixed Organization) (*fapi.Token, error) {
 	org, err := c.organization(ctx, fixed)
 	if err != nil {
 		return nil, err
@@ -350,7 +348,7 @@ func (c *Client) organization(ctx context.Context, fixed Organization) (Organiza
 
 // requestToken sends one client-credentials token request (with the nonce handshake and
 // transient retries).
-func (c *Client) requestToken(ctx context.Context, spec *tokenSpec, org Organization) (*TokenResponse, error) {
+func (c *Client) requestToken(ctx context.Context, spec *tokenSpec, org Organization) (*fapi.TokenResponse, error) {
 	details, err := org.AssertionDetails(c.cfg.Tenancy)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)
@@ -369,8 +367,8 @@ func (c *Client) requestToken(ctx context.Context, spec *tokenSpec, org Organiza
 	return resp, err
 }
 
-func (c *Client) requestTokenWith(ctx context.Context, spec *tokenSpec, org Organization, details json.RawMessage, key *clientauth.Builder) (*TokenResponse, error) {
-	endpoint, err := c.tokenEndpoint(ctx, spec, org, tokenendpoint.AuthenticatorFunc(func(form url.Values) error {
+func (c *Client) requestTokenWith(ctx context.Context, spec *tokenSpec, org Organization, details json.RawMessage, key *clientauth.Builder) (*fapi.TokenResponse, error) {
+	endpoint, err := c.tokenEndpoint(ctx, spec, org, fapi.ClientAuthenticatorFunc(func(form url.Values) error {
 		return key.Authenticate(form, details)
 	}))
 	if err != nil {
@@ -388,38 +386,42 @@ func (c *Client) requestTokenWith(ctx context.Context, spec *tokenSpec, org Orga
 }
 
 // fetchToken is the cache's Fetch.
-func (c *Client) fetchToken(ctx context.Context, key tokenKey) (*Token, time.Time, error) {
+func (c *Client) fetchToken(ctx context.Context, key tokenKey) (*fapi.Token, time.Time, error) {
 	resp, err := c.requestToken(ctx, key.spec, key.organization())
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	return &Token{AccessToken: resp.AccessToken, Expiry: resp.Expiry}, resp.Expiry, nil
+	return &fapi.Token{AccessToken: resp.AccessToken, Expiry: resp.Expiry}, resp.Expiry, nil
 }
 
-func (c *Client) tokenEndpoint(ctx context.Context, spec *tokenSpec, org Organization, auth tokenendpoint.Authenticator) (*tokenendpoint.Client, error) {
+func (c *Client) tokenEndpoint(ctx context.Context, spec *tokenSpec, org Organization, auth fapi.ClientAuthenticator) (*fapi.Client, error) {
 	md, err := c.discovery.Metadata(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("helseid: discovery: %w", err)
 	}
-	cfg := tokenendpoint.Config{
-		HTTPClient: c.http, Endpoint: md.TokenEndpoint, Auth: auth,
-		Proofer: c.proofer, Nonces: c.nonces, Now: c.now, Retry: c.cfg.Retry,
-	}
+	s := c.settings(auth)
 	if spec.bearer {
 		// No proof: the token endpoint then requires token_type Bearer in the answer, so a
 		// DPoP-bound token is never taken for an unbound one.
-		cfg.Proofer, cfg.Nonces = nil, nil
+		s.Proofer, s.Nonces = nil, nil
 	}
 	if c.observer != nil {
-		cfg.Observe = func(e tokenendpoint.Event) {
+		s.OnRetry = func(e fapi.RetryEvent) {
 			kind := NonceRetry
-			if e.Kind == tokenendpoint.TransientRetry {
+			if e.Kind == fapi.TransientRetry {
 				kind = TransientRetry
 			}
 			c.observer.Observe(Event{Kind: kind, Grant: spec.grant, Scopes: spec.scope, Organization: org, StatusCode: e.StatusCode, Wait: e.Wait})
 		}
 	}
-	return tokenendpoint.New(cfg)
+	return fapi.NewClient(md.TokenEndpoint, s)
+}
+
+// settings are what every request to HelseID shares (DPoP key and nonces, HTTP client, clock
+// and Config.Retry), with auth as the client authentication: the token requests, PAR, the
+// session refreshes and the token exchanges alike.
+func (c *Client) settings(auth fapi.ClientAuthenticator) fapi.Settings {
+	return fapi.Settings{ClientAuth: auth, Proofer: c.proofer, Nonces: c.nonces, HTTPClient: c.http, Now: c.now, Retry: c.cfg.Retry}
 }
 
 // identityScopes are user scopes that the client_credentials grant cannot carry.

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"net/http"
 	"strings"
 	"sync"
@@ -170,7 +171,7 @@ func TestUnregisteredKeyIsInvalidClient(t *testing.T) {
 	require.NoError(t, err)
 	_, err = client.ClientCredentials(context.Background(), helseid.ClientCredentialsRequest{Scopes: []string{apiScope}})
 	require.ErrorIs(t, err, helseid.ErrInvalidClient)
-	var oe *helseid.OAuthError
+	var oe *fapi.Error
 	require.True(t, errors.As(err, &oe))
 	assert.Equal(t, http.StatusUnauthorized, oe.StatusCode)
 }
@@ -247,7 +248,7 @@ func TestNewClientValidation(t *testing.T) {
 				assert.NoError(t, err)
 				return
 			}
-			require.ErrorIs(t, err, helseid.ErrInvalidConfig)
+			require.ErrorContains(t, err, "invalid helseid configuration")
 			assert.Contains(t, err.Error(), tc.msg)
 		})
 	}

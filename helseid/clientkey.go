@@ -90,10 +90,10 @@ func (k *clientKeys) others(usedKID string) []*clientauth.Builder {
 // changes.
 func (c *Client) SetKeys(current, pending *Key) error {
 	if current == nil {
-		return fmt.Errorf("%w: SetKeys needs a current key", ErrInvalidConfig)
+		return fmt.Errorf("%w: SetKeys needs a current key", errInvalidConfig)
 	}
 	if err := c.assertions.set(current, pending); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		return fmt.Errorf("%w: %w", errInvalidConfig, err)
 	}
 	return nil
 }

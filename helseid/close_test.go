@@ -2,6 +2,7 @@ package helseid_test
 
 import (
 	"context"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -172,8 +173,8 @@ func TestNoGoroutineOutlivesClose(t *testing.T) {
 	validator, err := helseid.NewAccessTokenValidator(helseid.AccessTokenConfig{Issuer: srv.Issuer(), Audience: srv.APIAudience(), HTTPClient: srv.Client()})
 	require.NoError(t, err)
 	defer validator.Close()
-	exchanges, err := tokenexchange.NewCache(tokenexchange.CacheConfig{Exchange: func(context.Context, tokenexchange.Request) (*tokenexchange.Response, error) {
-		return &tokenexchange.Response{AccessToken: "exchanged", TokenType: "DPoP", ExpiresIn: 300, Expiry: time.Now().Add(5 * time.Minute)}, nil
+	exchanges, err := tokenexchange.NewCache(tokenexchange.CacheConfig{Exchange: func(context.Context, tokenexchange.Request) (*fapi.TokenResponse, error) {
+		return &fapi.TokenResponse{AccessToken: "exchanged", TokenType: "DPoP", ExpiresIn: 300, Expiry: time.Now().Add(5 * time.Minute)}, nil
 	}})
 	require.NoError(t, err)
 	defer exchanges.Close()

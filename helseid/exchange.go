@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -45,7 +46,7 @@ func (r TokenExchangeRequest) exchangeRequest(subjectToken string, subjectExpiry
 // a DPoP-bound token to another API, bypassing the cache: the client authenticates as the
 // actor with its own assertion and binds the new token to its own DPoP key. Most callers want
 // OnBehalfOf or OnBehalfOfHTTPClient, which cache.
-func (c *Client) ExchangeToken(ctx context.Context, subjectToken string, req TokenExchangeRequest) (*TokenResponse, error) {
+func (c *Client) ExchangeToken(ctx context.Context, subjectToken string, req TokenExchangeRequest) (*fapi.TokenResponse, error) {
 	er, err := req.exchangeRequest(subjectToken, time.Time{})
 	if err != nil {
 		return nil, err
@@ -57,7 +58,7 @@ func (c *Client) ExchangeToken(ctx context.Context, subjectToken string, req Tok
 // exchange per subject and target however many callers ask, kept until the earlier of the new
 // token's and the subject token's expiry. subjectExpiry is the subject token's exp when known
 // (AccessTokenClaims.Expiry); zero reads it from the token.
-func (c *Client) OnBehalfOf(ctx context.Context, subjectToken string, subjectExpiry time.Time, req TokenExchangeRequest) (*tokenexchange.Token, error) {
+func (c *Client) OnBehalfOf(ctx context.Context, subjectToken string, subjectExpiry time.Time, req TokenExchangeRequest) (*fapi.Token, error) {
 	er, err := req.exchangeRequest(subjectToken, subjectExpiry)
 	if err != nil {
 		return nil, err
@@ -79,7 +80,7 @@ func (c *Client) OnBehalfOfHTTPClient(req TokenExchangeRequest) (*http.Client, e
 
 // exchange is the exchange cache's ExchangeFunc: one token exchange at HelseID's token
 // endpoint, with the actor's fresh assertion and DPoP.
-func (c *Client) exchange(ctx context.Context, req tokenexchange.Request) (*TokenResponse, error) {
+func (c *Client) exchange(ctx context.Context, req tokenexchange.Request) (*fapi.TokenResponse, error) {
 	md, err := c.discovery.Metadata(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("helseid: discovery: %w", err)
@@ -101,13 +102,9 @@ func (c *Client) exchanger(endpoint string) (*tokenexchange.Exchanger, error) {
 	if cur := c.exchangerFor.Load(); cur != nil && cur.endpoint == endpoint {
 		return cur.ex, nil
 	}
-	ex, err := tokenexchange.New(tokenexchange.Config{
-		TokenEndpoint: endpoint,
-		ClientAuth: clientAuthFunc(func(form url.Values) error {
-			return c.assertions.Authenticate(form, nil)
-		}),
-		Proofer: c.proofer, Nonces: c.nonces, HTTPClient: c.http, Now: c.now, Retry: c.cfg.Retry,
-	})
+	ex, err := tokenexchange.New(endpoint, c.settings(fapi.ClientAuthenticatorFunc(func(form url.Values) error {
+		return c.assertions.Authenticate(form, nil)
+	})))
 	if err != nil {
 		return nil, err
 	}
@@ -119,10 +116,6 @@ type endpointExchanger struct {
 	endpoint string
 	ex       *tokenexchange.Exchanger
 }
-
-type clientAuthFunc func(form url.Values) error
-
-func (f clientAuthFunc) Authenticate(form url.Values) error { return f(form) }
 
 // onBehalfSource is the dpop.TokenSource of OnBehalfOfHTTPClient.
 type onBehalfSource struct {

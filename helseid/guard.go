@@ -51,7 +51,7 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 	}
 	proofs, err := dpop.NewVerifier(cfg.DPoP)
 	if err != nil {
-		return nil, fmt.Errorf("%w: DPoP: %w", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%w: DPoP: %w", errInvalidConfig, err)
 	}
 	return &Guard{tokens: tokens, proofs: proofs, algs: strings.Join(proofs.Algorithms(), " "), allowBearer: cfg.AllowBearer}, nil
 }

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"github.com/helseid-go/sdk/internal/jose"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
@@ -240,6 +241,14 @@ func (k *Key) Algorithm() string { return k.alg }
 
 // KeyID returns the kid of the registered public key.
 func (k *Key) KeyID() string { return k.kid }
+
+// PrivateKeyJWT returns private_key_jwt client authentication with this key for clientID at
+// the server whose issuer identifier is issuer (the assertions' aud), in HelseID's profile (see
+// fapi.PrivateKeyJWT), for use with packages par, resource and tokenexchange directly. The
+// key needs a kid.
+func (k *Key) PrivateKeyJWT(clientID, issuer string) (*fapi.PrivateKeyJWT, error) {
+	return fapi.NewPrivateKeyJWT(fapi.PrivateKeyJWTConfig{ClientID: clientID, Issuer: issuer, Key: k.signer, Algorithm: k.alg, KeyID: k.kid})
+}
 
 // Thumbprint returns the RFC 7638 SHA-256 thumbprint of the public key.
 func (k *Key) Thumbprint() string { return k.thumbprint }

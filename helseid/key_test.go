@@ -7,12 +7,14 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -316,4 +318,27 @@ func TestNewKeyRefusesMismatchedECPoints(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+// A Key makes the public private_key_jwt authenticator that the RFC packages accept.
+func TestKeyPrivateKeyJWT(t *testing.T) {
+	key, err := GenerateKey("ES256")
+	require.NoError(t, err)
+	key, err = NewKey(key.Signer(), "ES256", "kid-1")
+	require.NoError(t, err)
+	auth, err := key.PrivateKeyJWT("client-1", "https://helseid-sts.test.nhn.no")
+	require.NoError(t, err)
+	form := url.Values{}
+	require.NoError(t, auth.Authenticate(form))
+	assert.Equal(t, "client-1", form.Get("client_id"))
+	parts := strings.Split(form.Get("client_assertion"), ".")
+	require.Len(t, parts, 3)
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	require.NoError(t, err)
+	var claims map[string]any
+	require.NoError(t, json.Unmarshal(raw, &claims))
+	assert.Equal(t, "https://helseid-sts.test.nhn.no", claims["aud"])
+	raw, err = base64.RawURLEncoding.DecodeString(parts[0])
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"alg":"ES256","kid":"kid-1","typ":"client-authentication+jwt"}`, string(raw))
 }

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/helseid-go/sdk/internal/tokenendpoint"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"github.com/helseid-go/sdk/par"
 	"github.com/helseid-go/sdk/pkce"
 )
@@ -159,12 +159,11 @@ func (c *Client) StartLogin(ctx context.Context, req LoginRequest) (string, *Log
 		requestObject = func() (string, error) { return c.assertions.RequestObject(details) }
 		st.Organization = req.Organization
 	}
-	pc := par.Config{Endpoint: md.PushedAuthorizationRequestEndpoint, HTTPClient: c.http, Now: c.now,
-		ClientAuth: clientAuthFunc(func(form url.Values) error { return c.assertions.Authenticate(form, nil) })}
-	if c.cfg.DPoPAtPAR {
-		pc.Proofer, pc.Nonces = c.proofer, c.nonces
+	ps := c.settings(fapi.ClientAuthenticatorFunc(func(form url.Values) error { return c.assertions.Authenticate(form, nil) }))
+	if !c.cfg.DPoPAtPAR {
+		ps.Proofer, ps.Nonces = nil, nil
 	}
-	pusher, err := par.New(pc)
+	pusher, err := par.New(md.PushedAuthorizationRequestEndpoint, ps)
 	if err != nil {
 		return "", nil, fmt.Errorf("helseid: %w", err)
 	}
@@ -191,7 +190,7 @@ type LoginResult struct {
 	IDToken string
 	Claims  *IDTokenClaims
 	// AccessToken is DPoP-bound to the client's key (Client.Proofer), for Resource.
-	AccessToken Token
+	AccessToken fapi.Token
 	Resource    string
 	// RefreshToken rotates: keep the newest. RefreshExpiry is zero when the server gave no
 	// rt_expires_in.
@@ -266,7 +265,7 @@ func (c *Client) FinishLogin(ctx context.Context, callback url.Values, st *Login
 	if err := c.keys.usable(); err != nil {
 		return nil, err // closed: the ID token could not be checked, so the code is not spent
 	}
-	endpoint, err := c.tokenEndpoint(ctx, &tokenSpec{grant: "authorization_code"}, Organization{}, tokenendpoint.AuthenticatorFunc(func(form url.Values) error {
+	endpoint, err := c.tokenEndpoint(ctx, &tokenSpec{grant: "authorization_code"}, Organization{}, fapi.ClientAuthenticatorFunc(func(form url.Values) error {
 		return c.assertions.Authenticate(form, nil)
 	}))
 	if err != nil {
@@ -290,7 +289,7 @@ func (c *Client) FinishLogin(ctx context.Context, callback url.Values, st *Login
 		return nil, err
 	}
 	res.IDToken, res.Scope = resp.IDToken, resp.Scope
-	res.AccessToken = Token{AccessToken: resp.AccessToken, Expiry: resp.Expiry}
+	res.AccessToken = fapi.Token{AccessToken: resp.AccessToken, Expiry: resp.Expiry}
 	res.RefreshToken, res.RefreshExpiry = resp.RefreshToken, resp.RefreshExpiry
 	return &res, nil
 }

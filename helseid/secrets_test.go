@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"log/slog"
 	"math/big"
 	"net/url"
@@ -69,6 +70,8 @@ func TestNoSecretInFormattingOrLogs(t *testing.T) {
 	require.NoError(t, err)
 	clientKey, err := helseid.NewKey(ecKey, "ES256", "kid-1")
 	require.NoError(t, err)
+	privateKeyJWT, err := clientKey.PrivateKeyJWT("c", "https://x")
+	require.NoError(t, err)
 	_, edKey, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(t, err)
 	edProofer, err := dpop.NewProofer(dpop.ProoferConfig{Key: edKey, Algorithm: "EdDSA"})
@@ -78,13 +81,13 @@ func TestNoSecretInFormattingOrLogs(t *testing.T) {
 	nonceSecret := []byte("nonce-secret-0123456789-abcdefghijklmnop")
 	nonces, err := dpop.NewNonceSource(nonceSecret, 0, nil)
 	require.NoError(t, err)
-	rs, err := resource.NewSession(resource.Config{TokenEndpoint: f.srv.TokenEndpoint(), ClientAuth: noAuth{}}, "refresh-token-marker-1", time.Time{})
+	rs, err := resource.NewSession(resource.Config{TokenEndpoint: f.srv.TokenEndpoint(), Settings: fapi.Settings{ClientAuth: noAuth{}}}, "refresh-token-marker-1", time.Time{})
 	require.NoError(t, err)
 	verifier, err := pkce.NewVerifier()
 	require.NoError(t, err)
 
-	exchanges, err := tokenexchange.NewCache(tokenexchange.CacheConfig{Exchange: func(context.Context, tokenexchange.Request) (*tokenexchange.Response, error) {
-		return &tokenexchange.Response{AccessToken: "exchanged-token-marker", TokenType: "DPoP", ExpiresIn: 300, Expiry: time.Now().Add(5 * time.Minute)}, nil
+	exchanges, err := tokenexchange.NewCache(tokenexchange.CacheConfig{Exchange: func(context.Context, tokenexchange.Request) (*fapi.TokenResponse, error) {
+		return &fapi.TokenResponse{AccessToken: "exchanged-token-marker", TokenType: "DPoP", ExpiresIn: 300, Expiry: time.Now().Add(5 * time.Minute)}, nil
 	}})
 	require.NoError(t, err)
 	t.Cleanup(exchanges.Close)
@@ -108,8 +111,9 @@ func TestNoSecretInFormattingOrLogs(t *testing.T) {
 		{"*helseid.Client", f.client, []string{st.State, st.Nonce}, true},
 		{"*helseid.Key", clientKey, bigIntMarkers(ecKey.D), true},
 		{"helseid.Config", helseid.Config{Issuer: "https://x", ClientID: "c", Key: clientKey, DPoPKey: clientKey}, bigIntMarkers(ecKey.D), false},
-		{"*helseid.Token", &res.AccessToken, []string{res.AccessToken.AccessToken}, false},
-		{"*helseid.TokenResponse", tokenResp, []string{tokenResp.AccessToken}, false},
+		{"*fapi.PrivateKeyJWT", privateKeyJWT, bigIntMarkers(ecKey.D), true},
+		{"*fapi.Token", &res.AccessToken, []string{res.AccessToken.AccessToken}, false},
+		{"*fapi.TokenResponse", tokenResp, []string{tokenResp.AccessToken}, false},
 		{"tokenexchange.Request", tokenexchange.Request{SubjectToken: "subject-token-marker", ActorToken: "actor-token-marker", Scopes: []string{"s"}},
 			[]string{"subject-token-marker", "actor-token-marker"}, true},
 		{"*tokenexchange.Cache", exchanges, []string{"exchanged-token-marker", "cached-subject-marker"}, true},

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/helseid-go/sdk/internal/tokenendpoint"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"github.com/helseid-go/sdk/resource"
 )
 
@@ -72,14 +72,14 @@ func (c *Client) ResumeUserSession(ctx context.Context, refreshToken string, ref
 	}
 	s.tokens, err = resource.NewSession(resource.Config{
 		TokenEndpoint: md.TokenEndpoint,
-		ClientAuth: tokenendpoint.AuthenticatorFunc(func(form url.Values) error {
+		Settings: c.settings(fapi.ClientAuthenticatorFunc(func(form url.Values) error {
 			details, err := s.org.Load().AssertionDetails(c.cfg.Tenancy)
 			if err != nil {
 				return err
 			}
 			return c.assertions.Authenticate(form, details)
-		}),
-		Proofer: c.proofer, Nonces: c.nonces, HTTPClient: c.http, Now: c.now, Persist: opts.Persist,
+		})),
+		Persist: opts.Persist,
 	}, refreshToken, refreshExpiry)
 	if err != nil {
 		return nil, fmt.Errorf("helseid: %w", err)
@@ -103,7 +103,7 @@ func (s *UserSession) RefreshToken() (string, time.Time) { return s.tokens.Refre
 // ends the whole session (see resource.Session.Token). A token that came without
 // expires_in is kept until its JWT exp (HelseID's are JWTs), else for
 // resource.UnknownLifetime.
-func (s *UserSession) Token(ctx context.Context, resource string) (*Token, error) {
+func (s *UserSession) Token(ctx context.Context, resource string) (*fapi.Token, error) {
 	return s.tokens.Token(ctx, resource)
 }
 
@@ -113,7 +113,7 @@ func (s *UserSession) Token(ctx context.Context, resource string) (*Token, error
 // dropped; the returned one is for resource. If only Persist fails
 // (resource.ErrPersistFailed), the switch has happened at the server and stays; the token
 // comes once Persist succeeds.
-func (s *UserSession) SwitchOrganization(ctx context.Context, org Organization, resource string) (*Token, error) {
+func (s *UserSession) SwitchOrganization(ctx context.Context, org Organization, resource string) (*fapi.Token, error) {
 	if err := org.Validate(s.client.cfg.Tenancy); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)
 	}
@@ -189,12 +189,13 @@ func (c *Client) RevokeRefreshToken(ctx context.Context, refreshToken string) er
 	if md.RevocationEndpoint == "" {
 		return nil
 	}
-	endpoint, err := tokenendpoint.New(tokenendpoint.Config{HTTPClient: c.http, Endpoint: md.RevocationEndpoint, Now: c.now,
-		Auth: tokenendpoint.AuthenticatorFunc(func(form url.Values) error { return c.assertions.Authenticate(form, nil) })})
+	s := c.settings(fapi.ClientAuthenticatorFunc(func(form url.Values) error { return c.assertions.Authenticate(form, nil) }))
+	s.Proofer, s.Nonces = nil, nil // RFC 7009 has no DPoP
+	endpoint, err := fapi.NewClient(md.RevocationEndpoint, s)
 	if err != nil {
 		return fmt.Errorf("helseid: %w", err)
 	}
-	_, _, err = endpoint.Post(ctx, url.Values{"token": {refreshToken}, "token_type_hint": {"refresh_token"}}, http.StatusOK, tokenendpoint.Idempotent)
+	_, _, err = endpoint.Post(ctx, url.Values{"token": {refreshToken}, "token_type_hint": {"refresh_token"}}, http.StatusOK, fapi.Idempotent)
 	if err != nil {
 		return fmt.Errorf("helseid: revocation: %w", err)
 	}

@@ -3,6 +3,7 @@ package helseid_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -258,7 +259,7 @@ func TestUserSessionRefusedResourceBlocksNoOther(t *testing.T) {
 	s, _ := f.loggedIn(t)
 	before := f.srv.Stats().TokenRequests
 	_, refused := s.Token(context.Background(), "nhn:not-in-the-login")
-	var oe *helseid.OAuthError
+	var oe *fapi.Error
 	require.ErrorAs(t, refused, &oe)
 	assert.Equal(t, "invalid_target", oe.Code)
 	assert.Contains(t, refused.Error(), "nhn:not-in-the-login")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"sync/atomic"
 	"time"
 
@@ -40,7 +41,7 @@ type SharedTokenCache interface {
 // SharedToken is what a SharedTokenCache stores: the token (which formats as REDACTED) and
 // when it was fetched, from which other processes judge how much of its lifetime is left.
 type SharedToken struct {
-	Token
+	fapi.Token
 	Fetched time.Time
 }
 
@@ -81,7 +82,7 @@ func (s *sharedTokens) keyFor(k tokenKey) string {
 // process stored is used when enough of its lifetime is left; otherwise one process of the
 // fleet (the lease holder) requests it while the others wait for it. Any failure of the shared
 // cache falls back to a local request.
-func (c *Client) fetchShared(ctx context.Context, key tokenKey) (*Token, time.Time, error) {
+func (c *Client) fetchShared(ctx context.Context, key tokenKey) (*fapi.Token, time.Time, error) {
 	s := c.shared
 	if c.now().UnixNano() < s.downUntil.Load() {
 		return c.fetchLocal(ctx, key, nil)
@@ -121,7 +122,7 @@ func (c *Client) fetchShared(ctx context.Context, key tokenKey) (*Token, time.Ti
 }
 
 // fetchLeased requests the token as the fleet's lease holder and stores it for the others.
-func (c *Client) fetchLeased(ctx context.Context, key tokenKey, name, lease string, waitStart time.Time) (*Token, time.Time, error) {
+func (c *Client) fetchLeased(ctx context.Context, key tokenKey, name, lease string, waitStart time.Time) (*fapi.Token, time.Time, error) {
 	s := c.shared
 	// Another process may have stored the token between our look and our lease.
 	if rec, ok, err := s.store.LoadToken(ctx, name); err == nil && ok && c.sharedFresh(rec) {
@@ -143,7 +144,7 @@ func (c *Client) fetchLeased(ctx context.Context, key tokenKey, name, lease stri
 	return tok, expiry, nil
 }
 
-func (c *Client) sharedHit(key tokenKey, rec SharedToken, waitStart time.Time) (*Token, time.Time, error) {
+func (c *Client) sharedHit(key tokenKey, rec SharedToken, waitStart time.Time) (*fapi.Token, time.Time, error) {
 	ev := Event{Kind: SharedCacheHit}
 	if !waitStart.IsZero() {
 		ev.Wait = time.Since(waitStart)
@@ -170,7 +171,7 @@ func (c *Client) sharedFresh(rec SharedToken) bool {
 
 // fetchLocal requests the token without the fleet, after the shared cache failed with cause
 // (nil: it failed less than sharedRetryAfter ago).
-func (c *Client) fetchLocal(ctx context.Context, key tokenKey, cause error) (*Token, time.Time, error) {
+func (c *Client) fetchLocal(ctx context.Context, key tokenKey, cause error) (*fapi.Token, time.Time, error) {
 	if cause != nil {
 		c.sharedDown(key, cause)
 	} else {

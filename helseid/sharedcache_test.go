@@ -3,6 +3,7 @@ package helseid_test
 import (
 	"context"
 	"fmt"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"testing"
 
 	"github.com/helseid-go/sdk/helseid"
@@ -30,7 +31,7 @@ func TestSharedTokensNeedTheFleetsDPoPKey(t *testing.T) {
 	require.NoError(t, err)
 	cfg := helseid.Config{Issuer: "https://helseid.example", ClientID: "c", Key: key, SharedTokens: noSharedCache{}}
 	_, err = helseid.NewClient(cfg)
-	require.ErrorIs(t, err, helseid.ErrInvalidConfig)
+	require.ErrorContains(t, err, "invalid helseid configuration")
 	assert.ErrorContains(t, err, "SharedTokens needs DPoPKey")
 
 	cfg.DPoPKey = key
@@ -40,7 +41,7 @@ func TestSharedTokensNeedTheFleetsDPoPKey(t *testing.T) {
 }
 
 func TestSharedTokenFormatsRedacted(t *testing.T) {
-	tok := helseid.SharedToken{Token: helseid.Token{AccessToken: "secret-access-token"}}
+	tok := helseid.SharedToken{Token: fapi.Token{AccessToken: "secret-access-token"}}
 	for _, s := range []string{tok.String(), fmt.Sprintf("%v", tok), fmt.Sprintf("%+v", &tok), fmt.Sprintf("%#v", tok)} {
 		assert.NotContains(t, s, "secret-access-token")
 	}

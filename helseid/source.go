@@ -3,6 +3,7 @@ package helseid
 import (
 	"context"
 	"fmt"
+	"github.com/helseid-go/sdk/helseid/fapi"
 )
 
 // Source hands out cached tokens for one kind of request without re-validating it on every
@@ -39,7 +40,7 @@ func (c *Client) source(req ClientCredentialsRequest) (*Source, error) {
 }
 
 // Token returns a cached token, as Client.Token does.
-func (s *Source) Token(ctx context.Context) (*Token, error) {
+func (s *Source) Token(ctx context.Context) (*fapi.Token, error) {
 	return s.client.cachedToken(ctx, s.spec, s.org)
 }
 

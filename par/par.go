@@ -11,49 +11,12 @@ import (
 	"time"
 
 	"github.com/helseid-go/sdk/dpop"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"github.com/helseid-go/sdk/internal/httpx"
-	"github.com/helseid-go/sdk/internal/tokenendpoint"
 )
 
-var (
-	// ErrInvalidRequest reports authorization parameters the Pusher refuses before sending.
-	ErrInvalidRequest = errors.New("invalid pushed authorization request")
-	// ErrInvalidConfig reports a Config the Pusher cannot work with.
-	ErrInvalidConfig = errors.New("invalid par configuration")
-	// ErrInvalidResponse reports a PAR response that breaks RFC 9126: not 201 JSON, no
-	// request_uri, no positive expires_in.
-	ErrInvalidResponse = tokenendpoint.ErrInvalidResponse
-)
-
-// Error is an error response of the PAR endpoint (RFC 9126 §2.3); read it with errors.As.
-type Error = tokenendpoint.Error
-
-// ClientAuthenticator adds client authentication to the request form, such as a
-// private_key_jwt client assertion. It is called once per HTTP attempt and must produce new
-// credentials each time.
-type ClientAuthenticator interface {
-	Authenticate(form url.Values) error
-}
-
-// Config configures a Pusher.
-type Config struct {
-	// Endpoint is the server's pushed_authorization_request_endpoint. Required.
-	Endpoint string
-	// ClientAuth authenticates the client. Required.
-	ClientAuth ClientAuthenticator
-	// Proofer, when set, sends a DPoP proof with the push and dpop_jkt with its key's
-	// thumbprint (RFC 9449 §10), binding the authorization code to that key; the server's
-	// use_dpop_nonce answer is retried once with a fresh proof and fresh client authentication.
-	Proofer *dpop.Proofer
-	// Nonces keeps the server's DPoP nonces; nil means a store of the Pusher's own. Share the
-	// token requests' store: PAR and token endpoint usually share a nonce.
-	Nonces *dpop.NonceStore
-	// HTTPClient sends the requests; nil means a client with a 30 s timeout. Redirects are
-	// never followed.
-	HTTPClient *http.Client
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-}
+// ErrInvalidRequest reports authorization parameters the Pusher refuses before sending.
+var ErrInvalidRequest = errors.New("invalid pushed authorization request")
 
 // Response is the PAR endpoint's answer (RFC 9126 §2.2).
 type Response struct {
@@ -67,22 +30,21 @@ type Response struct {
 
 // Pusher pushes authorization requests to one PAR endpoint. It is safe for concurrent use.
 type Pusher struct {
-	endpoint *tokenendpoint.Client
+	endpoint *fapi.Client
 	proofer  *dpop.Proofer
 	now      func() time.Time
 }
 
-// New checks cfg and returns a Pusher. It makes no network call.
-func New(cfg Config) (*Pusher, error) {
-	if cfg.ClientAuth == nil {
-		return nil, fmt.Errorf("%w: ClientAuth is nil", ErrInvalidConfig)
-	}
-	endpoint, err := tokenendpoint.NewWithDPoP(tokenendpoint.Config{HTTPClient: cfg.HTTPClient, Endpoint: cfg.Endpoint,
-		Auth: cfg.ClientAuth, Now: cfg.Now}, cfg.Proofer, cfg.Nonces, dpop.NewNonceStore)
+// New returns a Pusher for endpoint, the server's pushed_authorization_request_endpoint, with
+// the settings of the client's token requests (see fapi.Settings). With a Proofer the push
+// carries a DPoP proof and dpop_jkt with its key's thumbprint (RFC 9449 §10), binding the
+// authorization code to that key. It makes no network call.
+func New(endpoint string, s fapi.Settings) (*Pusher, error) {
+	client, err := fapi.NewClient(endpoint, s)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("par: %w", err)
 	}
-	p := &Pusher{endpoint: endpoint, proofer: cfg.Proofer, now: cfg.Now}
+	p := &Pusher{endpoint: client, proofer: s.Proofer, now: s.Now}
 	if p.now == nil {
 		p.now = time.Now
 	}
@@ -100,10 +62,10 @@ type RequestObjectFunc func() (string, error)
 
 // Push sends the authorization request params (response_type, client_id, redirect_uri, scope,
 // state, nonce, code_challenge and so on, exactly as given) and returns the request_uri.
-// params must not hold request_uri (RFC 9126 §2.1) or client credentials. Errors wrap *Error
-// for the server's answers, ErrInvalidRequest or ErrInvalidResponse, and never contain an
-// assertion or a proof. A signed request object belongs in PushWithRequestObject, which makes
-// a new one for every attempt.
+// params must not hold request_uri (RFC 9126 §2.1) or client credentials. Errors wrap
+// *fapi.Error for the server's answers, ErrInvalidRequest or fapi.ErrInvalidResponse, and
+// never contain an assertion or a proof. A signed request object belongs in
+// PushWithRequestObject, which makes a new one for every attempt.
 func (p *Pusher) Push(ctx context.Context, params url.Values) (*Response, error) {
 	return p.push(ctx, params, nil)
 }
@@ -145,7 +107,7 @@ func (p *Pusher) push(ctx context.Context, params url.Values, prepare func(url.V
 		form.Set("dpop_jkt", p.proofer.Thumbprint())
 	}
 	sent := p.now()
-	body, _, err := p.endpoint.PostEach(ctx, form, http.StatusCreated, tokenendpoint.Idempotent, prepare)
+	body, _, err := p.endpoint.PostEach(ctx, form, http.StatusCreated, fapi.Idempotent, prepare)
 	if err != nil {
 		return nil, fmt.Errorf("par: %w", err)
 	}
@@ -154,13 +116,13 @@ func (p *Pusher) push(ctx context.Context, params url.Values, prepare func(url.V
 		ExpiresIn  *int64  `json:"expires_in"`
 	}
 	if err := json.Unmarshal(body, &w); err != nil {
-		return nil, fmt.Errorf("par: %w: the body is not the expected json", ErrInvalidResponse)
+		return nil, fmt.Errorf("par: %w: the body is not the expected json", fapi.ErrInvalidResponse)
 	}
 	switch {
 	case w.RequestURI == nil || *w.RequestURI == "" || strings.ContainsAny(*w.RequestURI, " \t\r\n"):
-		return nil, fmt.Errorf("par: %w: request_uri is missing or malformed", ErrInvalidResponse)
+		return nil, fmt.Errorf("par: %w: request_uri is missing or malformed", fapi.ErrInvalidResponse)
 	case w.ExpiresIn == nil || *w.ExpiresIn <= 0 || *w.ExpiresIn > 24*3600:
-		return nil, fmt.Errorf("par: %w: expires_in is missing or out of range", ErrInvalidResponse)
+		return nil, fmt.Errorf("par: %w: expires_in is missing or out of range", fapi.ErrInvalidResponse)
 	}
 	return &Response{RequestURI: *w.RequestURI, ExpiresIn: *w.ExpiresIn, Expiry: sent.Add(time.Duration(*w.ExpiresIn) * time.Second)}, nil
 }

@@ -14,12 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/helseid-go/sdk/dpop"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"github.com/helseid-go/sdk/par"
 )
-
-type authFunc func(url.Values) error
-
-func (f authFunc) Authenticate(form url.Values) error { return f(form) }
 
 var assertions atomic.Int32
 
@@ -64,7 +61,7 @@ func TestPushWithDPoP(t *testing.T) {
 	proofer, err := dpop.NewProofer(dpop.ProoferConfig{})
 	require.NoError(t, err)
 	now := time.Unix(1_800_000_000, 0)
-	p, err := par.New(par.Config{Endpoint: srv.URL + "/par", ClientAuth: authFunc(freshAssertion), Proofer: proofer, HTTPClient: srv.Client(), Now: func() time.Time { return now }})
+	p, err := par.New(srv.URL+"/par", fapi.Settings{ClientAuth: fapi.ClientAuthenticatorFunc(freshAssertion), Proofer: proofer, HTTPClient: srv.Client(), Now: func() time.Time { return now }})
 	require.NoError(t, err)
 	resp, err := p.Push(context.Background(), params())
 	require.NoError(t, err)
@@ -83,7 +80,7 @@ func TestPushWithDPoP(t *testing.T) {
 
 func TestPushRefusals(t *testing.T) {
 	srv, forms, _ := parServer(t, http.StatusCreated, `{"request_uri":"urn:x","expires_in":60}`)
-	p, err := par.New(par.Config{Endpoint: srv.URL + "/par", ClientAuth: authFunc(freshAssertion), HTTPClient: srv.Client()})
+	p, err := par.New(srv.URL+"/par", fapi.Settings{ClientAuth: fapi.ClientAuthenticatorFunc(freshAssertion), HTTPClient: srv.Client()})
 	require.NoError(t, err)
 	for _, name := range []string{"request_uri", "client_assertion", "dpop_jkt"} {
 		ps := params()
@@ -111,21 +108,21 @@ func TestPushBadResponses(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			srv, _, _ := parServer(t, tc.status, tc.body)
-			p, err := par.New(par.Config{Endpoint: srv.URL + "/par", ClientAuth: authFunc(freshAssertion), HTTPClient: srv.Client()})
+			p, err := par.New(srv.URL+"/par", fapi.Settings{ClientAuth: fapi.ClientAuthenticatorFunc(freshAssertion), HTTPClient: srv.Client()})
 			require.NoError(t, err)
 			_, err = p.Push(context.Background(), params())
 			require.Error(t, err)
 			if tc.status == http.StatusCreated {
-				assert.ErrorIs(t, err, par.ErrInvalidResponse)
+				assert.ErrorIs(t, err, fapi.ErrInvalidResponse)
 			}
 		})
 	}
 	t.Run("an oauth error", func(t *testing.T) {
 		srv, _, _ := parServer(t, http.StatusBadRequest, `{"error":"invalid_request","error_description":"redirect_uri is not registered"}`)
-		p, err := par.New(par.Config{Endpoint: srv.URL + "/par", ClientAuth: authFunc(freshAssertion), HTTPClient: srv.Client()})
+		p, err := par.New(srv.URL+"/par", fapi.Settings{ClientAuth: fapi.ClientAuthenticatorFunc(freshAssertion), HTTPClient: srv.Client()})
 		require.NoError(t, err)
 		_, err = p.Push(context.Background(), params())
-		var pe *par.Error
+		var pe *fapi.Error
 		require.ErrorAs(t, err, &pe)
 		assert.Equal(t, "invalid_request", pe.Code)
 		assert.NotContains(t, err.Error(), "assertion-")
@@ -161,7 +158,7 @@ func TestPushWithRequestObjectBuildsOnePerAttempt(t *testing.T) {
 		_, _ = w.Write([]byte(`{"request_uri":"urn:ietf:params:oauth:request_uri:x","expires_in":60}`))
 	}))
 	t.Cleanup(srv.Close)
-	p, err := par.New(par.Config{Endpoint: srv.URL + "/par", ClientAuth: authFunc(freshAssertion), HTTPClient: srv.Client()})
+	p, err := par.New(srv.URL+"/par", fapi.Settings{ClientAuth: fapi.ClientAuthenticatorFunc(freshAssertion), HTTPClient: srv.Client()})
 	require.NoError(t, err)
 	built := 0
 	resp, err := p.PushWithRequestObject(context.Background(), params(), func() (string, error) {
@@ -182,7 +179,7 @@ func TestPushWithRequestObjectRefusals(t *testing.T) {
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
 	t.Cleanup(srv.Close)
-	p, err := par.New(par.Config{Endpoint: srv.URL + "/par", ClientAuth: authFunc(freshAssertion), HTTPClient: srv.Client()})
+	p, err := par.New(srv.URL+"/par", fapi.Settings{ClientAuth: fapi.ClientAuthenticatorFunc(freshAssertion), HTTPClient: srv.Client()})
 	require.NoError(t, err)
 	ro := func() (string, error) { return "ro", nil }
 	withRequest := params()
@@ -214,7 +211,7 @@ func TestPushWithRequestObjectNonceRetry(t *testing.T) {
 	srv, forms, _ := parServer(t, http.StatusCreated, `{"request_uri":"urn:ietf:params:oauth:request_uri:x","expires_in":60}`)
 	proofer, err := dpop.NewProofer(dpop.ProoferConfig{})
 	require.NoError(t, err)
-	p, err := par.New(par.Config{Endpoint: srv.URL + "/par", ClientAuth: authFunc(freshAssertion), Proofer: proofer, HTTPClient: srv.Client()})
+	p, err := par.New(srv.URL+"/par", fapi.Settings{ClientAuth: fapi.ClientAuthenticatorFunc(freshAssertion), Proofer: proofer, HTTPClient: srv.Client()})
 	require.NoError(t, err)
 	built := 0
 	_, err = p.PushWithRequestObject(context.Background(), params(), func() (string, error) {

@@ -4,48 +4,31 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/helseid-go/sdk/dpop"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"github.com/helseid-go/sdk/internal/accesstoken"
 	"github.com/helseid-go/sdk/internal/tokencache"
-	"github.com/helseid-go/sdk/internal/tokenendpoint"
 )
 
 var (
 	// ErrRefreshTokenExpired reports a session whose refresh token is past its lifetime
 	// (rt_expires_in): the user must log in again. No request is sent.
 	ErrRefreshTokenExpired = errors.New("refresh token has expired")
-	// ErrInvalidConfig reports a Config the Session cannot work with.
-	ErrInvalidConfig = errors.New("invalid resource session configuration")
 	// ErrInvalidResource reports a resource value the Session refuses before sending it.
 	ErrInvalidResource = errors.New("invalid resource")
 	// ErrInvalidGrant is the server's answer to a refresh token it no longer accepts (used,
 	// revoked, expired): the user must log in again.
-	ErrInvalidGrant = tokenendpoint.ErrInvalidGrant
+	ErrInvalidGrant error = fapi.ErrInvalidGrant
 	// ErrPersistFailed reports that Persist failed for a refresh token the server has already
 	// rotated: the session keeps the new refresh token in memory (RefreshToken returns it) and
 	// holds the access token back until a later call's Persist succeeds. The error also wraps
 	// Persist's own.
 	ErrPersistFailed = errors.New("new refresh token not persisted")
 )
-
-// Error is an error response of the token endpoint; read it with errors.As.
-type Error = tokenendpoint.Error
-
-// Token is an access token for one resource. Formatting and logging it never shows the token.
-type Token = accesstoken.Token
-
-// ClientAuthenticator adds client authentication to a token request form (a fresh
-// private_key_jwt assertion per call).
-type ClientAuthenticator interface {
-	Authenticate(form url.Values) error
-}
 
 // PersistFunc stores a new refresh token (and its expiry, zero when unknown) before the
 // access token it came with is handed out: when the old token has been used up, the new one
@@ -64,19 +47,14 @@ type PersistFunc func(ctx context.Context, refreshToken string, expiry time.Time
 type Config struct {
 	// TokenEndpoint is the authorization server's token endpoint. Required.
 	TokenEndpoint string
-	// ClientAuth authenticates the client on every refresh. Required.
-	ClientAuth ClientAuthenticator
-	// Proofer, when set, sends a DPoP proof with every refresh (the new access tokens are
-	// bound to its key) and requires token_type DPoP.
-	Proofer *dpop.Proofer
-	// Nonces keeps the server's DPoP nonces; nil means a store of the Session's own.
-	Nonces *dpop.NonceStore
-	// HTTPClient sends the requests; nil means a client with a 30 s timeout.
-	HTTPClient *http.Client
+	// Settings are the client's token-request settings (client authentication, which is
+	// required, DPoP, HTTP client, retries, clock), shared with its other requests. With a
+	// Proofer every refresh carries a DPoP proof (the new access tokens are bound to its key)
+	// and token_type DPoP is required. A refresh is retried after a transient failure only
+	// when the server's answer says it did not act on it (see fapi.ConsumesOnSuccess).
+	Settings fapi.Settings
 	// Persist, when set, stores every new refresh token (see PersistFunc).
 	Persist PersistFunc
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
 	// ExpiryMargin: an access token is not handed out in its last ExpiryMargin (so it does
 	// not expire in flight); zero means 10 s.
 	ExpiryMargin time.Duration
@@ -103,7 +81,7 @@ func expiryOf(token string, expiry, issued time.Time) time.Time {
 // Session is one user's refresh token and the access tokens it got, per resource. It is safe
 // for concurrent use.
 type Session struct {
-	endpoint *tokenendpoint.Client
+	endpoint *fapi.Client
 	persist  PersistFunc
 	now      func() time.Time
 	margin   time.Duration
@@ -117,26 +95,22 @@ type Session struct {
 	unsaved       *heldToken         // a refresh whose refresh token Persist has not taken yet
 	// tokens is replaced, never changed, so that reads take no lock: refreshes are rare,
 	// reads happen on every request.
-	tokens atomic.Pointer[map[string]*Token]
+	tokens atomic.Pointer[map[string]*fapi.Token]
 }
 
 // NewSession returns a Session for refreshToken (with its expiry, zero when unknown).
 func NewSession(cfg Config, refreshToken string, refreshExpiry time.Time) (*Session, error) {
 	if refreshToken == "" {
-		return nil, fmt.Errorf("%w: the refresh token is empty", ErrInvalidConfig)
+		return nil, errors.New("resource: the refresh token is empty")
 	}
-	if cfg.ClientAuth == nil {
-		return nil, fmt.Errorf("%w: ClientAuth is nil", ErrInvalidConfig)
-	}
-	endpoint, err := tokenendpoint.NewWithDPoP(tokenendpoint.Config{HTTPClient: cfg.HTTPClient, Endpoint: cfg.TokenEndpoint,
-		Auth: cfg.ClientAuth, Now: cfg.Now}, cfg.Proofer, cfg.Nonces, dpop.NewNonceStore)
+	endpoint, err := fapi.NewClient(cfg.TokenEndpoint, cfg.Settings)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("resource: %w", err)
 	}
-	s := &Session{endpoint: endpoint, persist: cfg.Persist, now: cfg.Now, margin: cfg.ExpiryMargin,
+	s := &Session{endpoint: endpoint, persist: cfg.Persist, now: cfg.Settings.Now, margin: cfg.ExpiryMargin,
 		refresh: make(chan struct{}, 1), refreshToken: refreshToken, refreshExpiry: refreshExpiry,
 		failures: map[string]failure{}}
-	s.tokens.Store(&map[string]*Token{})
+	s.tokens.Store(&map[string]*fapi.Token{})
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -148,7 +122,7 @@ func NewSession(cfg Config, refreshToken string, refreshExpiry time.Time) (*Sess
 
 // Put records an access token the session already has for resource, such as the one of the
 // code exchange. A zero Expiry means unknown: the JWT's exp, else UnknownLifetime from now.
-func (s *Session) Put(resource string, tok Token) {
+func (s *Session) Put(resource string, tok fapi.Token) {
 	tok.Expiry = expiryOf(tok.AccessToken, tok.Expiry, s.now())
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -157,8 +131,8 @@ func (s *Session) Put(resource string, tok Token) {
 
 // storeLocked publishes tok for resource (dropping every other token with dropOthers); s.mu
 // must be held.
-func (s *Session) storeLocked(resource string, tok *Token, dropOthers bool) {
-	next := map[string]*Token{}
+func (s *Session) storeLocked(resource string, tok *fapi.Token, dropOthers bool) {
+	next := map[string]*fapi.Token{}
 	if !dropOthers {
 		for k, v := range *s.tokens.Load() {
 			next[k] = v
@@ -188,14 +162,14 @@ func (s *Session) RefreshToken() (string, time.Time) {
 // at most 30 s) and holds up no other resource. invalid_grant is different: the refresh
 // token is gone, the session is over, and every later call returns ErrInvalidGrant with no
 // further request.
-func (s *Session) Token(ctx context.Context, resource string) (*Token, error) {
+func (s *Session) Token(ctx context.Context, resource string) (*fapi.Token, error) {
 	if tok := s.cached(resource); tok != nil {
 		return tok, nil
 	}
 	if resource == "" || strings.ContainsAny(resource, " \t\r\n") {
 		return nil, fmt.Errorf("%w: %.64q is empty or has white space", ErrInvalidResource, resource)
 	}
-	return s.exclusive(ctx, func() (*Token, error) {
+	return s.exclusive(ctx, func() (*fapi.Token, error) {
 		if tok := s.cached(resource); tok != nil { // refreshed while this caller waited
 			return tok, nil
 		}
@@ -216,11 +190,11 @@ func (s *Session) Token(ctx context.Context, resource string) (*Token, error) {
 // context; a failed Switch is not remembered. When only Persist fails (ErrPersistFailed), the
 // switch has happened: undo does not run, and the new token comes as described at
 // PersistFunc.
-func (s *Session) Switch(ctx context.Context, resource string, change, undo func()) (*Token, error) {
+func (s *Session) Switch(ctx context.Context, resource string, change, undo func()) (*fapi.Token, error) {
 	if resource == "" || strings.ContainsAny(resource, " \t\r\n") {
 		return nil, fmt.Errorf("%w: %.64q is empty or has white space", ErrInvalidResource, resource)
 	}
-	return s.exclusive(ctx, func() (*Token, error) {
+	return s.exclusive(ctx, func() (*fapi.Token, error) {
 		change()
 		tok, err := s.refreshFor(ctx, resource, true)
 		if err != nil && !errors.Is(err, ErrPersistFailed) { // else the server has switched
@@ -237,7 +211,7 @@ func (s *Session) Invalidate(resource, token string) {
 	defer s.mu.Unlock()
 	cur := *s.tokens.Load()
 	if t := cur[resource]; t != nil && t.AccessToken == token {
-		next := make(map[string]*Token, len(cur))
+		next := make(map[string]*fapi.Token, len(cur))
 		for k, v := range cur {
 			if k != resource {
 				next[k] = v
@@ -249,7 +223,7 @@ func (s *Session) Invalidate(resource, token string) {
 
 // exclusive runs fn holding the refresh lane, unless the session is over or a refresh token
 // is still waiting for Persist.
-func (s *Session) exclusive(ctx context.Context, fn func() (*Token, error)) (*Token, error) {
+func (s *Session) exclusive(ctx context.Context, fn func() (*fapi.Token, error)) (*fapi.Token, error) {
 	select {
 	case s.refresh <- struct{}{}:
 	case <-ctx.Done():
@@ -272,7 +246,7 @@ func (s *Session) exclusive(ctx context.Context, fn func() (*Token, error)) (*To
 // persisted.
 type heldToken struct {
 	resource string
-	tok      *Token
+	tok      *fapi.Token
 	failure  failure // Persist's
 }
 
@@ -305,7 +279,7 @@ func (s *Session) persistHeld(ctx context.Context) error {
 
 // cached returns resource's token while it is usable. The returned Token is shared: do not
 // change it.
-func (s *Session) cached(resource string) *Token {
+func (s *Session) cached(resource string) *fapi.Token {
 	tok := (*s.tokens.Load())[resource]
 	if tok != nil && s.now().Before(tok.Expiry.Add(-s.margin)) { // every stored Expiry is set
 		return tok
@@ -344,7 +318,7 @@ func (f failure) next(err error, now time.Time) failure {
 // refreshFor sends one refresh; the caller holds the refresh lane. switched says that the
 // session's context has just changed (Switch): a failure is not remembered, and success
 // drops what belongs to the old context.
-func (s *Session) refreshFor(ctx context.Context, resource string, switched bool) (*Token, error) {
+func (s *Session) refreshFor(ctx context.Context, resource string, switched bool) (*fapi.Token, error) {
 	rt, exp := s.RefreshToken()
 	if !exp.IsZero() && !s.now().Before(exp) {
 		return nil, ErrRefreshTokenExpired
@@ -352,7 +326,7 @@ func (s *Session) refreshFor(ctx context.Context, resource string, switched bool
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
 	defer cancel()
 	sent := s.now()
-	resp, err := s.endpoint.Token(ctx, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "resource": {resource}})
+	resp, err := s.endpoint.Refresh(ctx, rt, resource)
 	if err != nil {
 		err = fmt.Errorf("refresh for %s: %w", resource, err)
 		s.mu.Lock()
@@ -364,12 +338,12 @@ func (s *Session) refreshFor(ctx context.Context, resource string, switched bool
 		s.mu.Unlock()
 		return nil, err
 	}
-	tok := &Token{AccessToken: resp.AccessToken, Expiry: expiryOf(resp.AccessToken, resp.Expiry, sent)}
+	tok := &fapi.Token{AccessToken: resp.AccessToken, Expiry: expiryOf(resp.AccessToken, resp.Expiry, sent)}
 	s.mu.Lock()
 	delete(s.failures, resource)
 	if switched {
 		clear(s.failures)
-		s.tokens.Store(&map[string]*Token{}) // the old context's tokens
+		s.tokens.Store(&map[string]*fapi.Token{}) // the old context's tokens
 	}
 	if resp.RefreshToken != "" {
 		s.refreshToken, s.refreshExpiry = resp.RefreshToken, resp.RefreshExpiry

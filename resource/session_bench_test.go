@@ -2,6 +2,7 @@ package resource
 
 import (
 	"context"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"net/url"
 	"testing"
 	"time"
@@ -17,11 +18,11 @@ func (noAuth) Authenticate(url.Values) error { return nil }
 // BenchmarkSessionHit/impl=session (a cached token, the common case) with
 // /impl=oauth2-reuse, oauth2.ReuseTokenSource's hit, in the same run.
 func BenchmarkSessionHit(b *testing.B) {
-	s, err := NewSession(Config{TokenEndpoint: "https://as.example/token", ClientAuth: noAuth{}}, "rt", time.Time{})
+	s, err := NewSession(Config{TokenEndpoint: "https://as.example/token", Settings: fapi.Settings{ClientAuth: noAuth{}}}, "rt", time.Time{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	s.Put("nhn:kjernejournal", Token{AccessToken: "at", Expiry: time.Now().Add(time.Hour)})
+	s.Put("nhn:kjernejournal", fapi.Token{AccessToken: "at", Expiry: time.Now().Add(time.Hour)})
 	src := oauth2.ReuseTokenSource(&oauth2.Token{AccessToken: "at", Expiry: time.Now().Add(time.Hour)}, nil)
 	session := func() error { _, err := s.Token(context.Background(), "nhn:kjernejournal"); return err }
 	reuse := func() error { _, err := src.Token(); return err }

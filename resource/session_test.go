@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -94,7 +95,7 @@ func newSessionAt(t *testing.T, srv *rotatingServer, persist resource.PersistFun
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	srv.current = "rt-0"
-	s, err := resource.NewSession(resource.Config{TokenEndpoint: ts.URL, ClientAuth: noAuth{}, HTTPClient: ts.Client(), Persist: persist, Now: now}, "rt-0", time.Time{})
+	s, err := resource.NewSession(resource.Config{TokenEndpoint: ts.URL, Settings: fapi.Settings{ClientAuth: noAuth{}, HTTPClient: ts.Client(), Now: now}, Persist: persist}, "rt-0", time.Time{})
 	require.NoError(t, err)
 	return s
 }
@@ -147,7 +148,7 @@ func TestSessionFailedRefreshKeepsTheOldToken(t *testing.T) {
 	clock := fakeclock.New(time.Now())
 	s := newSessionAt(t, srv, nil, clock.Now)
 	_, err := s.Token(context.Background(), "nhn:a")
-	var oe *resource.Error
+	var oe *fapi.Error
 	require.ErrorAs(t, err, &oe)
 	rt, _ := s.RefreshToken()
 	assert.Equal(t, "rt-0", rt)
@@ -166,7 +167,7 @@ func TestSessionFailureIsPerResource(t *testing.T) {
 	clock := fakeclock.New(time.Now())
 	s := newSessionAt(t, srv, nil, clock.Now)
 	_, err := s.Token(context.Background(), "nhn:refused")
-	var oe *resource.Error
+	var oe *fapi.Error
 	require.ErrorAs(t, err, &oe)
 	assert.Equal(t, "invalid_target", oe.Code)
 	assert.Contains(t, err.Error(), "nhn:refused")
@@ -433,7 +434,7 @@ func TestSessionWaiterLeavesOnItsContext(t *testing.T) {
 		w.WriteHeader(http.StatusBadRequest)
 	}))
 	defer ts.Close()
-	s, err := resource.NewSession(resource.Config{TokenEndpoint: ts.URL, ClientAuth: noAuth{}, HTTPClient: ts.Client()}, "rt", time.Time{})
+	s, err := resource.NewSession(resource.Config{TokenEndpoint: ts.URL, Settings: fapi.Settings{ClientAuth: noAuth{}, HTTPClient: ts.Client()}}, "rt", time.Time{})
 	require.NoError(t, err)
 	done := make(chan struct{})
 	go func() { // holds the refresh lane until the server answers
@@ -450,9 +451,9 @@ func TestSessionWaiterLeavesOnItsContext(t *testing.T) {
 }
 
 func TestSessionRefusals(t *testing.T) {
-	_, err := resource.NewSession(resource.Config{TokenEndpoint: "https://as.example/token", ClientAuth: noAuth{}}, "", time.Time{})
-	assert.ErrorIs(t, err, resource.ErrInvalidConfig)
-	s, err := resource.NewSession(resource.Config{TokenEndpoint: "https://as.example/token", ClientAuth: noAuth{}}, "rt", time.Now().Add(-time.Second))
+	_, err := resource.NewSession(resource.Config{TokenEndpoint: "https://as.example/token", Settings: fapi.Settings{ClientAuth: noAuth{}}}, "", time.Time{})
+	assert.ErrorContains(t, err, "the refresh token is empty")
+	s, err := resource.NewSession(resource.Config{TokenEndpoint: "https://as.example/token", Settings: fapi.Settings{ClientAuth: noAuth{}}}, "rt", time.Now().Add(-time.Second))
 	require.NoError(t, err)
 	_, err = s.Token(context.Background(), "nhn:a")
 	assert.ErrorIs(t, err, resource.ErrRefreshTokenExpired)
@@ -482,13 +483,13 @@ func TestSessionTokenWithoutExpiresIn(t *testing.T) {
 			clock := fakeclock.New(start)
 			srv := &rotatingServer{lifetime: func() (time.Time, bool) { return start.Add(tc.exp), tc.jwt }}
 			s := newSessionAt(t, srv, nil, clock.Now)
-			var first *resource.Token
+			var first *fapi.Token
 			if tc.viaPut {
 				at := "opaque-login-token"
 				if tc.jwt {
 					at = jwtWithExp(start.Add(tc.exp))
 				}
-				s.Put("nhn:a", resource.Token{AccessToken: at})
+				s.Put("nhn:a", fapi.Token{AccessToken: at})
 				first = must(s.Token(context.Background(), "nhn:a"))
 				assert.Equal(t, at, first.AccessToken)
 			} else {

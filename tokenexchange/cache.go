@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"hash"
 	"slices"
 	"sync"
@@ -14,12 +16,8 @@ import (
 	"github.com/helseid-go/sdk/internal/tokencache"
 )
 
-// Token is an exchanged access token: AccessToken, and Expiry, the earlier of its own expiry
-// and the subject token's. Formatting and logging it never shows the token.
-type Token = accesstoken.Token
-
 // ExchangeFunc performs one exchange; Exchanger.Exchange is one.
-type ExchangeFunc func(ctx context.Context, req Request) (*Response, error)
+type ExchangeFunc func(ctx context.Context, req Request) (*fapi.TokenResponse, error)
 
 // CacheConfig configures a Cache.
 type CacheConfig struct {
@@ -41,7 +39,7 @@ type CacheConfig struct {
 // last longer. One exchange is in flight per key however many callers wait; a caller whose
 // context ends returns at once. It is safe for concurrent use; Close stops it.
 type Cache struct {
-	cache *tokencache.Cache[cacheKey, Token]
+	cache *tokencache.Cache[cacheKey, fapi.Token]
 	now   func() time.Time
 	exch  ExchangeFunc
 }
@@ -51,20 +49,20 @@ type cacheKey [sha256.Size]byte
 // NewCache checks cfg and returns a Cache.
 func NewCache(cfg CacheConfig) (*Cache, error) {
 	if cfg.Exchange == nil {
-		return nil, fmt.Errorf("%w: CacheConfig.Exchange is nil", ErrInvalidConfig)
+		return nil, errors.New("token exchange: CacheConfig.Exchange is nil")
 	}
 	c := &Cache{now: cfg.Now, exch: cfg.Exchange}
 	if c.now == nil {
 		c.now = time.Now
 	}
 	var err error
-	c.cache, err = tokencache.New(tokencache.Config[cacheKey, Token]{
+	c.cache, err = tokencache.New(tokencache.Config[cacheKey, fapi.Token]{
 		Hash:       func(k cacheKey) uint64 { return binary.LittleEndian.Uint64(k[:8]) },
 		Now:        cfg.Now,
 		MaxEntries: cfg.MaxEntries,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("token exchange: %w", err)
 	}
 	return c, nil
 }
@@ -76,7 +74,7 @@ func NewCache(cfg CacheConfig) (*Cache, error) {
 // A hit costs a SHA-256 of the subject token and a lock-free lookup: no allocation, no
 // parsing, no network. Only access tokens are cached (RequestedTokenType empty or
 // TokenTypeAccessToken).
-func (c *Cache) Token(ctx context.Context, req Request) (*Token, error) {
+func (c *Cache) Token(ctx context.Context, req Request) (*fapi.Token, error) {
 	key := keyOf(req)
 	if tok := c.cache.Lookup(key); tok != nil {
 		return tok, nil // only a validated request was ever stored under key
@@ -84,7 +82,7 @@ func (c *Cache) Token(ctx context.Context, req Request) (*Token, error) {
 	return c.miss(ctx, key, req)
 }
 
-func (c *Cache) miss(ctx context.Context, key cacheKey, req Request) (*Token, error) {
+func (c *Cache) miss(ctx context.Context, key cacheKey, req Request) (*fapi.Token, error) {
 	if err := req.validate(); err != nil {
 		return nil, err
 	}
@@ -95,7 +93,7 @@ func (c *Cache) miss(ctx context.Context, key cacheKey, req Request) (*Token, er
 	// slices, so a later change to them cannot change what is sent under this key.
 	req.Scopes, req.Resources, req.Audiences = slices.Clone(req.Scopes), slices.Clone(req.Resources), slices.Clone(req.Audiences)
 	subjectExpiry := earliest(req.SubjectExpiry, accesstoken.JWTExpiry(req.SubjectToken))
-	return c.cache.GetWith(ctx, key, func(ctx context.Context) (*Token, time.Time, error) {
+	return c.cache.GetWith(ctx, key, func(ctx context.Context) (*fapi.Token, time.Time, error) {
 		if !subjectExpiry.IsZero() {
 			if !c.now().Before(subjectExpiry) {
 				return nil, time.Time{}, ErrSubjectExpired
@@ -111,7 +109,7 @@ func (c *Cache) miss(ctx context.Context, key cacheKey, req Request) (*Token, er
 			return nil, time.Time{}, err
 		}
 		expiry := earliest(resp.Expiry, subjectExpiry)
-		return &Token{AccessToken: resp.AccessToken, Expiry: expiry}, expiry, nil
+		return &fapi.Token{AccessToken: resp.AccessToken, Expiry: expiry}, expiry, nil
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"strings"
 	"testing"
 	"time"
@@ -15,8 +16,8 @@ import (
 // hash up. Compare BenchmarkCacheHit/impl=tokenexchange with /impl=bare-sha256, a SHA-256 of
 // the subject token alone, and /impl=tokencache, the lookup with a precomputed key.
 func BenchmarkCacheHit(b *testing.B) {
-	exchange := func(context.Context, Request) (*Response, error) {
-		return &Response{AccessToken: "exchanged", IssuedTokenType: TokenTypeAccessToken, Expiry: time.Now().Add(time.Hour)}, nil
+	exchange := func(context.Context, Request) (*fapi.TokenResponse, error) {
+		return &fapi.TokenResponse{AccessToken: "exchanged", IssuedTokenType: TokenTypeAccessToken, Expiry: time.Now().Add(time.Hour)}, nil
 	}
 	subject := "eyJhbGciOiJSUzI1NiIsImtpZCI6IjEiLCJ0eXAiOiJhdCtqd3QifQ." + strings.Repeat("x", 900) + ".sig"
 	req := Request{SubjectToken: subject, Scopes: []string{"nhn:reseptformidleren/api"}, SubjectExpiry: time.Now().Add(time.Hour)}
@@ -45,10 +46,10 @@ func BenchmarkCacheHit(b *testing.B) {
 		}
 	})
 	b.Run("impl=tokencache", func(b *testing.B) {
-		c, err := tokencache.New(tokencache.Config[cacheKey, Token]{
+		c, err := tokencache.New(tokencache.Config[cacheKey, fapi.Token]{
 			Hash: func(k cacheKey) uint64 { return binary.LittleEndian.Uint64(k[:8]) },
-			Fetch: func(context.Context, cacheKey) (*Token, time.Time, error) {
-				return &Token{AccessToken: "exchanged"}, time.Now().Add(time.Hour), nil
+			Fetch: func(context.Context, cacheKey) (*fapi.Token, time.Time, error) {
+				return &fapi.Token{AccessToken: "exchanged"}, time.Now().Add(time.Hour), nil
 			},
 		})
 		if err != nil {

@@ -2,17 +2,15 @@ package tokenexchange_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/json"
+	"crypto/ecdsa"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jws"
 
 	"github.com/helseid-go/sdk/dpop"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"github.com/helseid-go/sdk/helseid/helseidtest"
 	"github.com/helseid-go/sdk/tokenexchange"
 )
@@ -32,31 +30,22 @@ func Example() {
 	userKey, _ := dpop.NewProofer(dpop.ProoferConfig{})
 	subject, _ := srv.IssueUserToken(helseidtest.UserTokenRequest{ClientID: "front-end", Scopes: []string{"nhn:service-a/read"}, JKT: userKey.Thumbprint()})
 
-	// Service A's private_key_jwt client authentication: any ClientAuthenticator works. This
-	// one signs a fresh assertion per request with jwx (package helseid has its own).
+	// Service A's private_key_jwt client authentication: a fresh signed assertion per request.
 	key, _ := jwk.ParseKey(privateJWK)
-	assertion := authFunc(func(form url.Values) error {
-		now := time.Now().Unix()
-		claims, _ := json.Marshal(map[string]any{"iss": "service-a", "sub": "service-a", "aud": srv.Issuer(),
-			"iat": now, "nbf": now, "exp": now + 10, "jti": rand.Text()})
-		hdr := jws.NewHeaders()
-		_ = hdr.Set(jws.TypeKey, "client-authentication+jwt")
-		_ = hdr.Set(jws.KeyIDKey, key.KeyID())
-		signed, err := jws.Sign(claims, jws.WithKey(key.Algorithm(), key, jws.WithProtectedHeaders(hdr)))
-		if err != nil {
-			return err
-		}
-		form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
-		form.Set("client_assertion", string(signed))
-		return nil
-	})
+	var signer ecdsa.PrivateKey
+	_ = key.Raw(&signer)
+	assertion, err := fapi.NewPrivateKeyJWT(fapi.PrivateKeyJWTConfig{ClientID: "service-a", Issuer: srv.Issuer(),
+		Key: &signer, Algorithm: key.Algorithm().String(), KeyID: key.KeyID()})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	dpopKey, _ := dpop.NewProofer(dpop.ProoferConfig{})
 
-	exchanger, err := tokenexchange.New(tokenexchange.Config{
-		TokenEndpoint: srv.TokenEndpoint(),
-		ClientAuth:    assertion,
-		Proofer:       dpopKey,
-		HTTPClient:    srv.Client(),
+	exchanger, err := tokenexchange.New(srv.TokenEndpoint(), fapi.Settings{
+		ClientAuth: assertion,
+		Proofer:    dpopKey,
+		HTTPClient: srv.Client(),
 	})
 	if err != nil {
 		fmt.Println(err)

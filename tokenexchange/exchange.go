@@ -9,9 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/helseid-go/sdk/dpop"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"github.com/helseid-go/sdk/internal/tokencache"
-	"github.com/helseid-go/sdk/internal/tokenendpoint"
 )
 
 // GrantType is the token-exchange grant_type (RFC 8693 §2.1).
@@ -28,14 +27,9 @@ const (
 var (
 	// ErrInvalidRequest reports a Request the Exchanger refuses before sending it.
 	ErrInvalidRequest = errors.New("invalid token exchange request")
-	// ErrInvalidConfig reports a Config the Exchanger cannot work with.
-	ErrInvalidConfig = errors.New("invalid token exchange configuration")
-	// ErrInvalidResponse reports a response that breaks RFC 8693 or RFC 9449: no
-	// issued_token_type, another type than requested, a Bearer token where DPoP was asked for.
-	ErrInvalidResponse = tokenendpoint.ErrInvalidResponse
 	// ErrInvalidGrant is the authorization server's answer to a subject token it does not
 	// accept (expired, revoked, for another audience): errors.Is holds for any invalid_grant.
-	ErrInvalidGrant = tokenendpoint.ErrInvalidGrant
+	ErrInvalidGrant error = fapi.ErrInvalidGrant
 	// ErrSubjectExpired reports a subject token past its expiry, refused by Cache without a
 	// request. errors.Is(err, ErrInvalidGrant) holds for it too, as for the server's answer.
 	ErrSubjectExpired error = subjectExpired{}
@@ -50,46 +44,6 @@ func (subjectExpired) Error() string { return "token exchange: the subject token
 
 // Is makes ErrSubjectExpired match ErrInvalidGrant.
 func (subjectExpired) Is(target error) bool { return target == ErrInvalidGrant }
-
-// Error is an error response of the authorization server (RFC 6749 §5.2, RFC 8693 §2.2.2);
-// read it with errors.As.
-type Error = tokenendpoint.Error
-
-// Response is a successful exchange (RFC 8693 §2.2.1). Formatting and logging it never shows
-// the tokens.
-type Response = tokenendpoint.Response
-
-// ClientAuthenticator adds client authentication to a token request form, such as a
-// private_key_jwt client assertion. It is called once per HTTP attempt and must produce new
-// credentials each time.
-type ClientAuthenticator interface {
-	Authenticate(form url.Values) error
-}
-
-// Config configures an Exchanger.
-type Config struct {
-	// TokenEndpoint is the authorization server's token endpoint. Required.
-	TokenEndpoint string
-	// ClientAuth authenticates the actor, the client making the exchange. Required.
-	ClientAuth ClientAuthenticator
-	// Proofer, when set, binds the issued token to its key with DPoP (RFC 9449): a proof on
-	// every attempt, token_type DPoP required.
-	Proofer *dpop.Proofer
-	// Nonces keeps the server's DPoP nonces; nil means a store of the Exchanger's own. Share
-	// the store of the client's other token requests to save a round trip.
-	Nonces *dpop.NonceStore
-	// HTTPClient sends the requests; nil means a client with a 30 s timeout. Redirects are
-	// never followed.
-	HTTPClient *http.Client
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-	// Retry bounds retries of transient failures; the zero value retries up to 3 attempts.
-	Retry RetryPolicy
-}
-
-// RetryPolicy bounds retries of transient failures (network errors, 5xx, 429 with
-// Retry-After), each with fresh client authentication and a fresh proof.
-type RetryPolicy = tokenendpoint.RetryPolicy
 
 // Request is one token exchange (RFC 8693 §2.1). Formatting, logging and marshalling it never
 // show the subject or actor token.
@@ -119,57 +73,55 @@ type Request struct {
 
 // Exchanger makes token exchanges at one authorization server. It is safe for concurrent use.
 type Exchanger struct {
-	endpoint *tokenendpoint.Client
-	proofer  *dpop.Proofer
+	endpoint *fapi.Client
 	now      func() time.Time
 }
 
-// New checks cfg and returns an Exchanger. It makes no network call.
-func New(cfg Config) (*Exchanger, error) {
-	if cfg.ClientAuth == nil {
-		return nil, fmt.Errorf("%w: ClientAuth is nil", ErrInvalidConfig)
-	}
-	endpoint, err := tokenendpoint.NewWithDPoP(tokenendpoint.Config{HTTPClient: cfg.HTTPClient, Endpoint: cfg.TokenEndpoint,
-		Auth: cfg.ClientAuth, Now: cfg.Now, Retry: cfg.Retry}, cfg.Proofer, cfg.Nonces, dpop.NewNonceStore)
+// New returns an Exchanger for tokenEndpoint with the settings of the client's token
+// requests (see fapi.Settings): ClientAuth authenticates the actor, the client making the
+// exchange; a Proofer binds the issued token to its key with DPoP (RFC 9449). It makes no
+// network call.
+func New(tokenEndpoint string, s fapi.Settings) (*Exchanger, error) {
+	endpoint, err := fapi.NewClient(tokenEndpoint, s)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("token exchange: %w", err)
 	}
-	ex := &Exchanger{endpoint: endpoint, proofer: cfg.Proofer, now: cfg.Now}
+	ex := &Exchanger{endpoint: endpoint, now: s.Now}
 	if ex.now == nil {
 		ex.now = time.Now
 	}
 	return ex, nil
 }
 
-// Exchange sends req and returns the issued token. Errors wrap *Error for the server's
-// answers, ErrInvalidRequest, ErrInvalidResponse or a transport error, and never contain a
+// Exchange sends req and returns the issued token. Errors wrap *fapi.Error for the server's
+// answers, ErrInvalidRequest, fapi.ErrInvalidResponse or a transport error, and never contain a
 // token or an assertion.
-func (e *Exchanger) Exchange(ctx context.Context, req Request) (*Response, error) {
+func (e *Exchanger) Exchange(ctx context.Context, req Request) (*fapi.TokenResponse, error) {
 	params, err := req.form()
 	if err != nil {
 		return nil, err
 	}
 	sent := e.now()
-	body, _, err := e.endpoint.Post(ctx, params, http.StatusOK, tokenendpoint.Idempotent)
+	body, _, err := e.endpoint.Post(ctx, params, http.StatusOK, fapi.Idempotent)
 	if err != nil {
 		return nil, fmt.Errorf("token exchange: %w", err)
 	}
-	resp, err := tokenendpoint.ParseResponse(body, sent)
+	resp, err := fapi.ParseResponse(body, sent)
 	if err != nil {
 		return nil, fmt.Errorf("token exchange: %w", err)
 	}
 	// RFC 8693 §2.2.1: a token that is not an access token comes with token_type N_A.
 	notAccess := resp.IssuedTokenType != TokenTypeAccessToken && strings.EqualFold(resp.TokenType, "N_A")
 	if !notAccess {
-		if err := tokenendpoint.CheckTokenType(resp.TokenType, e.proofer != nil); err != nil {
+		if err := fapi.CheckTokenType(resp.TokenType, e.endpoint.DPoP()); err != nil {
 			return nil, fmt.Errorf("token exchange: %w", err)
 		}
 	}
 	switch {
 	case resp.IssuedTokenType == "":
-		return nil, fmt.Errorf("token exchange: %w: issued_token_type is missing", ErrInvalidResponse)
+		return nil, fmt.Errorf("token exchange: %w: issued_token_type is missing", fapi.ErrInvalidResponse)
 	case req.RequestedTokenType != "" && resp.IssuedTokenType != req.RequestedTokenType:
-		return nil, fmt.Errorf("token exchange: %w: issued_token_type %.80q is not the requested type", ErrInvalidResponse, resp.IssuedTokenType)
+		return nil, fmt.Errorf("token exchange: %w: issued_token_type %.80q is not the requested type", fapi.ErrInvalidResponse, resp.IssuedTokenType)
 	}
 	return resp, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -21,7 +22,6 @@ import (
 
 	"github.com/helseid-go/sdk/dpop"
 	"github.com/helseid-go/sdk/helseid/helseidtest"
-	"github.com/helseid-go/sdk/internal/clientauth"
 	"github.com/helseid-go/sdk/internal/fakeclock"
 	"github.com/helseid-go/sdk/tokenexchange"
 )
@@ -39,7 +39,7 @@ type world struct {
 	clock    *fakeclock.Clock
 	userKey  *dpop.Proofer // the front end's DPoP key, which the user's token is bound to
 	actorKey *dpop.Proofer // service A's DPoP key
-	auth     tokenexchange.ClientAuthenticator
+	auth     fapi.ClientAuthenticator
 }
 
 func newWorld(t *testing.T) *world {
@@ -61,21 +61,17 @@ func newWorld(t *testing.T) *world {
 }
 
 // assertionsFor signs private_key_jwt assertions with a client's private JWK.
-func assertionsFor(t *testing.T, srv *helseidtest.Server, clientID string, privateJWK []byte, now func() time.Time) tokenexchange.ClientAuthenticator {
+func assertionsFor(t *testing.T, srv *helseidtest.Server, clientID string, privateJWK []byte, now func() time.Time) fapi.ClientAuthenticator {
 	t.Helper()
 	key, err := jwk.ParseKey(privateJWK)
 	require.NoError(t, err)
 	var signer crypto.Signer
 	require.NoError(t, key.Raw(&signer))
-	b, err := clientauth.New(clientauth.Config{ClientID: clientID, Audience: srv.Issuer(), Key: signer,
+	auth, err := fapi.NewPrivateKeyJWT(fapi.PrivateKeyJWTConfig{ClientID: clientID, Issuer: srv.Issuer(), Key: signer,
 		Algorithm: key.Algorithm().String(), KeyID: key.KeyID(), Now: now})
 	require.NoError(t, err)
-	return authFunc(func(form url.Values) error { return b.Authenticate(form, nil) })
+	return auth
 }
-
-type authFunc func(url.Values) error
-
-func (f authFunc) Authenticate(form url.Values) error { return f(form) }
 
 func (w *world) userToken(t *testing.T, pid string) string {
 	t.Helper()
@@ -90,7 +86,7 @@ func (w *world) userToken(t *testing.T, pid string) string {
 
 func (w *world) exchanger(t *testing.T) *tokenexchange.Exchanger {
 	t.Helper()
-	ex, err := tokenexchange.New(tokenexchange.Config{TokenEndpoint: w.srv.TokenEndpoint(), ClientAuth: w.auth,
+	ex, err := tokenexchange.New(w.srv.TokenEndpoint(), fapi.Settings{ClientAuth: w.auth,
 		Proofer: w.actorKey, HTTPClient: w.srv.Client(), Now: w.clock.Now})
 	require.NoError(t, err)
 	return ex
@@ -102,7 +98,7 @@ func (w *world) countingCache(t *testing.T) (*tokenexchange.Cache, *atomic.Int32
 	ex := w.exchanger(t)
 	exchanges := &atomic.Int32{}
 	cache, err := tokenexchange.NewCache(tokenexchange.CacheConfig{Now: w.clock.Now,
-		Exchange: func(ctx context.Context, req tokenexchange.Request) (*tokenexchange.Response, error) {
+		Exchange: func(ctx context.Context, req tokenexchange.Request) (*fapi.TokenResponse, error) {
 			exchanges.Add(1)
 			return ex.Exchange(ctx, req)
 		}})
@@ -162,7 +158,7 @@ func TestExchangeRefusals(t *testing.T) {
 		require.NoError(t, err)
 		_, err = ex.Exchange(ctx, tokenexchange.Request{SubjectToken: foreign, Scopes: []string{scopeB}})
 		assert.ErrorIs(t, err, tokenexchange.ErrInvalidGrant)
-		var oe *tokenexchange.Error
+		var oe *fapi.Error
 		require.ErrorAs(t, err, &oe)
 		assert.Contains(t, oe.Description, "audience")
 	})
@@ -176,11 +172,11 @@ func TestExchangeRefusals(t *testing.T) {
 	t.Run("a client without the grant", func(t *testing.T) {
 		priv, err := w.srv.GenerateClient("plain", scopeB)
 		require.NoError(t, err)
-		plain, err := tokenexchange.New(tokenexchange.Config{TokenEndpoint: w.srv.TokenEndpoint(), ClientAuth: assertionsFor(t, w.srv, "plain", priv, w.clock.Now),
+		plain, err := tokenexchange.New(w.srv.TokenEndpoint(), fapi.Settings{ClientAuth: assertionsFor(t, w.srv, "plain", priv, w.clock.Now),
 			Proofer: w.actorKey, HTTPClient: w.srv.Client(), Now: w.clock.Now})
 		require.NoError(t, err)
 		_, err = plain.Exchange(ctx, tokenexchange.Request{SubjectToken: w.userToken(t, ""), Scopes: []string{scopeB}})
-		assert.ErrorIs(t, err, &tokenexchange.Error{Code: "unauthorized_client"})
+		assert.ErrorIs(t, err, &fapi.Error{Code: "unauthorized_client"})
 	})
 	// What HelseID (and helseidtest) refuse of a well-formed request.
 	for name, tc := range map[string]struct {
@@ -198,7 +194,7 @@ func TestExchangeRefusals(t *testing.T) {
 			req := tokenexchange.Request{SubjectToken: w.userToken(t, ""), Scopes: []string{scopeB}}
 			tc.mutate(&req)
 			_, err := ex.Exchange(ctx, req)
-			assert.ErrorIs(t, err, &tokenexchange.Error{Code: tc.code})
+			assert.ErrorIs(t, err, &fapi.Error{Code: tc.code})
 		})
 	}
 	for name, req := range map[string]tokenexchange.Request{
@@ -239,17 +235,17 @@ func TestExchangeChecksIssuedTokenType(t *testing.T) {
 		_, _ = w.Write([]byte(body + "}"))
 	}))
 	defer srv.Close()
-	ex, err := tokenexchange.New(tokenexchange.Config{TokenEndpoint: srv.URL + "/token", HTTPClient: srv.Client(),
-		ClientAuth: authFunc(func(f url.Values) error { f.Set("client_assertion", "x"); return nil })})
+	ex, err := tokenexchange.New(srv.URL+"/token", fapi.Settings{HTTPClient: srv.Client(),
+		ClientAuth: fapi.ClientAuthenticatorFunc(func(f url.Values) error { f.Set("client_assertion", "x"); return nil })})
 	require.NoError(t, err)
 	req := tokenexchange.Request{SubjectToken: "the-subject", Resources: []string{"nhn:b", "https://b.example"}, Audiences: []string{"b"}}
 
 	_, err = ex.Exchange(context.Background(), req)
-	assert.ErrorIs(t, err, tokenexchange.ErrInvalidResponse, "no issued_token_type")
+	assert.ErrorIs(t, err, fapi.ErrInvalidResponse, "no issued_token_type")
 	issued = tokenexchange.TokenTypeJWT
 	req.RequestedTokenType = tokenexchange.TokenTypeAccessToken
 	_, err = ex.Exchange(context.Background(), req)
-	assert.ErrorIs(t, err, tokenexchange.ErrInvalidResponse, "another type than requested")
+	assert.ErrorIs(t, err, fapi.ErrInvalidResponse, "another type than requested")
 	req.RequestedTokenType = tokenexchange.TokenTypeJWT
 	resp, err := ex.Exchange(context.Background(), req)
 	require.NoError(t, err)
@@ -327,9 +323,9 @@ func TestCacheExpiresWithTheSubject(t *testing.T) {
 
 func TestCacheInvalidate(t *testing.T) {
 	n := 0
-	cache, err := tokenexchange.NewCache(tokenexchange.CacheConfig{Exchange: func(context.Context, tokenexchange.Request) (*tokenexchange.Response, error) {
+	cache, err := tokenexchange.NewCache(tokenexchange.CacheConfig{Exchange: func(context.Context, tokenexchange.Request) (*fapi.TokenResponse, error) {
 		n++
-		return &tokenexchange.Response{AccessToken: fmt.Sprint("token-", n), IssuedTokenType: tokenexchange.TokenTypeAccessToken, Expiry: time.Now().Add(time.Hour)}, nil
+		return &fapi.TokenResponse{AccessToken: fmt.Sprint("token-", n), IssuedTokenType: tokenexchange.TokenTypeAccessToken, Expiry: time.Now().Add(time.Hour)}, nil
 	}})
 	require.NoError(t, err)
 	defer cache.Close()
@@ -408,9 +404,9 @@ func TestCacheNearSubjectExpiry(t *testing.T) {
 func TestCacheKeepsItsOwnCopyOfTheRequest(t *testing.T) {
 	clock := fakeclock.New(time.Unix(1_800_000_000, 0))
 	var sent []string
-	cache, err := tokenexchange.NewCache(tokenexchange.CacheConfig{Now: clock.Now, Exchange: func(_ context.Context, req tokenexchange.Request) (*tokenexchange.Response, error) {
+	cache, err := tokenexchange.NewCache(tokenexchange.CacheConfig{Now: clock.Now, Exchange: func(_ context.Context, req tokenexchange.Request) (*fapi.TokenResponse, error) {
 		sent = append(sent, strings.Join(req.Scopes, " "))
-		return &tokenexchange.Response{AccessToken: "t", IssuedTokenType: tokenexchange.TokenTypeAccessToken, Expiry: clock.Now().Add(10 * time.Minute)}, nil
+		return &fapi.TokenResponse{AccessToken: "t", IssuedTokenType: tokenexchange.TokenTypeAccessToken, Expiry: clock.Now().Add(10 * time.Minute)}, nil
 	}})
 	require.NoError(t, err)
 	scopes := []string{"nhn:b/read"}
@@ -434,8 +430,8 @@ func TestExchangeAcceptsNAForOtherTokenTypes(t *testing.T) {
 	defer srv.Close()
 	proofer, err := dpop.NewProofer(dpop.ProoferConfig{})
 	require.NoError(t, err)
-	ex, err := tokenexchange.New(tokenexchange.Config{TokenEndpoint: srv.URL, HTTPClient: srv.Client(), Proofer: proofer,
-		ClientAuth: authFunc(func(url.Values) error { return nil })})
+	ex, err := tokenexchange.New(srv.URL, fapi.Settings{HTTPClient: srv.Client(), Proofer: proofer,
+		ClientAuth: fapi.ClientAuthenticatorFunc(func(url.Values) error { return nil })})
 	require.NoError(t, err)
 	resp, err := ex.Exchange(context.Background(), tokenexchange.Request{SubjectToken: "s", RequestedTokenType: tokenexchange.TokenTypeIDToken})
 	require.NoError(t, err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -188,7 +189,7 @@ func TestValueMovedToAnotherTenantIsRefused(t *testing.T) {
 	f := newFleet(t, helseidtest.Options{})
 	tc := f.tokenCache(t)
 	ctx := context.Background()
-	tok := helseid.SharedToken{Token: helseid.Token{AccessToken: "at-of-tenant-1", Expiry: time.Now().Add(time.Minute)}, Fetched: time.Now()}
+	tok := helseid.SharedToken{Token: fapi.Token{AccessToken: "at-of-tenant-1", Expiry: time.Now().Add(time.Minute)}, Fetched: time.Now()}
 	lease, ok, err := tc.AcquireLease(ctx, "tenant-1")
 	require.NoError(t, err)
 	require.True(t, ok)
@@ -211,7 +212,7 @@ func TestValueMovedToAnotherTenantIsRefused(t *testing.T) {
 	lease2, ok, err := tc.AcquireLease(ctx, "tenant-2")
 	require.NoError(t, err)
 	require.True(t, ok)
-	require.NoError(t, tc.StoreToken(ctx, "tenant-2", helseid.SharedToken{Token: helseid.Token{AccessToken: "x", Expiry: time.Now().Add(time.Minute)}, Fetched: time.Now()}, lease2))
+	require.NoError(t, tc.StoreToken(ctx, "tenant-2", helseid.SharedToken{Token: fapi.Token{AccessToken: "x", Expiry: time.Now().Add(time.Minute)}, Fetched: time.Now()}, lease2))
 	keys2, err := f.rdb.Keys(ctx, "*:token").Result()
 	require.NoError(t, err)
 	for _, k := range keys2 {
@@ -237,7 +238,7 @@ func TestLeaseFencing(t *testing.T) {
 	tc := f.tokenCache(t)
 	ctx := context.Background()
 	mk := func(at string) helseid.SharedToken {
-		return helseid.SharedToken{Token: helseid.Token{AccessToken: at, Expiry: time.Now().Add(time.Minute)}, Fetched: time.Now()}
+		return helseid.SharedToken{Token: fapi.Token{AccessToken: at, Expiry: time.Now().Add(time.Minute)}, Fetched: time.Now()}
 	}
 	first, ok, err := tc.AcquireLease(ctx, "k")
 	require.NoError(t, err)

@@ -27,8 +27,8 @@ const (
 	MaxLifetime = 60 * time.Second
 )
 
-// ErrInvalidConfig reports a configuration the assertion builder cannot work with.
-var ErrInvalidConfig = errors.New("invalid client assertion configuration")
+// errInvalidConfig reports a configuration the assertion builder cannot work with.
+var errInvalidConfig = errors.New("invalid client assertion configuration")
 
 // Config describes the client and key that sign assertions.
 type Config struct {
@@ -62,17 +62,17 @@ type Builder struct {
 func New(cfg Config) (*Builder, error) {
 	switch {
 	case cfg.ClientID == "":
-		return nil, fmt.Errorf("%w: client id is empty", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: client id is empty", errInvalidConfig)
 	case cfg.Audience == "":
-		return nil, fmt.Errorf("%w: audience (the issuer) is empty", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: audience (the issuer) is empty", errInvalidConfig)
 	case cfg.KeyID == "":
-		return nil, fmt.Errorf("%w: key id is empty; the server selects the registered key by kid", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: key id is empty; the server selects the registered key by kid", errInvalidConfig)
 	case cfg.Lifetime < 0:
-		return nil, fmt.Errorf("%w: lifetime %s is negative", ErrInvalidConfig, cfg.Lifetime)
+		return nil, fmt.Errorf("%w: lifetime %s is negative", errInvalidConfig, cfg.Lifetime)
 	case cfg.Lifetime > MaxLifetime:
-		return nil, fmt.Errorf("%w: lifetime %s exceeds the %s servers allow", ErrInvalidConfig, cfg.Lifetime, MaxLifetime)
+		return nil, fmt.Errorf("%w: lifetime %s exceeds the %s servers allow", errInvalidConfig, cfg.Lifetime, MaxLifetime)
 	case cfg.Lifetime%time.Second != 0:
-		return nil, fmt.Errorf("%w: lifetime %s is not a whole number of seconds (exp is in seconds)", ErrInvalidConfig, cfg.Lifetime)
+		return nil, fmt.Errorf("%w: lifetime %s is not a whole number of seconds (exp is in seconds)", errInvalidConfig, cfg.Lifetime)
 	}
 	signer, err := jose.NewSigner(cfg.Key, cfg.Algorithm)
 	if err != nil {
@@ -130,7 +130,7 @@ func (b *Builder) RequestObject(details json.RawMessage) (string, error) {
 
 func (b *Builder) sign(details json.RawMessage, detailsClaim string, withClientID bool) (string, error) {
 	if details != nil {
-		if err := checkDetails(details); err != nil {
+		if err := CheckDetails(details); err != nil {
 			return "", err
 		}
 	}
@@ -179,13 +179,13 @@ func (b *Builder) Authenticate(form url.Values, details json.RawMessage) error {
 	return nil
 }
 
-// checkDetails makes sure the claim stays well-formed JSON: the payload is written by hand.
+// CheckDetails makes sure the claim stays well-formed JSON: the payload is written by hand.
 // Callers build details from validated values; this guards against a caller's mistake, not
 // against an attacker, so a cheap syntax check is enough.
-func checkDetails(details json.RawMessage) error {
+func CheckDetails(details json.RawMessage) error {
 	trimmed := bytes.TrimSpace(details)
 	if len(trimmed) == 0 || (trimmed[0] != '{' && trimmed[0] != '[') || !json.Valid(trimmed) {
-		return fmt.Errorf("%w: assertion_details must be a json object or array", ErrInvalidConfig)
+		return fmt.Errorf("%w: assertion_details must be a json object or array", errInvalidConfig)
 	}
 	return nil
 }

@@ -128,7 +128,7 @@ func TestInvalidDetailsRefused(t *testing.T) {
 	require.NoError(t, err)
 	for _, d := range []string{`"string"`, `12`, `{"open":`, ``, `null`} {
 		_, err := b.Assertion(json.RawMessage(d))
-		assert.ErrorIs(t, err, ErrInvalidConfig, "details %q", d)
+		assert.ErrorIs(t, err, errInvalidConfig, "details %q", d)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"github.com/helseid-go/sdk/internal/httpx"
 )
 
@@ -26,39 +27,8 @@ var (
 // discovery document.
 const WellKnownPath = "/.well-known/openid-configuration"
 
-// Metadata is a validated discovery document. The typed fields cover what a FAPI 2.0 client
-// reads; Raw holds the whole document for extensions such as HelseID's "available_idps"
-// (see Extension). A *Metadata returned by this package is shared: callers must not modify it.
-type Metadata struct {
-	Issuer                             string `json:"issuer"`
-	AuthorizationEndpoint              string `json:"authorization_endpoint,omitempty"`
-	TokenEndpoint                      string `json:"token_endpoint"`
-	JWKSURI                            string `json:"jwks_uri"`
-	UserinfoEndpoint                   string `json:"userinfo_endpoint,omitempty"`
-	EndSessionEndpoint                 string `json:"end_session_endpoint,omitempty"`
-	RevocationEndpoint                 string `json:"revocation_endpoint,omitempty"`
-	IntrospectionEndpoint              string `json:"introspection_endpoint,omitempty"`
-	PushedAuthorizationRequestEndpoint string `json:"pushed_authorization_request_endpoint,omitempty"`
-
-	RequirePushedAuthorizationRequests         bool `json:"require_pushed_authorization_requests,omitempty"`
-	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported,omitempty"`
-	RequestParameterSupported                  bool `json:"request_parameter_supported,omitempty"`
-
-	ScopesSupported                            []string `json:"scopes_supported,omitempty"`
-	ResponseTypesSupported                     []string `json:"response_types_supported,omitempty"`
-	GrantTypesSupported                        []string `json:"grant_types_supported,omitempty"`
-	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported,omitempty"`
-	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported,omitempty"`
-	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
-	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported,omitempty"`
-	DPoPSigningAlgValuesSupported              []string `json:"dpop_signing_alg_values_supported,omitempty"`
-	RequestObjectSigningAlgValuesSupported     []string `json:"request_object_signing_alg_values_supported,omitempty"`
-	PromptValuesSupported                      []string `json:"prompt_values_supported,omitempty"`
-	ClaimsSupported                            []string `json:"claims_supported,omitempty"`
-
-	// Raw is the document exactly as received (validated as above).
-	Raw json.RawMessage `json:"-"`
-}
+// Metadata is a validated discovery document, the public fapi.Metadata.
+type Metadata = fapi.Metadata
 
 // knownMembers are the JSON names of the typed fields. encoding/json matches member names
 // case-insensitively (with Unicode folding), so Parse refuses any member that differs from
@@ -134,23 +104,6 @@ func Parse(data []byte, issuer string) (*Metadata, error) {
 	}
 	md.Raw = bytes.Clone(data)
 	return &md, nil
-}
-
-// Extension decodes the top-level member name of the raw document into v. It reports false,
-// and leaves v alone, when the member is absent. Member names match exactly.
-func (m *Metadata) Extension(name string, v any) (bool, error) {
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(m.Raw, &members); err != nil {
-		return false, fmt.Errorf("discovery: %w: %w", ErrInvalidMetadata, err)
-	}
-	raw, ok := members[name]
-	if !ok {
-		return false, nil
-	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return true, fmt.Errorf("discovery: member %s: %w", quote(name), err)
-	}
-	return true, nil
 }
 
 // checkIssuer applies RFC 8414 §2 to a configured issuer: an https URL (http only to a

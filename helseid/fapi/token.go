@@ -1,6 +1,4 @@
-// Package accesstoken holds the access-token value the SDK's caches hand out, so that every
-// package shares one type that redacts itself.
-package accesstoken
+package fapi
 
 import (
 	"fmt"
@@ -8,7 +6,9 @@ import (
 	"time"
 )
 
-// Token is a cached access token. Formatting and logging it never shows the token.
+// Token is an access token as the SDK hands it out (from caches, sessions and exchanges): one
+// type across packages helseid, resource and tokenexchange. Formatting and logging it never
+// shows the token.
 type Token struct {
 	// AccessToken is the token to send as "Authorization: DPoP <AccessToken>" with a proof.
 	AccessToken string

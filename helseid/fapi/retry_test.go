@@ -1,4 +1,4 @@
-package tokenendpoint
+package fapi
 
 import (
 	"context"
@@ -19,13 +19,13 @@ type retryClient struct {
 	*Client
 	mu     sync.Mutex
 	waits  []time.Duration
-	events []Event
+	events []RetryEvent
 }
 
 func newRetryClient(t *testing.T, endpoint string, policy RetryPolicy) *retryClient {
 	t.Helper()
 	rc := &retryClient{}
-	c, err := New(Config{
+	c, err := newFromConfig(config{
 		HTTPClient: &http.Client{Timeout: 5 * time.Second}, Endpoint: endpoint, Auth: &fakeAuth{},
 		Proofer: &fakeProofer{}, Nonces: &mapNonces{m: map[string]string{}}, Retry: policy,
 		Now: func() time.Time { return time.Unix(1000, 0) },
@@ -35,7 +35,7 @@ func newRetryClient(t *testing.T, endpoint string, policy RetryPolicy) *retryCli
 			rc.mu.Unlock()
 			return ctx.Err()
 		},
-		Observe: func(e Event) { rc.mu.Lock(); rc.events = append(rc.events, e); rc.mu.Unlock() },
+		Observe: func(e RetryEvent) { rc.mu.Lock(); rc.events = append(rc.events, e); rc.mu.Unlock() },
 	})
 	require.NoError(t, err)
 	rc.Client = c
@@ -100,7 +100,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []time.Duration{2 * time.Second}, c.waits)
 	require.Len(t, c.events, 1)
-	assert.Equal(t, Event{Kind: TransientRetry, Attempt: 1, StatusCode: 503, Wait: 2 * time.Second}, c.events[0])
+	assert.Equal(t, RetryEvent{Kind: TransientRetry, Attempt: 1, StatusCode: 503, Wait: 2 * time.Second}, c.events[0])
 }
 
 func TestBackoffGrowsWithinBounds(t *testing.T) {
@@ -150,7 +150,7 @@ func TestNetworkErrorRetrySafety(t *testing.T) {
 func TestCancelledWhileWaiting(t *testing.T) {
 	srv := newScript(t, fail500)
 	ctx, cancel := context.WithCancel(context.Background())
-	c, err := New(Config{HTTPClient: http.DefaultClient, Endpoint: srv.URL, Auth: &fakeAuth{},
+	c, err := newFromConfig(config{HTTPClient: http.DefaultClient, Endpoint: srv.URL, Auth: &fakeAuth{},
 		Sleep: func(context.Context, time.Duration) error { cancel(); return context.Canceled }})
 	require.NoError(t, err)
 	_, err = c.Token(ctx, url.Values{"grant_type": {"client_credentials"}})

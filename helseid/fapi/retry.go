@@ -1,4 +1,4 @@
-package tokenendpoint
+package fapi
 
 import (
 	"context"

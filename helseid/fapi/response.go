@@ -1,4 +1,4 @@
-package tokenendpoint
+package fapi
 
 import (
 	"bytes"
@@ -9,9 +9,9 @@ import (
 	"time"
 )
 
-// Response is a successful token response. It holds secrets: String, GoString, Format and
+// TokenResponse is a successful token response. It holds secrets: String, GoString, Format and
 // LogValue show only non-secret fields.
-type Response struct {
+type TokenResponse struct {
 	AccessToken     string `json:"access_token"`
 	TokenType       string `json:"token_type"`
 	ExpiresIn       int64  `json:"expires_in,omitempty"`
@@ -26,7 +26,15 @@ type Response struct {
 	Expiry time.Time `json:"-"`
 	// RefreshExpiry is RTExpiresIn counted the same way; zero when absent.
 	RefreshExpiry time.Time `json:"-"`
+	// Extra holds the members of the response not named above, as the server sent them
+	// (such as authorization_details or a server's own members); nil when there are none.
+	// They may be secrets too: formatting and logging show none of them.
+	Extra map[string]json.RawMessage `json:"-"`
 }
+
+// known are the members TokenResponse has fields for.
+var known = map[string]bool{"access_token": true, "token_type": true, "expires_in": true, "refresh_token": true,
+	"id_token": true, "scope": true, "issued_token_type": true, "rt_expires_in": true}
 
 // maxSeconds bounds lifetimes so that arithmetic on them cannot overflow: ten years.
 const maxSeconds = 10 * 365 * 24 * 3600
@@ -64,7 +72,7 @@ type wireResponse struct {
 // ParseResponse decodes a token response body. sent is when the request went out; expiries
 // are counted from it. It checks only the JSON shape and required members; the caller checks
 // token_type against what it asked for (see CheckTokenType).
-func ParseResponse(body []byte, sent time.Time) (*Response, error) {
+func ParseResponse(body []byte, sent time.Time) (*TokenResponse, error) {
 	var w wireResponse
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&w); err != nil {
@@ -79,7 +87,7 @@ func ParseResponse(body []byte, sent time.Time) (*Response, error) {
 	if w.TokenType == nil || *w.TokenType == "" {
 		return nil, fmt.Errorf("%w: token_type missing", ErrInvalidResponse)
 	}
-	r := &Response{
+	r := &TokenResponse{
 		AccessToken:     *w.AccessToken,
 		TokenType:       *w.TokenType,
 		RefreshToken:    w.RefreshToken,
@@ -94,6 +102,18 @@ func ParseResponse(body []byte, sent time.Time) (*Response, error) {
 	if w.RTExpiresIn != nil {
 		r.RTExpiresIn = int64(*w.RTExpiresIn)
 		r.RefreshExpiry = sent.Add(time.Duration(r.RTExpiresIn) * time.Second)
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(body, &all); err != nil { // valid: decoded above
+		return nil, fmt.Errorf("%w: %w", ErrInvalidResponse, sanitizeJSONError(err))
+	}
+	for k, v := range all {
+		if !known[k] {
+			if r.Extra == nil {
+				r.Extra = map[string]json.RawMessage{}
+			}
+			r.Extra[k] = v
+		}
 	}
 	return r, nil
 }
@@ -111,8 +131,8 @@ func sanitizeJSONError(err error) error {
 	}
 }
 
-// redacted is what every formatting of a Response shows instead of its secrets.
-func (r Response) redacted() string {
+// redacted is what every formatting of a TokenResponse shows instead of its secrets.
+func (r TokenResponse) redacted() string {
 	return fmt.Sprintf("TokenResponse{TokenType:%q, ExpiresIn:%d, Scope:%q, RefreshToken:%s, IDToken:%s, AccessToken:REDACTED}",
 		r.TokenType, r.ExpiresIn, r.Scope, present(r.RefreshToken), present(r.IDToken))
 }
@@ -124,14 +144,14 @@ func present(s string) string {
 	return "REDACTED"
 }
 
-func (r Response) String() string   { return r.redacted() }
-func (r Response) GoString() string { return r.redacted() }
+func (r TokenResponse) String() string   { return r.redacted() }
+func (r TokenResponse) GoString() string { return r.redacted() }
 
 // Format applies to every verb, so %v, %+v, %#v, %s and %q all redact.
-func (r Response) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(r.redacted())) }
+func (r TokenResponse) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(r.redacted())) }
 
 // LogValue redacts the response in log/slog records.
-func (r Response) LogValue() slog.Value {
+func (r TokenResponse) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("token_type", r.TokenType),
 		slog.Int64("expires_in", r.ExpiresIn),

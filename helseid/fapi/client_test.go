@@ -1,7 +1,8 @@
-package tokenendpoint
+package fapi
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/helseid-go/sdk/dpop"
 	"github.com/helseid-go/sdk/internal/httpx"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -112,13 +114,13 @@ var nonceChallenge = reply(400, `{"error":"use_dpop_nonce","error_description":"
 func newClient(t *testing.T, endpoint string, dpop bool) (*Client, *mapNonces) {
 	t.Helper()
 	nonces := &mapNonces{m: map[string]string{}}
-	cfg := Config{HTTPClient: &http.Client{Timeout: 5 * time.Second}, Endpoint: endpoint, Auth: &fakeAuth{},
+	cfg := config{HTTPClient: &http.Client{Timeout: 5 * time.Second}, Endpoint: endpoint, Auth: &fakeAuth{},
 		Now:   func() time.Time { return time.Unix(1000, 0) },
 		Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }}
 	if dpop {
 		cfg.Proofer, cfg.Nonces = &fakeProofer{}, nonces
 	}
-	c, err := New(cfg)
+	c, err := newFromConfig(cfg)
 	require.NoError(t, err)
 	return c, nonces
 }
@@ -324,27 +326,27 @@ func TestContextCancelled(t *testing.T) {
 }
 
 func TestNewValidation(t *testing.T) {
-	ok := Config{HTTPClient: http.DefaultClient, Endpoint: "https://as.example/token", Auth: &fakeAuth{}}
-	_, err := New(ok)
+	ok := config{HTTPClient: http.DefaultClient, Endpoint: "https://as.example/token", Auth: &fakeAuth{}}
+	_, err := newFromConfig(ok)
 	require.NoError(t, err)
-	for name, mutate := range map[string]func(*Config){
-		"http non-loopback": func(c *Config) { c.Endpoint = "http://as.example/token" },
-		"relative":          func(c *Config) { c.Endpoint = "/token" },
-		"no client":         func(c *Config) { c.HTTPClient = nil },
-		"no auth":           func(c *Config) { c.Auth = nil },
-		"proofer no nonces": func(c *Config) { c.Proofer = &fakeProofer{} },
+	for name, mutate := range map[string]func(*config){
+		"http non-loopback": func(c *config) { c.Endpoint = "http://as.example/token" },
+		"relative":          func(c *config) { c.Endpoint = "/token" },
+		"no client":         func(c *config) { c.HTTPClient = nil },
+		"no auth":           func(c *config) { c.Auth = nil },
+		"proofer no nonces": func(c *config) { c.Proofer = &fakeProofer{} },
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := ok
 			mutate(&cfg)
-			_, err := New(cfg)
+			_, err := newFromConfig(cfg)
 			assert.Error(t, err)
 		})
 	}
 }
 
 func TestResponseRedaction(t *testing.T) {
-	r := &Response{AccessToken: "AT-SECRET", RefreshToken: "RT-SECRET", IDToken: "ID-SECRET", TokenType: "DPoP", Scope: "s"}
+	r := &TokenResponse{AccessToken: "AT-SECRET", RefreshToken: "RT-SECRET", IDToken: "ID-SECRET", TokenType: "DPoP", Scope: "s"}
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
 		assert.NotContains(t, fmt.Sprintf(verb, r), "SECRET", verb)
 		assert.NotContains(t, fmt.Sprintf(verb, *r), "SECRET", verb)
@@ -415,24 +417,33 @@ func (o overwritingNonces) Observe(u *url.URL, h http.Header) {
 	o.mu.Unlock()
 }
 
-// NewWithDPoP: a nil proofer pointer means no DPoP at all (not a proof by a nil Proofer), a
-// nil store is replaced by a new one, and a nil HTTP client by the default.
-func TestNewWithDPoP(t *testing.T) {
+// NewClient: a nil *dpop.Proofer means no DPoP at all (not a proof by a nil Proofer), a nil
+// store is replaced by a new one, and a nil HTTP client by the default.
+func TestNewClient(t *testing.T) {
 	srv := newScript(t, reply(200, `{"access_token":"AT","token_type":"Bearer"}`))
-	newNonces := func() *mapNonces { return &mapNonces{m: map[string]string{}} }
-	var noProofer *fakeProofer
-	c, err := NewWithDPoP(Config{Endpoint: srv.URL, Auth: &fakeAuth{}}, noProofer, (*mapNonces)(nil), newNonces)
+	c, err := NewClient(srv.URL, Settings{ClientAuth: &fakeAuth{}})
 	require.NoError(t, err)
+	assert.False(t, c.DPoP())
 	_, err = c.Token(context.Background(), url.Values{"grant_type": {"client_credentials"}})
 	require.NoError(t, err, "a Bearer token is right when no proof was sent")
 	assert.Empty(t, srv.recorded()[0].proof)
 
-	dpopSrv := newScript(t, nonceChallenge, reply(200, okDPoP))
-	c, err = NewWithDPoP(Config{Endpoint: dpopSrv.URL, Auth: &fakeAuth{}}, &fakeProofer{}, (*mapNonces)(nil), newNonces)
+	proofer, err := dpop.NewProofer(dpop.ProoferConfig{})
 	require.NoError(t, err)
+	dpopSrv := newScript(t, nonceChallenge, reply(200, okDPoP))
+	c, err = NewClient(dpopSrv.URL, Settings{ClientAuth: &fakeAuth{}, Proofer: proofer})
+	require.NoError(t, err)
+	assert.True(t, c.DPoP())
 	_, err = c.Token(context.Background(), url.Values{"grant_type": {"client_credentials"}})
 	require.NoError(t, err)
 	reqs := dpopSrv.recorded()
 	require.Len(t, reqs, 2)
-	assert.Contains(t, reqs[1].proof, "nonce=n-1", "the new store took the challenge's nonce")
+	parts := strings.Split(reqs[1].proof, ".")
+	require.Len(t, parts, 3, "a real proof is a compact JWS")
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	require.NoError(t, err)
+	assert.Contains(t, string(payload), `"nonce":"n-1"`, "the new store took the challenge's nonce")
+
+	_, err = NewClient("https://as.example/token", Settings{})
+	assert.ErrorContains(t, err, "client authentication is nil")
 }

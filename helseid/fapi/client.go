@@ -1,4 +1,4 @@
-package tokenendpoint
+package fapi
 
 import (
 	"context"
@@ -10,85 +10,127 @@ import (
 	"strings"
 	"time"
 
+	"github.com/helseid-go/sdk/dpop"
 	"github.com/helseid-go/sdk/internal/httpx"
 )
 
-// Authenticator adds client authentication to a request form. It is called once per HTTP
-// attempt and must produce new credentials each time (a client assertion's jti is single-use).
-type Authenticator interface {
+// ClientAuthenticator adds client authentication to a request form, such as a
+// private_key_jwt client assertion (see PrivateKeyJWT). It is called once per HTTP attempt and
+// must produce new credentials each time: a client assertion's jti is single-use.
+type ClientAuthenticator interface {
 	Authenticate(form url.Values) error
 }
 
-// AuthenticatorFunc adapts a function to Authenticator.
-type AuthenticatorFunc func(form url.Values) error
+// ClientAuthenticatorFunc adapts a function to ClientAuthenticator.
+type ClientAuthenticatorFunc func(form url.Values) error
 
 // Authenticate calls f.
-func (f AuthenticatorFunc) Authenticate(form url.Values) error { return f(form) }
+func (f ClientAuthenticatorFunc) Authenticate(form url.Values) error { return f(form) }
 
-// Proofer makes a DPoP proof for one HTTP attempt (see dpop.Proofer).
-type Proofer interface {
+// proofer makes a DPoP proof for one HTTP attempt; *dpop.Proofer in use, a fake in tests.
+type proofer interface {
 	Proof(method string, u *url.URL, nonce, accessToken string) (string, error)
 }
 
-// NonceStore keeps the newest DPoP nonce per server (see dpop.NonceStore).
-type NonceStore interface {
+// nonceStore keeps the newest DPoP nonce per server; *dpop.NonceStore in use.
+type nonceStore interface {
 	NonceFor(u *url.URL) string
 	Observe(u *url.URL, h http.Header)
 }
 
-// Config configures a Client.
-type Config struct {
+// Settings are how a client talks to an authorization server: written once and shared by the
+// token endpoint, the PAR endpoint (package par), refreshes (package resource) and token
+// exchanges (package tokenexchange). The zero value of every optional field is a safe default.
+type Settings struct {
+	// ClientAuth authenticates the client on every attempt, such as a *PrivateKeyJWT. Required.
+	ClientAuth ClientAuthenticator
+	// Proofer, when set, adds a DPoP proof (RFC 9449) to every attempt, binding the issued
+	// tokens to its key, and a token response must then say token_type DPoP. The server's
+	// use_dpop_nonce answer is retried exactly once with a fresh proof and fresh client
+	// authentication. Nil sends no proof and expects Bearer tokens.
+	Proofer *dpop.Proofer
+	// Nonces keeps the server's DPoP nonces per origin; nil means a store of the Client's own.
+	// Share one store between the Clients of one server (PAR and token endpoint usually share
+	// a nonce) to save a round trip.
+	Nonces *dpop.NonceStore
+	// HTTPClient sends the requests; nil means a client with a 30 s timeout. Redirects are
+	// never followed.
 	HTTPClient *http.Client
-	Endpoint   string
-	Auth       Authenticator
-	// Proofer, when set, adds a DPoP proof to every attempt and requires token_type DPoP.
-	Proofer Proofer
-	// Nonces is required with a Proofer; share one store per server between clients.
-	Nonces  NonceStore
-	MaxBody int64
-	Now     func() time.Time
 	// Retry bounds retries of transient failures; the zero value retries (see RetryPolicy).
 	Retry RetryPolicy
-	// Observe, when set, is told of every retry. It must not block.
-	Observe func(Event)
-	// Sleep waits between retries; nil means a timer that ends early with ctx. Tests replace it.
-	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// OnRetry, when set, is told of every retry. It must not block.
+	OnRetry func(RetryEvent)
 }
 
-// EventKind says what an Event reports.
-type EventKind int
+// config is a Client's configuration with DPoP behind interfaces, so tests can fake it.
+type config struct {
+	HTTPClient *http.Client
+	Endpoint   string
+	Auth       ClientAuthenticator
+	Proofer    proofer
+	Nonces     nonceStore
+	MaxBody    int64
+	Now        func() time.Time
+	Retry      RetryPolicy
+	Observe    func(RetryEvent)
+	Sleep      func(ctx context.Context, d time.Duration) error
+}
+
+// RetryKind says what a RetryEvent reports.
+type RetryKind int
 
 const (
 	// NonceRetry: the server asked for a DPoP nonce and the request is sent again with it.
-	NonceRetry EventKind = iota + 1
+	NonceRetry RetryKind = iota + 1
 	// TransientRetry: a transient failure; the request is sent again after Wait.
 	TransientRetry
 )
 
-// Event reports a retry. It carries no secret.
-type Event struct {
-	Kind       EventKind
+// RetryEvent reports a retry. It carries no secret.
+type RetryEvent struct {
+	Kind       RetryKind
 	Attempt    int           // the attempt that failed, from 1
 	StatusCode int           // the failed attempt's HTTP status; 0 for a network error
 	Wait       time.Duration // TransientRetry: the wait before the next attempt
 }
 
-// Client posts authenticated forms to one endpoint. It is safe for concurrent use.
+// Client posts authenticated forms to one endpoint of an authorization server: the token
+// endpoint, or one that works like it (PAR, revocation). It is safe for concurrent use.
 type Client struct {
 	http     *http.Client
 	endpoint *url.URL
-	auth     Authenticator
-	proofer  Proofer
-	nonces   NonceStore
+	auth     ClientAuthenticator
+	proofer  proofer
+	nonces   nonceStore
 	maxBody  int64
 	now      func() time.Time
 	retry    RetryPolicy
-	observe  func(Event)
+	observe  func(RetryEvent)
 	sleep    func(context.Context, time.Duration) error
 }
 
-// New checks cfg and returns a Client.
-func New(cfg Config) (*Client, error) {
+// NewClient checks s and returns a Client for endpoint, an https URL (http only for
+// localhost). It makes no network call.
+func NewClient(endpoint string, s Settings) (*Client, error) {
+	cfg := config{HTTPClient: s.HTTPClient, Endpoint: endpoint, Auth: s.ClientAuth, Now: s.Now, Retry: s.Retry, Observe: s.OnRetry}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = httpx.NewClient()
+	}
+	if s.Proofer != nil { // a nil *dpop.Proofer must not become a non-nil interface
+		cfg.Proofer, cfg.Nonces = s.Proofer, s.Nonces
+		if s.Nonces == nil {
+			cfg.Nonces = dpop.NewNonceStore()
+		}
+	} else if s.Nonces != nil {
+		cfg.Nonces = s.Nonces
+	}
+	return newFromConfig(cfg)
+}
+
+// newFromConfig checks cfg and returns a Client.
+func newFromConfig(cfg config) (*Client, error) {
 	u, err := httpx.CheckEndpoint("token endpoint", cfg.Endpoint)
 	if err != nil {
 		return nil, err
@@ -111,35 +153,13 @@ func New(cfg Config) (*Client, error) {
 		c.sleep = sleepContext
 	}
 	if c.observe == nil {
-		c.observe = func(Event) {}
+		c.observe = func(RetryEvent) {}
 	}
 	return c, nil
 }
 
-// NewWithDPoP is New for the RFC packages' configurations, whose DPoP is optional: a zero
-// proofer (a nil *dpop.Proofer) means no DPoP, a zero nonces a store from newNonces, and a nil
-// cfg.HTTPClient a client with a 30 s timeout. It is generic so that a nil pointer never turns
-// into a non-nil Proofer or NonceStore interface.
-func NewWithDPoP[P interface {
-	comparable
-	Proofer
-}, N interface {
-	comparable
-	NonceStore
-}](cfg Config, proofer P, nonces N, newNonces func() N) (*Client, error) {
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = httpx.NewClient()
-	}
-	var noProofer P
-	if proofer != noProofer {
-		var noNonces N
-		if nonces == noNonces {
-			nonces = newNonces()
-		}
-		cfg.Proofer, cfg.Nonces = proofer, nonces
-	}
-	return New(cfg)
-}
+// DPoP reports whether the client sends DPoP proofs.
+func (c *Client) DPoP() bool { return c.proofer != nil }
 
 // Endpoint returns the URL the client posts to.
 func (c *Client) Endpoint() string { return c.endpoint.String() }
@@ -157,7 +177,7 @@ func SafetyOf(params url.Values) Safety {
 
 // Token posts params as a token request and returns the checked response. Transient failures
 // are retried as SafetyOf(params) allows.
-func (c *Client) Token(ctx context.Context, params url.Values) (*Response, error) {
+func (c *Client) Token(ctx context.Context, params url.Values) (*TokenResponse, error) {
 	sent := c.now()
 	body, _, err := c.Post(ctx, params, http.StatusOK, SafetyOf(params))
 	if err != nil {
@@ -217,7 +237,7 @@ func (c *Client) PostEach(ctx context.Context, params url.Values, okStatus int, 
 		if challenge := header.Get("DPoP-Nonce"); !nonceRetried && c.proofer != nil && errors.Is(err, ErrUseDPoPNonce) &&
 			httpx.ValidDPoPNonce(challenge) && len(header.Values("DPoP-Nonce")) == 1 {
 			nonceRetried, nonce = true, challenge
-			c.observe(Event{Kind: NonceRetry, Attempt: attempt, StatusCode: status})
+			c.observe(RetryEvent{Kind: NonceRetry, Attempt: attempt, StatusCode: status})
 			continue
 		}
 		failures++
@@ -232,7 +252,7 @@ func (c *Client) PostEach(ctx context.Context, params url.Values, okStatus int, 
 			}
 			wait = max(wait, d)
 		}
-		c.observe(Event{Kind: TransientRetry, Attempt: attempt, StatusCode: status, Wait: wait})
+		c.observe(RetryEvent{Kind: TransientRetry, Attempt: attempt, StatusCode: status, Wait: wait})
 		if serr := c.sleep(ctx, wait); serr != nil {
 			return nil, nil, fmt.Errorf("%w (gave up waiting to retry: %w)", err, serr)
 		}
