@@ -172,7 +172,8 @@ func NewClient(cfg Config) (*Client, error) {
 		c.now = time.Now
 	}
 	var err error
-	c.discovery, err = discovery.NewCache(discovery.Config{Issuer: cfg.Issuer, HTTPClient: c.http, Now: c.now})
+	c.discovery, err = discovery.NewCache(discovery.Config{Issuer: cfg.Issuer, HTTPClient: c.http, Now: c.now,
+		Observe: fetchObserver(cfg.Observer, DiscoveryFetched)})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
@@ -196,6 +197,7 @@ func NewClient(cfg Config) (*Client, error) {
 	c.apiNonces = dpop.NewNonceStore()
 	c.seed = maphash.MakeSeed()
 	c.observer = cfg.Observer
+	c.keys.observe = fetchObserver(cfg.Observer, KeysFetched)
 	fetch := c.fetchToken
 	if cfg.SharedTokens != nil {
 		c.shared = newSharedTokens(cfg.SharedTokens, cfg, c.proofer.Thumbprint())
@@ -305,7 +307,16 @@ func (c *Client) cachedToken(ctx context.Context, spec *tokenSpec, fixed Organiz
 	if err != nil {
 		return nil, err
 	}
-	tok, err := c.cache.Get(ctx, newTokenKey(spec, org))
+	key := newTokenKey(spec, org)
+	if c.observer != nil {
+		// The hit is reported here, with the caller's Organization: rebuilding it from the key
+		// (which holds the numbers as integers) would cost an allocation per hit.
+		if tok := c.cache.Lookup(ctx, key); tok != nil {
+			c.observer.Observe(ctx, Event{Kind: CacheHit, Grant: spec.grant, Scopes: spec.scope, Organization: org})
+			return tok, nil
+		}
+	}
+	tok, err := c.cache.Get(ctx, key)
 	if err != nil {
 		return nil, err
 	}
@@ -384,7 +395,7 @@ func (c *Client) tokenEndpoint(ctx context.Context, spec *tokenSpec, org Organiz
 			if e.Kind == tokenendpoint.TransientRetry {
 				kind = TransientRetry
 			}
-			c.observer.Observe(Event{Kind: kind, Grant: spec.grant, Scopes: spec.scope, Organization: org, StatusCode: e.StatusCode, Wait: e.Wait})
+			c.observer.Observe(ctx, Event{Kind: kind, Grant: spec.grant, Scopes: spec.scope, Organization: org, StatusCode: e.StatusCode, Wait: e.Wait})
 		}
 	}
 	return tokenendpoint.New(cfg)

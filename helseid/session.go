@@ -80,6 +80,7 @@ func (c *Client) ResumeUserSession(ctx context.Context, refreshToken string, ref
 			return c.assertions.Authenticate(form, details)
 		}),
 		Proofer: c.proofer, Nonces: c.nonces, HTTPClient: c.http, Now: c.now, Persist: opts.Persist,
+		Observe: c.observeRefresh(),
 	}, refreshToken, refreshExpiry)
 	if err != nil {
 		return nil, fmt.Errorf("helseid: %w", err)
