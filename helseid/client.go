@@ -63,8 +63,10 @@ type Config struct {
 	Now func() time.Time
 	// AssertionLifetime is the client assertions' exp - iat: 10 s when zero, at most 60 s.
 	AssertionLifetime time.Duration
-	// Observer is told of cache hits and misses, refreshes, token requests and retries; nil
-	// means none. See SlogObserver.
+	// Observer is told of cache hits and misses, refreshes, every network step (token
+	// requests of every grant, PAR, discovery and key fetches) and retries, with the context
+	// of the call; nil means none. See SlogObserver, and the helseidotel module for
+	// OpenTelemetry.
 	Observer Observer
 	// RefreshWindow is how long before expiry a cached token is refreshed in the background
 	// (60 s when zero; at most half the token's lifetime). Callers keep getting the current

@@ -147,7 +147,10 @@ func (o slogObserver) Observe(ctx context.Context, e Event) {
 	}
 	attrs := []slog.Attr{slog.String("event", e.Kind.String())}
 	if e.Grant != "" {
-		attrs = append(attrs, slog.String("grant", e.Grant), slog.String("scopes", e.Scopes))
+		attrs = append(attrs, slog.String("grant", e.Grant))
+	}
+	if e.Scopes != "" {
+		attrs = append(attrs, slog.String("scopes", e.Scopes))
 	}
 	if e.Resource != "" {
 		attrs = append(attrs, slog.String("resource", e.Resource))

@@ -2,6 +2,9 @@ package helseid_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"sync"
@@ -235,4 +238,49 @@ func TestObservedHitDoesNotAllocate(t *testing.T) {
 		assert.Zero(t, allocs, tc.name)
 		assert.GreaterOrEqual(t, obs.n.Load()-before, int64(1000), "%s: every hit is observed", tc.name)
 	}
+}
+
+// traceHandler records, per message, the trace value of the context it was logged with and
+// the level and attributes.
+type traceHandler struct {
+	mu      sync.Mutex
+	records []string
+}
+
+func (h *traceHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *traceHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *traceHandler) WithGroup(string) slog.Handler            { return h }
+func (h *traceHandler) Handle(ctx context.Context, r slog.Record) error {
+	line := fmt.Sprintf("%v %s", ctx.Value(traceKey{}), r.Level)
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key != "duration" {
+			line += " " + a.String()
+		}
+		return true
+	})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.records = append(h.records, line)
+	return nil
+}
+
+// SlogObserver logs with the event's context, so that a handler can add the trace id, at the
+// level of the event's weight.
+func TestSlogObserverLogsWithTheEventsContext(t *testing.T) {
+	h := &traceHandler{}
+	obs := helseid.SlogObserver(slog.New(h))
+	obs.Observe(traced("a"), helseid.Event{Kind: helseid.CacheHit, Grant: "client_credentials", Scopes: apiScope})
+	obs.Observe(traced("b"), helseid.Event{Kind: helseid.CodeExchanged, Duration: time.Millisecond})
+	obs.Observe(traced("c"), helseid.Event{Kind: helseid.SessionRefreshed, Grant: "refresh_token", Resource: "nhn:a", Err: errors.New("refresh for nhn:a: refused")})
+	obs.Observe(traced("d"), helseid.Event{Kind: helseid.GuardDecided, Check: "proof", StatusCode: 401, Err: errors.New("invalid_dpop_proof")})
+	obs.Observe(traced("e"), helseid.Event{Kind: helseid.GuardDecided, Check: "unavailable", StatusCode: 503, Err: errors.New("keys down")})
+	obs.Observe(traced("f"), helseid.Event{Kind: helseid.GuardDecided})
+	assert.Equal(t, []string{
+		"a DEBUG event=cache_hit grant=client_credentials scopes=" + apiScope,
+		"b INFO event=code_exchanged",
+		"c WARN event=session_refreshed grant=refresh_token resource=nhn:a error=refresh for nhn:a: refused",
+		"d INFO event=guard_decided check=proof status=401 error=invalid_dpop_proof",
+		"e WARN event=guard_decided check=unavailable status=503 error=keys down",
+		"f DEBUG event=guard_decided",
+	}, h.records)
 }
