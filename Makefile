@@ -28,7 +28,7 @@ INTEROP_SERVER := internal/interop/testdata/server
 
 # Nested Go modules (integrations that need more than the core's three dependencies). Each is
 # vetted and tested by `make test` like the core.
-NESTED_MODULES := helseid/helseidredis
+NESTED_MODULES := helseid/helseidredis helseid/helseidotel
 
 .PHONY: test fmt-check vet staticcheck unit unit-nested redis-check fuzz bench interop-deps interop
 

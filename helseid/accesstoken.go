@@ -51,6 +51,9 @@ type AccessTokenConfig struct {
 	HTTPClient *http.Client
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Observer, when set, is told of the fetches of the issuer's metadata and keys, and of a
+	// Guard's decisions (GuardDecided); nil means none.
+	Observer Observer
 }
 
 // AccessTokenClaims are the validated claims of a HelseID access token.
@@ -133,7 +136,9 @@ func NewAccessTokenValidator(cfg AccessTokenConfig) (*AccessTokenValidator, erro
 		v.http = httpx.NewClient()
 	}
 	var err error
-	v.discovery, err = discovery.NewCache(discovery.Config{Issuer: cfg.Issuer, HTTPClient: v.http, Now: cfg.Now})
+	v.discovery, err = discovery.NewCache(discovery.Config{Issuer: cfg.Issuer, HTTPClient: v.http, Now: cfg.Now,
+		Observe: fetchObserver(cfg.Observer, DiscoveryFetched)})
+	v.keys.observe = fetchObserver(cfg.Observer, KeysFetched)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
 	}

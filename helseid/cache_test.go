@@ -152,7 +152,7 @@ type refreshWatch struct {
 	fetched chan error
 }
 
-func (w *refreshWatch) Observe(e helseid.Event) {
+func (w *refreshWatch) Observe(_ context.Context, e helseid.Event) {
 	switch e.Kind {
 	case helseid.CacheMiss:
 		w.misses.Add(1)

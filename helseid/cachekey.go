@@ -1,6 +1,7 @@
 package helseid
 
 import (
+	"context"
 	"fmt"
 	"hash/maphash"
 	"slices"
@@ -222,7 +223,7 @@ func (c *Client) intern(spec *tokenSpec) *tokenSpec {
 	return spec
 }
 
-func (c *Client) observeCache(k tokenKey, e tokencache.Event) {
+func (c *Client) observeCache(ctx context.Context, k tokenKey, e tokencache.Event) {
 	ev := Event{Grant: k.spec.grant, Scopes: k.spec.scope, Organization: k.organization()}
 	switch e.Kind {
 	case tokencache.Hit:
@@ -238,5 +239,5 @@ func (c *Client) observeCache(k tokenKey, e tokencache.Event) {
 	default:
 		return
 	}
-	c.observer.Observe(ev)
+	c.observer.Observe(ctx, ev)
 }

@@ -64,8 +64,10 @@ type Config struct {
 	Now func() time.Time
 	// AssertionLifetime is the client assertions' exp - iat: 10 s when zero, at most 60 s.
 	AssertionLifetime time.Duration
-	// Observer is told of cache hits and misses, refreshes, token requests and retries; nil
-	// means none. See SlogObserver.
+	// Observer is told of cache hits and misses, refreshes, every network step (token
+	// requests of every grant, PAR, discovery and key fetches) and retries, with the context
+	// of the call; nil means none. See SlogObserver, and the helseidotel module for
+	// OpenTelemetry.
 	Observer Observer
 	// RefreshWindow is how long before expiry a cached token is refreshed in the background
 	// (60 s when zero; at most half the token's lifetime). Callers keep getting the current
@@ -170,7 +172,8 @@ func NewClient(cfg Config) (*Client, error) {
 		c.now = time.Now
 	}
 	var err error
-	c.discovery, err = discovery.NewCache(discovery.Config{Issuer: cfg.Issuer, HTTPClient: c.http, Now: c.now})
+	c.discovery, err = discovery.NewCache(discovery.Config{Issuer: cfg.Issuer, HTTPClient: c.http, Now: c.now,
+		Observe: fetchObserver(cfg.Observer, DiscoveryFetched)})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
 	}
@@ -192,6 +195,7 @@ func NewClient(cfg Config) (*Client, error) {
 	c.apiNonces = dpop.NewNonceStore()
 	c.seed = maphash.MakeSeed()
 	c.observer = cfg.Observer
+	c.keys.observe = fetchObserver(cfg.Observer, KeysFetched)
 	fetch := c.fetchToken
 	if cfg.SharedTokens != nil {
 		c.shared = newSharedTokens(cfg.SharedTokens, cfg, c.proofer.Thumbprint())
@@ -315,7 +319,16 @@ func (c *Client) cachedToken(ctx context.Context, spec *tokenSpec, fixed Organiz
 	if err != nil {
 		return nil, err
 	}
-	tok, err := c.cache.Get(ctx, newTokenKey(spec, org))
+	key := newTokenKey(spec, org)
+	if c.observer != nil {
+		// The hit is reported here, with the caller's Organization: rebuilding it from the key
+		// (which holds the numbers as integers) would cost an allocation per hit.
+		if tok := c.cache.Lookup(ctx, key); tok != nil {
+			c.observer.Observe(ctx, Event{Kind: CacheHit, Grant: spec.grant, Scopes: spec.scope, Organization: org})
+			return tok, nil
+		}
+	}
+	tok, err := c.cache.Get(ctx, key)
 	if err != nil {
 		return nil, err
 	}
@@ -411,7 +424,7 @@ func (c *Client) tokenEndpoint(ctx context.Context, spec *tokenSpec, org Organiz
 			if e.Kind == fapi.TransientRetry {
 				kind = TransientRetry
 			}
-			c.observer.Observe(Event{Kind: kind, Grant: spec.grant, Scopes: spec.scope, Organization: org, StatusCode: e.StatusCode, Wait: e.Wait})
+			c.observer.Observe(ctx, Event{Kind: kind, Grant: spec.grant, Scopes: spec.scope, Organization: org, StatusCode: e.StatusCode, Wait: e.Wait})
 		}
 	}
 	return fapi.NewClient(md.TokenEndpoint, s)

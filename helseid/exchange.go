@@ -89,7 +89,9 @@ func (c *Client) exchange(ctx context.Context, req tokenexchange.Request) (*fapi
 	if err != nil {
 		return nil, fmt.Errorf("helseid: %w", err)
 	}
+	start := time.Now()
 	resp, err := ex.Exchange(ctx, req)
+	c.observeStep(ctx, TokenExchanged, start, err)
 	if err != nil {
 		return nil, fmt.Errorf("helseid: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/helseid-go/sdk/dpop"
 )
@@ -38,6 +39,7 @@ type Guard struct {
 	proofs      *dpop.Verifier
 	algs        string // for WWW-Authenticate
 	allowBearer bool
+	observer    Observer
 }
 
 // NewGuard checks cfg and returns a Guard.
@@ -53,7 +55,8 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: DPoP: %w", errInvalidConfig, err)
 	}
-	return &Guard{tokens: tokens, proofs: proofs, algs: strings.Join(proofs.Algorithms(), " "), allowBearer: cfg.AllowBearer}, nil
+	return &Guard{tokens: tokens, proofs: proofs, algs: strings.Join(proofs.Algorithms(), " "),
+		allowBearer: cfg.AllowBearer, observer: cfg.Observer}, nil
 }
 
 // Close stops the guard's background fetches of the issuer's metadata and keys and waits for
@@ -70,6 +73,29 @@ type AuthError struct {
 	Err  error
 	// bearer marks a refusal of a Bearer request, answered with a Bearer challenge.
 	bearer bool
+
+	check string // for observers, when Code does not say which check refused
+}
+
+// checkName names the check that refused, for Event.Check.
+func (e *AuthError) checkName() string {
+	switch {
+	case e.check != "":
+		return e.check
+	case e.Status == http.StatusServiceUnavailable:
+		return "unavailable"
+	case e.Code == "" || e.Code == "invalid_request":
+		return "credentials"
+	case e.Code == "invalid_token":
+		return "token"
+	case e.Code == "invalid_dpop_proof":
+		return "proof"
+	case e.Code == "use_dpop_nonce":
+		return "nonce"
+	case e.Code == "insufficient_scope":
+		return "scope"
+	}
+	return e.Code
 }
 
 func (e *AuthError) Error() string {
@@ -97,10 +123,28 @@ func (g *Guard) Authenticate(r *http.Request) (*AccessTokenClaims, error) {
 	return claims, err
 }
 
-// authenticate is Authenticate that also returns the accepted token.
+// authenticate is Authenticate that also returns the accepted token; it reports the decision
+// to the observer.
 func (g *Guard) authenticate(r *http.Request) (*AccessTokenClaims, string, error) {
+	if g.observer == nil {
+		return g.check(r)
+	}
+	start := time.Now()
+	claims, token, err := g.check(r)
+	e := Event{Kind: GuardDecided, Duration: time.Since(start), Err: err}
+	var aerr *AuthError
+	if errors.As(err, &aerr) {
+		e.Check, e.StatusCode = aerr.checkName(), aerr.Status
+	}
+	g.observer.Observe(r.Context(), e)
+	return claims, token, err
+}
+
+// check runs the checks of a request.
+func (g *Guard) check(r *http.Request) (*AccessTokenClaims, string, error) {
 	token, bearer, aerr := accessTokenOf(r, g.allowBearer)
 	if aerr != nil {
+		aerr.check = "credentials"
 		return nil, "", aerr
 	}
 	if bearer {
@@ -119,7 +163,7 @@ func (g *Guard) authenticate(r *http.Request) (*AccessTokenClaims, string, error
 	switch {
 	case err == nil:
 	case errors.Is(err, dpop.ErrKeyNotBound):
-		return nil, "", &AuthError{Status: http.StatusUnauthorized, Code: "invalid_token",
+		return nil, "", &AuthError{Status: http.StatusUnauthorized, Code: "invalid_token", check: "key_binding",
 			Err: fmt.Errorf("%w: the proof's key is not the one the token is bound to", ErrInvalidToken)}
 	case errors.Is(err, dpop.ErrReplayCheck):
 		// The replay store is down: the proof's freshness is unknown, so refuse without

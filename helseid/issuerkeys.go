@@ -15,9 +15,10 @@ import (
 // then kept (it refetches on an unknown kid by itself). Once closed it makes none: a set made
 // after its owner's Close would run fetches that nothing stops.
 type issuerKeys struct {
-	mu     sync.Mutex
-	keys   *jwks.Set
-	closed bool
+	observe func(context.Context, time.Duration, error) // set before first use; nil: none
+	mu      sync.Mutex
+	keys    *jwks.Set
+	closed  bool
 }
 
 // get returns the key set; an outage of discovery or of the key set is ErrValidatorUnavailable,
@@ -37,7 +38,7 @@ func (k *issuerKeys) get(ctx context.Context, disc *discovery.Cache, client *htt
 	if err != nil {
 		return nil, fmt.Errorf("%w: discovery: %w", ErrValidatorUnavailable, err)
 	}
-	keys, err = jwks.New(jwks.Config{URL: md.JWKSURI, HTTPClient: client, Now: now})
+	keys, err = jwks.New(jwks.Config{URL: md.JWKSURI, HTTPClient: client, Now: now, Observe: k.observe})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrValidatorUnavailable, err)
 	}

@@ -168,11 +168,13 @@ func (c *Client) StartLogin(ctx context.Context, req LoginRequest) (string, *Log
 		return "", nil, fmt.Errorf("helseid: %w", err)
 	}
 	var pushed *par.Response
+	pushStart := time.Now()
 	if requestObject != nil {
 		pushed, err = pusher.PushWithRequestObject(ctx, params, requestObject)
 	} else {
 		pushed, err = pusher.Push(ctx, params)
 	}
+	c.observeStep(ctx, AuthorizationPushed, pushStart, err)
 	if err != nil {
 		return "", nil, fmt.Errorf("helseid: %w", err)
 	}
@@ -277,7 +279,9 @@ func (c *Client) FinishLogin(ctx context.Context, callback url.Values, st *Login
 		res.Resource = st.Resources[0]
 		params.Set("resource", res.Resource)
 	}
+	exchangeStart := time.Now()
 	resp, err := endpoint.Token(ctx, params)
+	c.observeStep(ctx, CodeExchanged, exchangeStart, err)
 	if err != nil {
 		return nil, fmt.Errorf("helseid: authorization_code: %w", err)
 	}

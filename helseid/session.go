@@ -80,6 +80,7 @@ func (c *Client) ResumeUserSession(ctx context.Context, refreshToken string, ref
 			return c.assertions.Authenticate(form, details)
 		})),
 		Persist: opts.Persist,
+		Observe: c.observeRefresh(),
 	}, refreshToken, refreshExpiry)
 	if err != nil {
 		return nil, fmt.Errorf("helseid: %w", err)

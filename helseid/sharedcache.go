@@ -95,9 +95,9 @@ func (c *Client) fetchShared(ctx context.Context, key tokenKey) (*fapi.Token, ti
 		if err != nil {
 			return c.fetchLocal(ctx, key, err)
 		}
-		c.sharedUp(key)
+		c.sharedUp(ctx, key)
 		if ok && c.sharedFresh(rec) {
-			return c.sharedHit(key, rec, waitStart)
+			return c.sharedHit(ctx, key, rec, waitStart)
 		}
 		lease, got, err := s.store.AcquireLease(ctx, name)
 		if err != nil {
@@ -127,10 +127,10 @@ func (c *Client) fetchLeased(ctx context.Context, key tokenKey, name, lease stri
 	// Another process may have stored the token between our look and our lease.
 	if rec, ok, err := s.store.LoadToken(ctx, name); err == nil && ok && c.sharedFresh(rec) {
 		_ = s.store.ReleaseLease(context.WithoutCancel(ctx), name, lease)
-		return c.sharedHit(key, rec, waitStart)
+		return c.sharedHit(ctx, key, rec, waitStart)
 	}
 	if !waitStart.IsZero() {
-		c.observeShared(key, Event{Kind: SharedLeaseWaited, Wait: time.Since(waitStart)})
+		c.observeShared(ctx, key, Event{Kind: SharedLeaseWaited, Wait: time.Since(waitStart)})
 	}
 	fetched := c.now()
 	tok, expiry, err := c.fetchToken(ctx, key)
@@ -139,17 +139,17 @@ func (c *Client) fetchLeased(ctx context.Context, key tokenKey, name, lease stri
 		return nil, time.Time{}, err
 	}
 	if err := s.store.StoreToken(context.WithoutCancel(ctx), name, SharedToken{Token: *tok, Fetched: fetched}, lease); err != nil {
-		c.sharedDown(key, err)
+		c.sharedDown(ctx, key, err)
 	}
 	return tok, expiry, nil
 }
 
-func (c *Client) sharedHit(key tokenKey, rec SharedToken, waitStart time.Time) (*fapi.Token, time.Time, error) {
+func (c *Client) sharedHit(ctx context.Context, key tokenKey, rec SharedToken, waitStart time.Time) (*fapi.Token, time.Time, error) {
 	ev := Event{Kind: SharedCacheHit}
 	if !waitStart.IsZero() {
 		ev.Wait = time.Since(waitStart)
 	}
-	c.observeShared(key, ev)
+	c.observeShared(ctx, key, ev)
 	tok := rec.Token
 	return &tok, tok.Expiry, nil
 }
@@ -173,9 +173,9 @@ func (c *Client) sharedFresh(rec SharedToken) bool {
 // (nil: it failed less than sharedRetryAfter ago).
 func (c *Client) fetchLocal(ctx context.Context, key tokenKey, cause error) (*fapi.Token, time.Time, error) {
 	if cause != nil {
-		c.sharedDown(key, cause)
+		c.sharedDown(ctx, key, cause)
 	} else {
-		c.observeShared(key, Event{Kind: SharedCacheDown, Err: errSharedSkipped})
+		c.observeShared(ctx, key, Event{Kind: SharedCacheDown, Err: errSharedSkipped})
 	}
 	return c.fetchToken(ctx, key)
 }
@@ -184,22 +184,22 @@ func (c *Client) fetchLocal(ctx context.Context, key tokenKey, cause error) (*fa
 // failed less than a second ago.
 var errSharedSkipped = errors.New("helseid: shared token cache failed recently; fetching locally")
 
-func (c *Client) sharedDown(key tokenKey, err error) {
+func (c *Client) sharedDown(ctx context.Context, key tokenKey, err error) {
 	c.shared.downUntil.Store(c.now().Add(sharedRetryAfter).UnixNano())
 	c.shared.down.Store(true)
-	c.observeShared(key, Event{Kind: SharedCacheDown, Err: fmt.Errorf("helseid: shared token cache: %w", err)})
+	c.observeShared(ctx, key, Event{Kind: SharedCacheDown, Err: fmt.Errorf("helseid: shared token cache: %w", err)})
 }
 
-func (c *Client) sharedUp(key tokenKey) {
+func (c *Client) sharedUp(ctx context.Context, key tokenKey) {
 	if c.shared.down.Load() && c.shared.down.CompareAndSwap(true, false) {
-		c.observeShared(key, Event{Kind: SharedCacheRecovered})
+		c.observeShared(ctx, key, Event{Kind: SharedCacheRecovered})
 	}
 }
 
-func (c *Client) observeShared(key tokenKey, ev Event) {
+func (c *Client) observeShared(ctx context.Context, key tokenKey, ev Event) {
 	if c.observer == nil {
 		return
 	}
 	ev.Grant, ev.Scopes, ev.Organization = key.spec.grant, key.spec.scope, key.organization()
-	c.observer.Observe(ev)
+	c.observer.Observe(ctx, ev)
 }

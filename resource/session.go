@@ -58,6 +58,9 @@ type Config struct {
 	// ExpiryMargin: an access token is not handed out in its last ExpiryMargin (so it does
 	// not expire in flight); zero means 10 s.
 	ExpiryMargin time.Duration
+	// Observe, when set, is told of every refresh request when it ends: the context of the
+	// call that needed it, the resource, the latency and the outcome (nil on success).
+	Observe func(ctx context.Context, resource string, took time.Duration, err error)
 }
 
 // UnknownLifetime is how long an access token is taken to live when the token response has
@@ -83,6 +86,7 @@ func expiryOf(token string, expiry, issued time.Time) time.Time {
 type Session struct {
 	endpoint *fapi.Client
 	persist  PersistFunc
+	observe  func(ctx context.Context, resource string, took time.Duration, err error)
 	now      func() time.Time
 	margin   time.Duration
 	refresh  chan struct{} // a one-slot lane: one refresh in flight per session
@@ -107,7 +111,7 @@ func NewSession(cfg Config, refreshToken string, refreshExpiry time.Time) (*Sess
 	if err != nil {
 		return nil, fmt.Errorf("resource: %w", err)
 	}
-	s := &Session{endpoint: endpoint, persist: cfg.Persist, now: cfg.Settings.Now, margin: cfg.ExpiryMargin,
+	s := &Session{endpoint: endpoint, persist: cfg.Persist, observe: cfg.Observe, now: cfg.Settings.Now, margin: cfg.ExpiryMargin,
 		refresh: make(chan struct{}, 1), refreshToken: refreshToken, refreshExpiry: refreshExpiry,
 		failures: map[string]failure{}}
 	s.tokens.Store(&map[string]*fapi.Token{})
@@ -325,8 +329,11 @@ func (s *Session) refreshFor(ctx context.Context, resource string, switched bool
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
 	defer cancel()
-	sent := s.now()
+	sent, started := s.now(), time.Now()
 	resp, err := s.endpoint.Refresh(ctx, rt, resource)
+	if s.observe != nil {
+		s.observe(ctx, resource, time.Since(started), err)
+	}
 	if err != nil {
 		err = fmt.Errorf("refresh for %s: %w", resource, err)
 		s.mu.Lock()

@@ -76,7 +76,7 @@ func NewCache(cfg CacheConfig) (*Cache, error) {
 // TokenTypeAccessToken).
 func (c *Cache) Token(ctx context.Context, req Request) (*fapi.Token, error) {
 	key := keyOf(req)
-	if tok := c.cache.Lookup(key); tok != nil {
+	if tok := c.cache.Lookup(ctx, key); tok != nil {
 		return tok, nil // only a validated request was ever stored under key
 	}
 	return c.miss(ctx, key, req)

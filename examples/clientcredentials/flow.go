@@ -165,7 +165,7 @@ type countingObserver struct {
 	hits, fetched, nonceRetries atomic.Int64
 }
 
-func (o *countingObserver) Observe(e helseid.Event) {
+func (o *countingObserver) Observe(_ context.Context, e helseid.Event) {
 	switch e.Kind {
 	case helseid.CacheHit:
 		o.hits.Add(1)

@@ -86,7 +86,7 @@ type events struct {
 	errs   []error
 }
 
-func (e *events) Observe(ev helseid.Event) {
+func (e *events) Observe(_ context.Context, ev helseid.Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.counts == nil {

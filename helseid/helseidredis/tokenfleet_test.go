@@ -426,4 +426,4 @@ func fleetClient(in io.Reader, out io.Writer) error {
 
 type observerFunc func(helseid.Event)
 
-func (o observerFunc) Observe(e helseid.Event) { o(e) }
+func (o observerFunc) Observe(_ context.Context, e helseid.Event) { o(e) }

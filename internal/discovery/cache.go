@@ -44,6 +44,9 @@ type Config struct {
 	MaxBody int64
 	// Timeout bounds one fetch, independent of the callers' contexts; 0 means 30 s.
 	Timeout time.Duration
+	// Observe, when set, is told of every fetch when it ends: its context (the values of the
+	// caller that started it), its latency and its outcome (nil on success).
+	Observe func(ctx context.Context, took time.Duration, err error)
 }
 
 // Cache serves the validated discovery document of one issuer. It is safe for concurrent
@@ -56,6 +59,7 @@ type Cache struct {
 	minRetry, maxRetry time.Duration
 	maxBody            int64
 	timeout            time.Duration
+	observe            func(ctx context.Context, took time.Duration, err error)
 
 	// jitter returns a random duration in [0, d]; tests replace it.
 	jitter func(d time.Duration) time.Duration
@@ -117,6 +121,7 @@ func NewCache(cfg Config) (*Cache, error) {
 		maxRetry: cfg.MaxRetry,
 		maxBody:  cfg.MaxBody,
 		timeout:  cfg.Timeout,
+		observe:  cfg.Observe,
 		jitter:   func(d time.Duration) time.Duration { return rand.N(d + 1) },
 	}
 	if c.client == nil {
@@ -221,7 +226,11 @@ func (c *Cache) startLocked(ctx context.Context) *call {
 	forced := c.forced
 	c.forced = false
 	err := c.background.Go(ctx, c.timeout, func(fctx context.Context) {
+		start := time.Now()
 		doc, err := c.fetch(fctx, forced)
+		if c.observe != nil {
+			c.observe(fctx, time.Since(start), err)
+		}
 		c.finish(cl, doc, err)
 	})
 	if err != nil {

@@ -124,7 +124,7 @@ func keysOf(v url.Values) []string {
 
 type nonceRetries struct{ n atomic.Int32 }
 
-func (o *nonceRetries) Observe(e helseid.Event) {
+func (o *nonceRetries) Observe(_ context.Context, e helseid.Event) {
 	if e.Kind == helseid.NonceRetry {
 		o.n.Add(1)
 	}

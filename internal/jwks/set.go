@@ -43,6 +43,9 @@ type Config struct {
 	MaxBody int64
 	// Timeout bounds one fetch, independent of the callers' contexts; 0 means 30 s.
 	Timeout time.Duration
+	// Observe, when set, is told of every fetch when it ends: its context (the values of the
+	// caller that started it), its latency and its outcome (nil on success).
+	Observe func(ctx context.Context, took time.Duration, err error)
 }
 
 // Set is a cached, self-refreshing JWK Set of one issuer. It is safe for concurrent use.
@@ -54,6 +57,7 @@ type Set struct {
 	missInterval time.Duration
 	maxBody      int64
 	timeout      time.Duration
+	observe      func(ctx context.Context, took time.Duration, err error)
 
 	// testHookWaiting, when set, runs each time a caller starts waiting for a fetch.
 	testHookWaiting func()
@@ -105,6 +109,7 @@ func New(cfg Config) (*Set, error) {
 		missInterval: cfg.MissRefetchInterval,
 		maxBody:      cfg.MaxBody,
 		timeout:      cfg.Timeout,
+		observe:      cfg.Observe,
 	}
 	if s.client == nil {
 		s.client = httpx.NewClient()

@@ -34,7 +34,9 @@ const (
 // Config configures a Cache.
 type Config[K comparable, V any] struct {
 	// Fetch gets a new value for key and says when it expires (zero: unknown). It runs in a
-	// goroutine of the cache with the cache's context, not a caller's, bounded by FetchTimeout.
+	// goroutine of the cache, bounded by FetchTimeout and ended by Close, not by a caller's
+	// context; its context carries the values of the context of the caller that started it
+	// (a trace span, a request id), so that what it does can be told apart and joined.
 	// It may be nil when every caller uses GetWith.
 	Fetch func(ctx context.Context, key K) (*V, time.Time, error)
 	// Hash spreads keys over shards; it must be consistent with == and mix every bit: its low
@@ -66,9 +68,11 @@ type Config[K comparable, V any] struct {
 	MaxEntries int
 	// UnknownLifetime is assumed for a token whose expiry Fetch does not know.
 	UnknownLifetime time.Duration
-	// Observe, when set, is told of hits, misses, refreshes and fetch outcomes, with the key.
+	// Observe, when set, is told of hits, misses, refreshes and fetch outcomes, with the key
+	// and the context of the call (for Fetched, the fetch's: the values of the caller that
+	// started it).
 	// It is called on the hit path, so it must be fast and must not block.
-	Observe func(key K, e Event)
+	Observe func(ctx context.Context, key K, e Event)
 }
 
 // EventKind says what an Event reports.
@@ -319,7 +323,7 @@ func (c *Cache[K, V]) GetWith(ctx context.Context, key K, fetch Fetcher[V]) (*V,
 
 func (c *Cache[K, V]) get(ctx context.Context, key K, fetch Fetcher[V]) (*V, error) {
 	h := c.cfg.Hash(key)
-	if v := c.hit(h, key, fetch); v != nil {
+	if v := c.hit(ctx, h, key, fetch, true); v != nil {
 		return v, nil
 	}
 	return c.miss(ctx, h, key, fetch)
@@ -328,7 +332,12 @@ func (c *Cache[K, V]) get(ctx context.Context, key K, fetch Fetcher[V]) (*V, err
 // Lookup returns key's value when it is usable, as Get does on a hit (starting a refresh ahead
 // of expiry with the entry's fetch), and nil on a miss, without fetching: a caller whose fetch
 // costs an allocation to build tries Lookup before GetWith.
-func (c *Cache[K, V]) Lookup(key K) *V { return c.hit(c.cfg.Hash(key), key, nil) }
+//
+// Unlike Get it does not report the hit to Observe: its caller, which knows more of the
+// request than the key says, does. A refresh it starts carries ctx's values.
+func (c *Cache[K, V]) Lookup(ctx context.Context, key K) *V {
+	return c.hit(ctx, c.cfg.Hash(key), key, nil, false)
+}
 
 // find returns key's entry, whose hash is h, or nil, without locking.
 func (c *Cache[K, V]) find(h uint64, key K) *entry[K, V] {
@@ -339,7 +348,7 @@ func (c *Cache[K, V]) find(h uint64, key K) *entry[K, V] {
 func (c *Cache[K, V]) slotHash(key K) uint64 { return c.cfg.Hash(key) >> c.shift }
 
 // hit is the lock-free, allocation-free hit path.
-func (c *Cache[K, V]) hit(h uint64, key K, fetch Fetcher[V]) *V {
+func (c *Cache[K, V]) hit(ctx context.Context, h uint64, key K, fetch Fetcher[V], observe bool) *V {
 	if e := c.find(h, key); e != nil {
 		now := c.fastNow()
 		if v := e.current(now); v != nil {
@@ -347,10 +356,10 @@ func (c *Cache[K, V]) hit(h uint64, key K, fetch Fetcher[V]) *V {
 				e.lastUsed.Store(now / 1e9)
 			}
 			if now >= e.refreshAt.Load() {
-				c.refreshAhead(e, now, fetch)
+				c.refreshAhead(ctx, e, now, fetch)
 			}
 			if c.observing {
-				c.cfg.Observe(key, Event{Kind: Hit})
+				c.cfg.Observe(ctx, key, Event{Kind: Hit})
 			}
 			return v
 		}
@@ -387,21 +396,21 @@ func (c *Cache[K, V]) Close() {
 
 func (c *Cache[K, V]) miss(ctx context.Context, h uint64, key K, fetch Fetcher[V]) (*V, error) {
 	if c.observing {
-		c.cfg.Observe(key, Event{Kind: Miss})
+		c.cfg.Observe(ctx, key, Event{Kind: Miss})
 	}
-	return c.await(ctx, h, key, fetch, c.entryFor(h, key))
+	return c.await(ctx, h, key, fetch, c.entryFor(ctx, h, key))
 }
 
 // await returns e's value, waiting for its fetch; when e is evicted before this caller joins
 // it, it starts over with key's new entry.
 func (c *Cache[K, V]) await(ctx context.Context, h uint64, key K, fetch Fetcher[V], e *entry[K, V]) (*V, error) {
 	for {
-		v, f, err := c.join(e, fetch)
+		v, f, err := c.join(ctx, e, fetch)
 		switch {
 		case err != nil || v != nil:
 			return v, err
 		case f == nil:
-			e = c.entryFor(h, key)
+			e = c.entryFor(ctx, h, key)
 			continue
 		}
 		select {
@@ -415,7 +424,7 @@ func (c *Cache[K, V]) await(ctx context.Context, h uint64, key K, fetch Fetcher[
 
 // join returns e's usable value, or else the fetch to wait for, starting one unless a failure
 // is remembered; all nil when e has been evicted.
-func (c *Cache[K, V]) join(e *entry[K, V], fetch Fetcher[V]) (*V, *flight[V], error) {
+func (c *Cache[K, V]) join(ctx context.Context, e *entry[K, V], fetch Fetcher[V]) (*V, *flight[V], error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.evicted {
@@ -439,7 +448,7 @@ func (c *Cache[K, V]) join(e *entry[K, V], fetch Fetcher[V]) (*V, *flight[V], er
 	if e.fail != nil && now < e.fail.until {
 		return nil, nil, e.fail.err
 	}
-	f, err := c.start(e, false)
+	f, err := c.start(ctx, e, false)
 	return nil, f, err
 }
 
@@ -451,7 +460,7 @@ func (c *Cache[K, V]) isClosed() bool {
 
 // refreshAhead starts a background refresh of a token that is still usable, unless one runs
 // or a failed refresh is being backed off.
-func (c *Cache[K, V]) refreshAhead(e *entry[K, V], now int64, fetch Fetcher[V]) {
+func (c *Cache[K, V]) refreshAhead(ctx context.Context, e *entry[K, V], now int64, fetch Fetcher[V]) {
 	if e.flight.Load() != nil {
 		return
 	}
@@ -463,13 +472,13 @@ func (c *Cache[K, V]) refreshAhead(e *entry[K, V], now int64, fetch Fetcher[V]) 
 	if e.evicted || e.flight.Load() != nil || (e.fail != nil && now < e.fail.until) {
 		return
 	}
-	if _, err := c.start(e, true); err == nil && c.observing {
-		c.cfg.Observe(e.key, Event{Kind: RefreshStarted})
+	if _, err := c.start(ctx, e, true); err == nil && c.observing {
+		c.cfg.Observe(ctx, e.key, Event{Kind: RefreshStarted})
 	}
 }
 
 // start launches the fetch for e; e.mu must be held.
-func (c *Cache[K, V]) start(e *entry[K, V], background bool) (*flight[V], error) {
+func (c *Cache[K, V]) start(caller context.Context, e *entry[K, V], background bool) (*flight[V], error) {
 	c.closeMu.RLock()
 	defer c.closeMu.RUnlock()
 	if c.closed {
@@ -482,13 +491,23 @@ func (c *Cache[K, V]) start(e *entry[K, V], background bool) (*flight[V], error)
 	f := &flight[V]{done: make(chan struct{})}
 	e.flight.Store(f)
 	c.inflight.Add(1)
-	go c.fetch(e, f, background, fetch)
+	go c.fetch(valuesOf{Context: c.base, values: caller}, e, f, background, fetch)
 	return f, nil
 }
 
-func (c *Cache[K, V]) fetch(e *entry[K, V], f *flight[V], background bool, fetch Fetcher[V]) {
+// valuesOf is the context of a fetch: the cache's cancellation (Close) with the values of the
+// caller that started it. The caller's own cancellation must not end a fetch that other
+// callers wait for.
+type valuesOf struct {
+	context.Context // the cache's base: Deadline, Done, Err
+	values          context.Context
+}
+
+func (v valuesOf) Value(key any) any { return v.values.Value(key) }
+
+func (c *Cache[K, V]) fetch(base context.Context, e *entry[K, V], f *flight[V], background bool, fetch Fetcher[V]) {
 	defer c.inflight.Done()
-	ctx, cancel := context.WithTimeout(c.base, c.cfg.FetchTimeout)
+	ctx, cancel := context.WithTimeout(base, c.cfg.FetchTimeout)
 	started := time.Now()
 	var (
 		val    *V
@@ -500,7 +519,7 @@ func (c *Cache[K, V]) fetch(e *entry[K, V], f *flight[V], background bool, fetch
 	} else {
 		val, expiry, err = c.cfg.Fetch(ctx, e.key)
 	}
-	cancel()
+	defer cancel() // after Observe, which gets ctx for its values
 	if err == nil && val == nil {
 		err = errors.New("token cache: fetch returned no value")
 	}
@@ -547,7 +566,7 @@ func (c *Cache[K, V]) fetch(e *entry[K, V], f *flight[V], background bool, fetch
 	e.mu.Unlock()
 	close(f.done)
 	if c.observing {
-		c.cfg.Observe(e.key, Event{Kind: Fetched, Background: background, Duration: took, Err: err})
+		c.cfg.Observe(ctx, e.key, Event{Kind: Fetched, Background: background, Duration: took, Err: err})
 	}
 }
 
@@ -578,7 +597,7 @@ func (c *Cache[K, V]) failureBackoff(n int) time.Duration {
 
 // entryFor returns key's entry (h is its hash), adding it (and evicting to make room) when
 // absent.
-func (c *Cache[K, V]) entryFor(h uint64, key K) *entry[K, V] {
+func (c *Cache[K, V]) entryFor(ctx context.Context, h uint64, key K) *entry[K, V] {
 	if e := c.find(h, key); e != nil {
 		return e
 	}
@@ -591,7 +610,7 @@ func (c *Cache[K, V]) entryFor(h uint64, key K) *entry[K, V] {
 	e := &entry[K, V]{key: key, pending: true}
 	e.lastUsed.Store(c.now().Unix())
 	if sh.live >= c.shardCap || c.entries.Load() >= int64(c.cfg.MaxEntries) {
-		c.evict(sh)
+		c.evict(ctx, sh)
 	}
 	sh.add(h>>c.shift, e, c.tomb, c.slotHash)
 	c.entries.Add(1)
@@ -605,11 +624,11 @@ func (c *Cache[K, V]) entryFor(h uint64, key K) *entry[K, V] {
 // that a key which keeps failing keeps doubling its backoff), so that neither one fetch per key
 // nor the backoff depends on the cache's size; meanwhile the shard may grow past its share, and
 // the cache past MaxEntries, by the number of such entries. sh.mu must be held.
-func (c *Cache[K, V]) evict(sh *shard[K, V]) {
+func (c *Cache[K, V]) evict(ctx context.Context, sh *shard[K, V]) {
 	now := c.now().UnixNano()
 	sh.each(c.tomb, func(e *entry[K, V]) {
 		if (e.val.Load() == nil || now >= e.expires.Load()) && c.drop(e, now) {
-			c.remove(sh, e)
+			c.remove(ctx, sh, e)
 		}
 	})
 	// Entries that must stay do not count: they would push out every other one.
@@ -639,7 +658,7 @@ func (c *Cache[K, V]) evict(sh *shard[K, V]) {
 			return
 		}
 		if c.drop(v.e, now) {
-			c.remove(sh, v.e)
+			c.remove(ctx, sh, v.e)
 		} else {
 			pinned++
 		}
@@ -647,11 +666,11 @@ func (c *Cache[K, V]) evict(sh *shard[K, V]) {
 }
 
 // remove takes an evicted entry out of sh; sh.mu must be held.
-func (c *Cache[K, V]) remove(sh *shard[K, V], e *entry[K, V]) {
+func (c *Cache[K, V]) remove(ctx context.Context, sh *shard[K, V], e *entry[K, V]) {
 	sh.remove(c.slotHash(e.key), e, c.tomb)
 	c.entries.Add(-1)
 	if c.observing {
-		c.cfg.Observe(e.key, Event{Kind: Evicted})
+		c.cfg.Observe(ctx, e.key, Event{Kind: Evicted})
 	}
 }
 

@@ -60,7 +60,7 @@ type events struct {
 	misses chan struct{}
 }
 
-func (ev *events) observe(_ string, e Event) {
+func (ev *events) observe(_ context.Context, _ string, e Event) {
 	ev.mu.Lock()
 	ev.counts[e.Kind]++
 	ev.mu.Unlock()
@@ -346,7 +346,7 @@ func TestClosedCacheServesOnlyUsableValues(t *testing.T) {
 	v, err = c.Get(ctx, "k")
 	assert.Nil(t, v, "an expiring value is not served after Close")
 	assert.ErrorIs(t, err, ErrClosed)
-	assert.Nil(t, c.Lookup("k"))
+	assert.Nil(t, c.Lookup(context.Background(), "k"))
 	assert.Equal(t, int64(1), f.calls.Load(), "no fetch after Close")
 }
 
@@ -457,7 +457,7 @@ func TestGetWith(t *testing.T) {
 func TestNoRefresh(t *testing.T) {
 	clock := fakeclock.New(time.Unix(1_000_000, 0))
 	fetched := make(chan Event, 4)
-	c, err := New(Config[string, token]{Hash: hashString, Now: clock.Now, Observe: func(_ string, e Event) {
+	c, err := New(Config[string, token]{Hash: hashString, Now: clock.Now, Observe: func(_ context.Context, _ string, e Event) {
 		if e.Kind == Fetched {
 			fetched <- e
 		}
@@ -506,7 +506,7 @@ func TestEvictionSparesAnEntryNotYetJoined(t *testing.T) {
 	c := newCache(t, f, nil, func(cfg *Config[string, token]) { cfg.MaxEntries = 4 })
 	ctx := context.Background()
 	h := hashString("k")
-	e := c.entryFor(h, "k") // the first caller is preempted here
+	e := c.entryFor(context.Background(), h, "k") // the first caller is preempted here
 	for i := range 10 {
 		_, err := c.Get(ctx, fmt.Sprintf("other-%d", i))
 		require.NoError(t, err)
@@ -593,7 +593,7 @@ func TestFullCacheUnderChurn(t *testing.T) {
 			}
 			return &token{value: fmt.Sprintf("%s#%d", k, n)}, clock.Now().Add(time.Hour), nil
 		},
-		Observe: func(k string, e Event) {
+		Observe: func(_ context.Context, k string, e Event) {
 			switch e.Kind {
 			case Miss:
 				mu.Lock()

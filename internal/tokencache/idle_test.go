@@ -72,14 +72,14 @@ func TestIdleCacheWakesNothing(t *testing.T) {
 	// working on it when the next hit comes, so a hit counts for that tick or for the next one,
 	// and never two ticks in a row pass without one.
 	for range 3 * coarseIdle {
-		require.NotNil(t, c.Lookup("k"))
+		require.NotNil(t, c.Lookup(context.Background(), "k"))
 		ft.ticks <- time.Now()
 	}
 	// A hit reads the tick's time, not the clock: a tick far in the future makes the token
 	// look expired.
 	ft.ticks <- time.Now().Add(2 * time.Hour)
 	ft.ticks <- time.Now().Add(2 * time.Hour) // returns once the previous tick is stored
-	assert.Nil(t, c.Lookup("k"), "the hit path reads the coarse clock while it runs")
+	assert.Nil(t, c.Lookup(context.Background(), "k"), "the hit path reads the coarse clock while it runs")
 	assertNone(t, ft.stopped, "ticker stopped while in use")
 
 	// Without hits it stops after coarseIdle ticks (one more if the last hit came after the
@@ -100,11 +100,11 @@ idle:
 	assertNone(t, ft.started, "ticker while idle")
 
 	// The next hit uses the real clock and starts the ticker again.
-	assert.Same(t, v, c.Lookup("k"))
+	assert.Same(t, v, c.Lookup(context.Background(), "k"))
 	receive(t, ft.started, "ticker started again by a hit")
 	c.Close()
 	receive(t, ft.stopped, "ticker stopped by Close")
-	assert.Same(t, v, c.Lookup("k"), "a usable value is served after Close")
+	assert.Same(t, v, c.Lookup(context.Background(), "k"), "a usable value is served after Close")
 	assertNone(t, ft.started, "ticker after Close")
 	assert.Equal(t, int64(1), f.calls.Load())
 }

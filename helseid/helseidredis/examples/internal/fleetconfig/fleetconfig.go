@@ -4,6 +4,7 @@
 package fleetconfig
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -54,7 +55,7 @@ type Counter struct {
 }
 
 // Observe implements helseid.Observer.
-func (c *Counter) Observe(e helseid.Event) {
+func (c *Counter) Observe(_ context.Context, e helseid.Event) {
 	if e.Kind == helseid.SharedCacheHit {
 		c.shared.Add(1)
 	}
