@@ -114,7 +114,7 @@ type Client struct {
 	nonces       *dpop.NonceStore // the authorization server's
 	apiNonces    *dpop.NonceStore // resource servers'
 	apiTimeout   time.Duration    // of the DPoP HTTP clients for APIs; 0 means none
-	cache        *tokencache.Cache[tokenKey, fapi.Token]
+	cache        *tokencache.Cache[tokenKey, cachedToken]
 	exchanges    *tokenexchange.Cache
 	exchangerFor atomic.Pointer[endpointExchanger]
 	keys         issuerKeys // the issuer's JWKS, for ID tokens
@@ -201,8 +201,14 @@ func NewClient(cfg Config) (*Client, error) {
 		c.shared = newSharedTokens(cfg.SharedTokens, cfg, c.proofer.Thumbprint())
 		fetch = c.fetchShared
 	}
-	cacheCfg := tokencache.Config[tokenKey, fapi.Token]{
-		Fetch:         fetch,
+	cacheCfg := tokencache.Config[tokenKey, cachedToken]{
+		Fetch: func(ctx context.Context, key tokenKey) (*cachedToken, time.Time, error) {
+			tok, expiry, err := fetch(ctx, key)
+			if tok == nil {
+				return nil, expiry, err
+			}
+			return &cachedToken{Token: *tok, org: key.organization()}, expiry, err
+		},
 		Hash:          c.hashKey,
 		Now:           cfg.Now,
 		RefreshWindow: cfg.RefreshWindow,
@@ -321,18 +327,27 @@ func (c *Client) cachedToken(ctx context.Context, spec *tokenSpec, fixed Organiz
 	}
 	key := newTokenKey(spec, org)
 	if c.observer != nil {
-		// The hit is reported here, with the caller's Organization: rebuilding it from the key
-		// (which holds the numbers as integers) would cost an allocation per hit.
-		if tok := c.cache.Lookup(ctx, key); tok != nil {
-			c.observer.Observe(ctx, Event{Kind: CacheHit, Grant: spec.grant, Scopes: spec.scope, Organization: org})
-			return tok, nil
+		// The hit is reported here, with the organisation kept beside the token: rebuilding it
+		// from the key (which holds the numbers as integers) would cost an allocation per hit.
+		if v := c.cache.Lookup(ctx, key); v != nil {
+			c.observer.Observe(ctx, Event{Kind: CacheHit, Grant: spec.grant, Scopes: spec.scope, Organization: v.org})
+			return &v.Token, nil
 		}
 	}
-	tok, err := c.cache.Get(ctx, key)
+	v, err := c.cache.Get(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	return tok, nil
+	return &v.Token, nil
+}
+
+// cachedToken is what the client's cache holds: the token, and its organisation as strings
+// made once when it was fetched, for observers. Reporting the caller's Organization instead
+// would let the caller's request escape to the heap (escape analysis does not tell its fields
+// apart), costing Token an allocation per call, observed or not.
+type cachedToken struct {
+	fapi.Token
+	org Organization
 }
 
 // errNoOrganization is organization's answer for a multi-tenant call naming no organisation.

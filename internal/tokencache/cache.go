@@ -358,7 +358,7 @@ func (c *Cache[K, V]) hit(ctx context.Context, h uint64, key K, fetch Fetcher[V]
 			if now >= e.refreshAt.Load() {
 				c.refreshAhead(ctx, e, now, fetch)
 			}
-			if c.observing {
+			if observe && c.observing {
 				c.cfg.Observe(ctx, key, Event{Kind: Hit})
 			}
 			return v
