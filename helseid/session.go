@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/helseid-go/sdk/dpop"
 	"github.com/helseid-go/sdk/internal/tokenendpoint"
 	"github.com/helseid-go/sdk/resource"
 )
@@ -22,6 +23,8 @@ type UserSession struct {
 	tokens   *resource.Session
 	org      atomic.Pointer[Organization] // sent as assertion_details on refreshes
 	resource string                       // the login's first resource
+	proofer  *dpop.Proofer                // the key the session's tokens are bound to
+	fleet    *storedSession               // nil unless started or loaded with the SessionStore
 }
 
 // SessionOptions configure a UserSession.
@@ -60,10 +63,14 @@ func (c *Client) NewUserSession(ctx context.Context, login *LoginResult, opts Se
 // ResumeUserSession continues a session from a stored refresh token (and its expiry, zero
 // when unknown), for example after a restart. Its Claims and IDToken are empty.
 func (c *Client) ResumeUserSession(ctx context.Context, refreshToken string, refreshExpiry time.Time, opts SessionOptions) (*UserSession, error) {
+	return c.resumeUserSession(ctx, refreshToken, refreshExpiry, opts, &UserSession{client: c, proofer: c.proofer})
+}
+
+// resumeUserSession sets s (with its client and proofer set) up for refreshToken.
+func (c *Client) resumeUserSession(ctx context.Context, refreshToken string, refreshExpiry time.Time, opts SessionOptions, s *UserSession) (*UserSession, error) {
 	if err := opts.Organization.Validate(c.cfg.Tenancy); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)
 	}
-	s := &UserSession{client: c}
 	org := opts.Organization
 	s.org.Store(&org)
 	md, err := c.discovery.Metadata(ctx)
@@ -79,7 +86,7 @@ func (c *Client) ResumeUserSession(ctx context.Context, refreshToken string, ref
 			}
 			return c.assertions.Authenticate(form, details)
 		}),
-		Proofer: c.proofer, Nonces: c.nonces, HTTPClient: c.http, Now: c.now, Persist: opts.Persist,
+		Proofer: s.proofer, Nonces: c.nonces, HTTPClient: c.http, Now: c.now, Persist: opts.Persist,
 	}, refreshToken, refreshExpiry)
 	if err != nil {
 		return nil, fmt.Errorf("helseid: %w", err)
@@ -103,8 +110,18 @@ func (s *UserSession) RefreshToken() (string, time.Time) { return s.tokens.Refre
 // ends the whole session (see resource.Session.Token). A token that came without
 // expires_in is kept until its JWT exp (HelseID's are JWTs), else for
 // resource.UnknownLifetime.
+//
+// For a session of the SessionStore (StartUserSession, LoadUserSession), a token this process
+// has is served from memory as for any session; otherwise the store is asked first, and the
+// refresh is single-flight across the fleet (see StartUserSession).
 func (s *UserSession) Token(ctx context.Context, resource string) (*Token, error) {
-	return s.tokens.Token(ctx, resource)
+	if s.fleet == nil {
+		return s.tokens.Token(ctx, resource)
+	}
+	if tok := s.tokens.Cached(resource); tok != nil {
+		return tok, nil
+	}
+	return s.fleetToken(ctx, resource)
 }
 
 // SwitchOrganization makes the session's tokens speak for org from now on: a refresh with
@@ -118,16 +135,29 @@ func (s *UserSession) SwitchOrganization(ctx context.Context, org Organization, 
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)
 	}
 	var prev *Organization
-	return s.tokens.Switch(ctx, resource,
-		func() { prev = s.org.Swap(&org) }, // with no other refresh in flight
-		func() { s.org.Store(prev) })
+	switchOrg := func(ctx context.Context) (*Token, error) {
+		return s.tokens.Switch(ctx, resource,
+			func() { // with no other refresh in flight
+				prev = s.org.Swap(&org)
+				if s.fleet != nil { // the other tokens belong to the old organisation
+					s.fleet.mu.Lock()
+					s.fleet.tokens = nil
+					s.fleet.mu.Unlock()
+				}
+			},
+			func() { s.org.Store(prev) })
+	}
+	if s.fleet != nil {
+		return s.underLease(ctx, func() *Token { return nil }, resource, switchOrg)
+	}
+	return switchOrg(ctx)
 }
 
 // HTTPClient returns an *http.Client that calls one API with the session's token for resource,
 // a fresh DPoP proof per request, the API's nonce, and one new token after a 401
 // invalid_token.
 func (s *UserSession) HTTPClient(resource string) *http.Client {
-	return s.client.apiClient(sessionSource{s: s, resource: resource})
+	return s.client.apiClientWith(s.proofer, sessionSource{s: s, resource: resource})
 }
 
 type sessionSource struct {
