@@ -271,14 +271,16 @@ func (s *UserSession) underLease(ctx context.Context, have func() *Token, res st
 func (s *UserSession) refreshLeased(ctx context.Context, have func() *Token, res, lease string, refresh func(context.Context) (*Token, error)) (*Token, error) {
 	f := s.fleet
 	defer func() { _ = f.store.ReleaseRefreshLease(context.WithoutCancel(ctx), f.id, lease) }()
-	// Another process may have stored a newer record between our read and our lease.
+	s.client.refreshStep(stepBeforeSend)
+	// Another process may have stored a newer record between our read and our lease, or
+	// while this one paused past its lease: the read just before sending keeps a paused
+	// process from presenting a refresh token the fleet has already used.
 	if err := s.load(ctx); err != nil {
 		return nil, err
 	}
 	if tok := have(); tok != nil {
 		return tok, nil
 	}
-	s.client.refreshStep(stepBeforeSend)
 	tok, err := refresh(ctx)
 	if errors.Is(err, resource.ErrInvalidGrant) {
 		// The grant is gone for every process: so is the session.

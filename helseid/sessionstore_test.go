@@ -366,3 +366,42 @@ func TestStoredSessionCrashAtEachRefreshStep(t *testing.T) {
 		})
 	}
 }
+
+// A replica that paused past its lease before sending resumes without presenting the spent
+// refresh token: it reads the record again and uses the token the other replica stored.
+func TestStoredSessionPausedPastItsLeaseUsesTheNewerRecord(t *testing.T) {
+	r := newReplicas(t, 2, nil, nil)
+	ctx := context.Background()
+	id := r.login(t).ID()
+	a, err := r.clients[0].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	paused, resume := make(chan struct{}), make(chan struct{})
+	helseid.SetRefreshStepHook(r.clients[0], func(step string) {
+		if step == "before sending" {
+			close(paused)
+			<-resume
+		}
+	})
+	type result struct {
+		tok *helseid.Token
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		tok, err := a.Token(ctx, "nhn:service-b")
+		done <- result{tok, err}
+	}()
+	<-paused
+	r.clock.Advance(helseid.DefaultRefreshLeaseTTL)
+	b, err := r.clients[1].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	tb, err := b.Token(ctx, "nhn:service-b")
+	require.NoError(t, err)
+	issued := r.srv.Stats().TokensIssued
+	close(resume)
+	got := <-done
+	require.NoError(t, got.err)
+	assert.Equal(t, tb.AccessToken, got.tok.AccessToken, "the paused replica takes the stored token")
+	assert.Equal(t, issued, r.srv.Stats().TokensIssued, "and sends no refresh")
+	assert.Zero(t, r.srv.Stats().TokenErrors, "no spent refresh token was presented")
+}
