@@ -35,7 +35,7 @@ type ehrFleet struct {
 	replicas []*helseid.Client
 }
 
-func newEHRFleet(t *testing.T, n int) *ehrFleet {
+func newEHRFleet(t testing.TB, n int) *ehrFleet {
 	t.Helper()
 	f := &ehrFleet{srv: helseidtest.NewServer(t, helseidtest.Options{}), sealKey: make([]byte, 32)}
 	_, err := rand.Read(f.sealKey)
@@ -65,7 +65,7 @@ func newEHRFleet(t *testing.T, n int) *ehrFleet {
 }
 
 // login starts on replica 0 and finishes on replica 1, through Redis.
-func (f *ehrFleet) login(t *testing.T) (*helseid.UserSession, url.Values) {
+func (f *ehrFleet) login(t testing.TB) (*helseid.UserSession, url.Values) {
 	t.Helper()
 	ctx := context.Background()
 	authURL, err := f.replicas[0].StartStoredLogin(ctx, helseid.LoginRequest{RedirectURI: ehrRedirect, Scope: ehrScope,
