@@ -3,9 +3,12 @@ package helseid
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/helseid-go/sdk/internal/redact"
 )
 
 // LoginStore keeps started logins between StartStoredLogin and FinishStoredLogin, so that a
@@ -98,3 +101,26 @@ func (c *Client) FinishStoredLogin(ctx context.Context, callback url.Values) (*L
 	}
 	return c.FinishLogin(ctx, callback, st)
 }
+
+// summary is all the memory login store shows of itself: fmt would otherwise print the
+// logins' PKCE verifiers, unexported fields, by reflection.
+func (m *memoryLogins) summary() redact.Summary {
+	if m == nil {
+		return redact.Nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return redact.Of("helseid.memoryLoginStore", slog.Int("logins", len(m.logins)))
+}
+
+// String never shows a login's secrets.
+func (m *memoryLogins) String() string { return m.summary().String() }
+
+// GoString never shows a login's secrets.
+func (m *memoryLogins) GoString() string { return m.summary().String() }
+
+// Format never shows a login's secrets, whatever the verb.
+func (m *memoryLogins) Format(f fmt.State, verb rune) { m.summary().Format(f, verb) }
+
+// LogValue never shows a login's secrets.
+func (m *memoryLogins) LogValue() slog.Value { return m.summary().LogValue() }

@@ -8,6 +8,8 @@ import (
 	"maps"
 	"sync"
 	"time"
+
+	"github.com/helseid-go/sdk/internal/redact"
 )
 
 var (
@@ -204,3 +206,26 @@ func SessionExpiry(rec *StoredSession, now time.Time) time.Time {
 	}
 	return rec.RefreshExpiry
 }
+
+// summary is all the memory session store shows of itself: fmt would otherwise print the
+// sessions' tokens and keys, unexported fields, by reflection.
+func (m *memorySessions) summary() redact.Summary {
+	if m == nil {
+		return redact.Nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return redact.Of("helseid.memorySessionStore", slog.Int("sessions", len(m.sessions)))
+}
+
+// String never shows a session's secrets.
+func (m *memorySessions) String() string { return m.summary().String() }
+
+// GoString never shows a session's secrets.
+func (m *memorySessions) GoString() string { return m.summary().String() }
+
+// Format never shows a session's secrets, whatever the verb.
+func (m *memorySessions) Format(f fmt.State, verb rune) { m.summary().Format(f, verb) }
+
+// LogValue never shows a session's secrets.
+func (m *memorySessions) LogValue() slog.Value { return m.summary().LogValue() }
