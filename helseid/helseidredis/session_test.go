@@ -269,3 +269,30 @@ func TestRedisSessionStoreCompareAndSet(t *testing.T) {
 	_, _, err = st.AcquireRefreshLease(ctx, "unknown")
 	assert.ErrorIs(t, err, helseid.ErrSessionEnded)
 }
+
+// A replica that died holding a session's refresh lease (taken here and never released)
+// blocks the session's refreshes only until the lease expires in Redis: the others wait within
+// their own context, then one refreshes with the stored refresh token, losing nothing.
+func TestRedisDeadLeaseHolderBlocksUntilTheLeaseExpires(t *testing.T) {
+	f := newEHRFleet(t, 2)
+	ctx := context.Background()
+	started, _ := f.login(t)
+	const leaseTTL = 400 * time.Millisecond
+	dead, err := helseidredis.NewSessionStore(helseidredis.StoreConfig{Redis: f.rdb, Key: f.sealKey, Timeout: 5 * time.Second, LeaseTTL: leaseTTL})
+	require.NoError(t, err)
+	_, ok, err := dead.AcquireRefreshLease(ctx, started.ID())
+	require.NoError(t, err)
+	require.True(t, ok)
+	taken := time.Now()
+
+	s, err := f.replicas[0].LoadUserSession(ctx, started.ID())
+	require.NoError(t, err)
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	_, err = s.Token(short, "nhn:helseidtest-api")
+	cancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded, "a waiter leaves on its own context")
+	_, err = s.Token(ctx, "nhn:helseidtest-api")
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, time.Since(taken), leaseTTL-50*time.Millisecond, "no refresh while the dead holder's lease lived")
+	assert.Zero(t, f.srv.Stats().TokenErrors, "nothing lost")
+}
