@@ -41,7 +41,9 @@ type Config struct {
 	Key *Key
 	// DPoPKey signs DPoP proofs. Nil means a new P-256 key kept in memory for the life of the
 	// Client, which binds its tokens to this process. A fleet sharing tokens (SharedTokens)
-	// must share this key too: load it from configuration like Key.
+	// must share this key too: load it from configuration like Key. A stored user session
+	// (Sessions) carries the key its tokens are bound to in its record, so that every process
+	// signs its proofs with it.
 	DPoPKey *Key
 	// SharedTokens, when set, shares client-credentials tokens with the other processes of a
 	// fleet (helseidredis.TokenCache): a local miss or refresh looks there first, and one
