@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,7 +43,9 @@ type Config struct {
 	Key *Key
 	// DPoPKey signs DPoP proofs. Nil means a new P-256 key kept in memory for the life of the
 	// Client, which binds its tokens to this process. A fleet sharing tokens (SharedTokens)
-	// must share this key too: load it from configuration like Key.
+	// must share this key too: load it from configuration like Key. A stored user session
+	// (Sessions) carries the key its tokens are bound to in its record, so that every process
+	// signs its proofs with it.
 	DPoPKey *Key
 	// SharedTokens, when set, shares client-credentials tokens with the other processes of a
 	// fleet (helseidredis.TokenCache): a local miss or refresh looks there first, and one
@@ -50,6 +53,12 @@ type Config struct {
 	// served from memory. When it fails, tokens are requested locally and the Observer is
 	// told (SharedCacheDown). It requires DPoPKey.
 	SharedTokens SharedTokenCache
+	// Logins keeps the logins of StartStoredLogin until their callback; nil means
+	// NewMemoryLoginStore. A fleet without sticky sessions shares one (helseidredis.LoginStore).
+	Logins LoginStore
+	// Sessions keeps the user sessions of StartUserSession, so that any process of a fleet can
+	// serve a logged-in user (helseidredis.SessionStore); nil means NewMemorySessionStore.
+	Sessions SessionStore
 	// Tenancy is how the client is registered; it decides how organisation numbers are sent.
 	Tenancy Tenancy
 	// HTTPClient sends every request. Nil means a client with a 30 s timeout. The DPoP HTTP
@@ -123,6 +132,13 @@ type Client struct {
 	seed         maphash.Seed
 	observer     Observer
 	shared       *sharedTokens // nil without Config.SharedTokens
+
+	dpopKey      *Key         // Config.DPoPKey or the Client's own
+	loginStore   LoginStore   // Config.Logins or the memory default
+	sessionStore SessionStore // Config.Sessions or the memory default
+	sessionKeys  sync.Map     // a stored session's DPoP private JWK -> its *dpop.Proofer
+	// testRefreshStep, set by tests only, is called at each step of a stored session's refresh.
+	testRefreshStep func(step string)
 }
 
 // NewClient checks cfg and returns a Client. It makes no network call; discovery happens on
@@ -183,13 +199,25 @@ func NewClient(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
 	}
-	pc := dpop.ProoferConfig{Now: c.now}
-	if cfg.DPoPKey != nil {
-		pc.Key, pc.Algorithm = cfg.DPoPKey.Signer(), cfg.DPoPKey.Algorithm()
+	c.dpopKey = cfg.DPoPKey
+	if c.dpopKey == nil {
+		// A key of the Client's own, as a Key so that a stored user session can carry it to
+		// the other processes of a fleet.
+		if c.dpopKey, err = GenerateKey("ES256"); err != nil {
+			return nil, fmt.Errorf("helseid: DPoP key: %w", err)
+		}
 	}
+	pc := dpop.ProoferConfig{Now: c.now, Key: c.dpopKey.Signer(), Algorithm: c.dpopKey.Algorithm()}
 	c.proofer, err = dpop.NewProofer(pc)
 	if err != nil {
 		return nil, fmt.Errorf("%w: DPoPKey: %w", errInvalidConfig, err)
+	}
+	c.loginStore, c.sessionStore = cfg.Logins, cfg.Sessions
+	if c.loginStore == nil {
+		c.loginStore = NewMemoryLoginStore(c.now)
+	}
+	if c.sessionStore == nil {
+		c.sessionStore = NewMemorySessionStore(c.now)
 	}
 	c.nonces = dpop.NewNonceStore()
 	c.apiNonces = dpop.NewNonceStore()

@@ -13,3 +13,7 @@ func GuardValidator(g *Guard) *AccessTokenValidator { return g.tokens }
 // ForgetVerifiedTokens makes v verify every token in full from now on, as if it had never
 // seen it: for benchmarks of a token's first request.
 func ForgetVerifiedTokens(v *AccessTokenValidator) { v.verified.disabled = true }
+
+// SetRefreshStepHook makes c call hook at each step of a stored session's refresh, for the
+// tests that crash a process there.
+func SetRefreshStepHook(c *Client, hook func(step string)) { c.testRefreshStep = hook }

@@ -27,9 +27,14 @@ func (c *Client) HTTPClient(req ClientCredentialsRequest) (*http.Client, error) 
 // apiClient returns a DPoP client for APIs with tokens from tokens: the client's proofer, the
 // resource servers' nonces, Config.HTTPClient's transport and Config.APITimeout.
 func (c *Client) apiClient(tokens dpop.TokenSource) *http.Client {
+	return c.apiClientWith(c.proofer, tokens)
+}
+
+// apiClientWith is apiClient signing with proofer (a stored user session's key).
+func (c *Client) apiClientWith(proofer *dpop.Proofer, tokens dpop.TokenSource) *http.Client {
 	hc := dpop.NewClient(&dpop.Transport{
 		Base:    c.http.Transport,
-		Proofer: c.proofer,
+		Proofer: proofer,
 		Nonces:  c.apiNonces,
 		Tokens:  tokens,
 	})

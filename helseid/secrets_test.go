@@ -94,6 +94,13 @@ func TestNoSecretInFormattingOrLogs(t *testing.T) {
 	_, err = exchanges.Token(context.Background(), tokenexchange.Request{SubjectToken: "cached-subject-marker", Scopes: []string{"s"}})
 	require.NoError(t, err)
 	userSecrets := []string{res.IDToken, res.RefreshToken, res.AccessToken.AccessToken, helseidtest.DefaultTestUser().PID}
+	stored := &helseid.StoredSession{Generation: 1, RefreshToken: res.RefreshToken, IDToken: res.IDToken, Claims: res.Claims,
+		DPoPKey: []byte(`{"d":"dpop-private-marker"}`), Tokens: map[string]fapi.Token{"nhn:a": res.AccessToken}}
+	sessionStore := helseid.NewMemorySessionStore(nil)
+	_, err = sessionStore.SaveSession(context.Background(), "id", stored, 0)
+	require.NoError(t, err)
+	loginStore := helseid.NewMemoryLoginStore(nil)
+	require.NoError(t, loginStore.SaveLogin(context.Background(), st))
 	tests := []struct {
 		name    string
 		value   any
@@ -107,6 +114,9 @@ func TestNoSecretInFormattingOrLogs(t *testing.T) {
 		{"*helseid.UserSession", session, userSecrets, true},
 		{"*helseid.LoginResult", res, userSecrets, false},
 		{"*helseid.LoginState", st, []string{string(st.Verifier)}, false},
+		{"*helseid.StoredSession", stored, append(userSecrets, "dpop-private-marker"), false},
+		{"memory SessionStore", sessionStore, append(userSecrets, "dpop-private-marker"), true},
+		{"memory LoginStore", loginStore, []string{string(st.Verifier)}, true},
 		{"*helseid.Callback", callback, []string{callback.Code, callback.State}, true},
 		{"*helseid.Client", f.client, []string{st.State, st.Nonce}, true},
 		{"*helseid.Key", clientKey, bigIntMarkers(ecKey.D), true},

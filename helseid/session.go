@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/helseid-go/sdk/dpop"
 	"github.com/helseid-go/sdk/helseid/fapi"
 	"github.com/helseid-go/sdk/resource"
 )
@@ -22,6 +23,8 @@ type UserSession struct {
 	tokens   *resource.Session
 	org      atomic.Pointer[Organization] // sent as assertion_details on refreshes
 	resource string                       // the login's first resource
+	proofer  *dpop.Proofer                // the key the session's tokens are bound to
+	fleet    *storedSession               // nil unless started or loaded with the SessionStore
 }
 
 // SessionOptions configure a UserSession.
@@ -29,7 +32,7 @@ type SessionOptions struct {
 	// Persist stores every new refresh token before the access token it came with is handed
 	// out. Keep the newest: HelseID's refresh tokens are one-time. When it fails, the session
 	// keeps the new refresh token in memory (RefreshToken) and holds the access token back:
-	// Token and the HTTP clients' requests fail with resource.ErrPersistFailed (cached tokens
+	// fapi.Token and the HTTP clients' requests fail with resource.ErrPersistFailed (cached tokens
 	// are still served), no further refresh is sent, and a later call retries Persist after a
 	// backoff (2 s, doubling to at most 30 s), handing the held token out once it succeeds
 	// (see resource.PersistFunc).
@@ -60,27 +63,33 @@ func (c *Client) NewUserSession(ctx context.Context, login *LoginResult, opts Se
 // ResumeUserSession continues a session from a stored refresh token (and its expiry, zero
 // when unknown), for example after a restart. Its Claims and IDToken are empty.
 func (c *Client) ResumeUserSession(ctx context.Context, refreshToken string, refreshExpiry time.Time, opts SessionOptions) (*UserSession, error) {
+	return c.resumeUserSession(ctx, refreshToken, refreshExpiry, opts, &UserSession{client: c, proofer: c.proofer})
+}
+
+// resumeUserSession sets s (with its client and proofer set) up for refreshToken.
+func (c *Client) resumeUserSession(ctx context.Context, refreshToken string, refreshExpiry time.Time, opts SessionOptions, s *UserSession) (*UserSession, error) {
 	if err := opts.Organization.Validate(c.cfg.Tenancy); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)
 	}
-	s := &UserSession{client: c}
 	org := opts.Organization
 	s.org.Store(&org)
 	md, err := c.discovery.Metadata(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("helseid: discovery: %w", err)
 	}
+	settings := c.settings(fapi.ClientAuthenticatorFunc(func(form url.Values) error {
+		details, err := s.org.Load().AssertionDetails(c.cfg.Tenancy)
+		if err != nil {
+			return err
+		}
+		return c.assertions.Authenticate(form, details)
+	}))
+	settings.Proofer = s.proofer // a stored session's tokens are bound to its own key
 	s.tokens, err = resource.NewSession(resource.Config{
 		TokenEndpoint: md.TokenEndpoint,
-		Settings: c.settings(fapi.ClientAuthenticatorFunc(func(form url.Values) error {
-			details, err := s.org.Load().AssertionDetails(c.cfg.Tenancy)
-			if err != nil {
-				return err
-			}
-			return c.assertions.Authenticate(form, details)
-		})),
-		Persist: opts.Persist,
-		Observe: c.observeRefresh(),
+		Settings:      settings,
+		Persist:       opts.Persist,
+		Observe:       c.observeRefresh(),
 	}, refreshToken, refreshExpiry)
 	if err != nil {
 		return nil, fmt.Errorf("helseid: %w", err)
@@ -97,15 +106,25 @@ func (s *UserSession) IDToken() string { return s.idToken }
 // RefreshToken returns the newest refresh token and its expiry.
 func (s *UserSession) RefreshToken() (string, time.Time) { return s.tokens.RefreshToken() }
 
-// Token returns an access token for one API (its resource, such as "nhn:kjernejournal"),
+// fapi.Token returns an access token for one API (its resource, such as "nhn:kjernejournal"),
 // refreshing with exactly that resource when none is cached. Refreshes of the session run one
 // at a time, since each uses up the refresh token. A refresh refused for one API (say
 // invalid_target) is remembered for that API only, briefly and with backoff; invalid_grant
 // ends the whole session (see resource.Session.Token). A token that came without
 // expires_in is kept until its JWT exp (HelseID's are JWTs), else for
 // resource.UnknownLifetime.
+//
+// For a session of the SessionStore (StartUserSession, LoadUserSession), a token this process
+// has is served from memory as for any session; otherwise the store is asked first, and the
+// refresh is single-flight across the fleet (see StartUserSession).
 func (s *UserSession) Token(ctx context.Context, resource string) (*fapi.Token, error) {
-	return s.tokens.Token(ctx, resource)
+	if s.fleet == nil {
+		return s.tokens.Token(ctx, resource)
+	}
+	if tok := s.tokens.Cached(resource); tok != nil {
+		return tok, nil
+	}
+	return s.fleetToken(ctx, resource)
 }
 
 // SwitchOrganization makes the session's tokens speak for org from now on: a refresh with
@@ -119,16 +138,29 @@ func (s *UserSession) SwitchOrganization(ctx context.Context, org Organization, 
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)
 	}
 	var prev *Organization
-	return s.tokens.Switch(ctx, resource,
-		func() { prev = s.org.Swap(&org) }, // with no other refresh in flight
-		func() { s.org.Store(prev) })
+	switchOrg := func(ctx context.Context) (*fapi.Token, error) {
+		return s.tokens.Switch(ctx, resource,
+			func() { // with no other refresh in flight
+				prev = s.org.Swap(&org)
+				if s.fleet != nil { // the other tokens belong to the old organisation
+					s.fleet.mu.Lock()
+					s.fleet.tokens = nil
+					s.fleet.mu.Unlock()
+				}
+			},
+			func() { s.org.Store(prev) })
+	}
+	if s.fleet != nil {
+		return s.underLease(ctx, func() *fapi.Token { return nil }, resource, switchOrg)
+	}
+	return switchOrg(ctx)
 }
 
 // HTTPClient returns an *http.Client that calls one API with the session's token for resource,
 // a fresh DPoP proof per request, the API's nonce, and one new token after a 401
 // invalid_token.
 func (s *UserSession) HTTPClient(resource string) *http.Client {
-	return s.client.apiClient(sessionSource{s: s, resource: resource})
+	return s.client.apiClientWith(s.proofer, sessionSource{s: s, resource: resource})
 }
 
 type sessionSource struct {

@@ -374,3 +374,27 @@ func (s *Session) refreshFor(ctx context.Context, resource string, switched bool
 	s.mu.Unlock()
 	return tok, nil
 }
+
+// Cached returns resource's access token while it is usable, and nil otherwise; it never
+// sends a request. The returned Token is shared: do not change it.
+func (s *Session) Cached(resource string) *fapi.Token { return s.cached(resource) }
+
+// Adopt replaces the refresh token with a newer one that another process stored after its own
+// refresh (a fleet sharing the session): the next refresh here presents that one. A refresh
+// token of this process's own that Persist has not taken yet is superseded, and the access
+// token held back with it dropped: the session's store already has a newer generation.
+func (s *Session) Adopt(refreshToken string, expiry time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refreshToken, s.refreshExpiry, s.unsaved = refreshToken, expiry, nil
+}
+
+// End ends the session: every later call that would refresh returns reason, with no request
+// (cached access tokens are dropped too). It is for a session logged out or ended by another
+// process.
+func (s *Session) End(reason error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ended, s.unsaved = reason, nil
+	s.tokens.Store(&map[string]*fapi.Token{})
+}

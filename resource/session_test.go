@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"github.com/helseid-go/sdk/helseid/fapi"
 	"net/http"
 	"net/http/httptest"
@@ -507,4 +508,39 @@ func TestSessionTokenWithoutExpiresIn(t *testing.T) {
 			assert.Equal(t, calls+1, srv.calls, "refreshed once the assumed lifetime is over")
 		})
 	}
+}
+
+// Cached answers from memory only; Adopt makes the next refresh present another process's
+// newer refresh token and drops a token held for a Persist that failed; End refuses every
+// later refresh with its reason and drops the cached tokens, with no request.
+func TestSessionCachedAdoptEnd(t *testing.T) {
+	srv := &rotatingServer{}
+	store := &flakyStore{down: true}
+	s := newSession(t, srv, store.persist)
+	assert.Nil(t, s.Cached("nhn:a"))
+	assert.Zero(t, srv.calls, "Cached sends nothing")
+
+	_, err := s.Token(context.Background(), "nhn:a")
+	require.ErrorIs(t, err, resource.ErrPersistFailed)
+	// Another process refreshed meanwhile (rt-1 -> rt-2) and stored rt-2.
+	srv.mu.Lock()
+	srv.current = "rt-2"
+	srv.n = 2
+	srv.mu.Unlock()
+	s.Adopt("rt-2", time.Now().Add(time.Hour))
+	store.setDown(false)
+	a, err := s.Token(context.Background(), "nhn:a")
+	require.NoError(t, err, "the held token is dropped: no Persist of the superseded refresh token")
+	assert.Equal(t, "at-nhn:a-3", a.AccessToken)
+	assert.Equal(t, []string{"rt-3"}, store.saved)
+	assert.Same(t, a, s.Cached("nhn:a"))
+	assert.False(t, srv.revoked)
+
+	reason := errors.New("logged out elsewhere")
+	s.End(reason)
+	assert.Nil(t, s.Cached("nhn:a"))
+	calls := srv.calls
+	_, err = s.Token(context.Background(), "nhn:a")
+	assert.ErrorIs(t, err, reason)
+	assert.Equal(t, calls, srv.calls)
 }

@@ -11,6 +11,14 @@
 // does not answer within the store's timeout, no proof is accepted and the Guard answers 503;
 // it recovers by itself when Redis returns.
 //
+// # Logins and user sessions across an EHR backend's machines
+//
+// NewLoginStore and NewSessionStore return the helseid.LoginStore and helseid.SessionStore of
+// helseid.Config.Logins and Config.Sessions: a login started on one machine finishes on any
+// (once: one GETDEL), and a user session is served by any machine, with one refresh at a time
+// for the whole fleet (a lease in Redis, and a compare-and-set on the session's generation).
+// Both are sealed with the application's key.
+//
 // It is a separate Go module, so that the core SDK keeps its three dependencies; the core
 // defines the small interfaces implemented here and keeps in-memory defaults.
 package helseidredis

@@ -1,0 +1,312 @@
+package helseid
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"github.com/helseid-go/sdk/helseid/fapi"
+	"sync"
+	"time"
+
+	"github.com/helseid-go/sdk/dpop"
+	"github.com/helseid-go/sdk/resource"
+)
+
+// storedSession is a UserSession's link to its record in the SessionStore.
+type storedSession struct {
+	store SessionStore
+	id    string
+	key   []byte        // the DPoP key's private JWK, as stored
+	lane  chan struct{} // one goroutine of this process asks the fleet at a time
+
+	mu     sync.Mutex
+	gen    uint64                // the generation this process last read or wrote
+	tokens map[string]fapi.Token // that generation's access tokens
+}
+
+// Steps of a stored session's refresh, for the tests that crash a process at each.
+const (
+	stepBeforeSend = "before sending"
+	stepResponse   = "after the response"
+	stepStored     = "after the store write"
+)
+
+// Waiting for another process's refresh polls the store with this backoff.
+const (
+	sessionPollMin = 10 * time.Millisecond
+	sessionPollMax = 250 * time.Millisecond
+)
+
+// StartUserSession starts a user session from a finished login and stores it in
+// Config.Sessions under a new random id, which the application keeps (in its session cookie,
+// say) and passes to LoadUserSession on any process of the fleet.
+//
+// A stored session keeps, in one record of the store: the newest refresh token and its expiry,
+// the DPoP key its tokens are bound to (so that every process signs with it), the ID token and
+// its claims, and each resource's current access token. A process that has no usable token
+// for a resource reads the record first; only when it has none either does one process of the
+// fleet refresh, holding the session's refresh lease, while the others wait for the token it
+// stores (within their own context). The new refresh token is stored (compare-and-set on the
+// record's generation) before the access token it came with is handed out, and a process that
+// lost its lease cannot overwrite a newer record (ErrSessionConflict).
+//
+// One window loses the session: a process that dies after HelseID rotated the refresh token
+// and before the new one is stored (between sending the refresh and the store's write).
+// HelseID's refresh tokens are one-time, so the stored one is spent, and the next refresh is
+// refused with invalid_grant. A process that dies at any other step costs the others at most
+// the lease's wait.
+func (c *Client) StartUserSession(ctx context.Context, login *LoginResult) (*UserSession, error) {
+	if login == nil || login.RefreshToken == "" {
+		return nil, fmt.Errorf("%w: the login has no refresh token (ask for offline_access)", ErrInvalidRequestParams)
+	}
+	key, err := c.dpopKey.PrivateJWK()
+	if err != nil {
+		return nil, fmt.Errorf("helseid: DPoP key: %w", err)
+	}
+	rec := &StoredSession{Generation: 1, RefreshToken: login.RefreshToken, RefreshExpiry: login.RefreshExpiry, DPoPKey: key,
+		IDToken: login.IDToken, Claims: login.Claims, Organization: login.Organization, Resource: login.Resource,
+		Tokens: map[string]fapi.Token{}}
+	if login.Resource != "" {
+		tok := login.AccessToken
+		if tok.Expiry.IsZero() {
+			tok.Expiry = c.now().Add(resource.UnknownLifetime)
+		}
+		rec.Tokens[login.Resource] = tok
+	}
+	id := randomString()
+	if _, err := c.sessionStore.SaveSession(ctx, id, rec, 0); err != nil {
+		return nil, fmt.Errorf("helseid: store session: %w", err)
+	}
+	return c.sessionFrom(ctx, id, rec)
+}
+
+// LoadUserSession returns the stored user session id, as the newest record in
+// Config.Sessions has it, or ErrSessionEnded when the store has none (ended by EndUserSession
+// on any process, or expired with its refresh token). It costs one read of the store: loading
+// the session per request makes a logout on any process effective on every process at once.
+// Its HTTP clients sign with the session's DPoP key.
+func (c *Client) LoadUserSession(ctx context.Context, id string) (*UserSession, error) {
+	rec, err := c.sessionStore.LoadSession(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("helseid: load session: %w", err)
+	}
+	if rec == nil {
+		return nil, ErrSessionEnded
+	}
+	return c.sessionFrom(ctx, id, rec)
+}
+
+// sessionFrom is the UserSession of a stored record.
+func (c *Client) sessionFrom(ctx context.Context, id string, rec *StoredSession) (*UserSession, error) {
+	proofer, err := c.sessionProofer(rec.DPoPKey)
+	if err != nil {
+		return nil, err
+	}
+	s := &UserSession{client: c, proofer: proofer, claims: rec.Claims, idToken: rec.IDToken, resource: rec.Resource,
+		fleet: &storedSession{store: c.sessionStore, id: id, key: rec.DPoPKey, lane: make(chan struct{}, 1), gen: rec.Generation, tokens: rec.Tokens}}
+	if _, err := c.resumeUserSession(ctx, rec.RefreshToken, rec.RefreshExpiry, SessionOptions{Organization: rec.Organization, Persist: s.persistStored}, s); err != nil {
+		return nil, err
+	}
+	for res, tok := range rec.Tokens {
+		s.tokens.Put(res, tok)
+	}
+	return s, nil
+}
+
+// sessionProofer is the proofer of a stored session's DPoP key: the Client's own, or one
+// made once per key (one per process of the fleet that started sessions).
+func (c *Client) sessionProofer(jwk []byte) (*dpop.Proofer, error) {
+	if p, ok := c.sessionKeys.Load(string(jwk)); ok {
+		return p.(*dpop.Proofer), nil
+	}
+	key, err := ParseJWK(jwk, "")
+	if err != nil {
+		return nil, fmt.Errorf("helseid: the stored session's DPoP key: %w", err)
+	}
+	if key.Thumbprint() == c.proofer.Thumbprint() {
+		c.sessionKeys.Store(string(jwk), c.proofer)
+		return c.proofer, nil
+	}
+	p, err := dpop.NewProofer(dpop.ProoferConfig{Now: c.now, Key: key.Signer(), Algorithm: key.Algorithm()})
+	if err != nil {
+		return nil, fmt.Errorf("helseid: the stored session's DPoP key: %w", err)
+	}
+	p2, _ := c.sessionKeys.LoadOrStore(string(jwk), p)
+	return p2.(*dpop.Proofer), nil
+}
+
+// ID returns the id of a session in the SessionStore, empty for another.
+func (s *UserSession) ID() string {
+	if s.fleet == nil {
+		return ""
+	}
+	return s.fleet.id
+}
+
+// EndUserSession logs the session out on the whole fleet: it removes the session from the
+// SessionStore first (from then on every process refuses it with ErrSessionEnded), ends it
+// in this process, and revokes its refresh token (RevokeRefreshToken). Redirect the browser to
+// LogoutURL (with IDToken) afterwards. Ending a session that is already gone is not an error.
+func (s *UserSession) EndUserSession(ctx context.Context) error {
+	if s.fleet != nil {
+		if err := s.fleet.store.DeleteSession(ctx, s.fleet.id); err != nil {
+			return fmt.Errorf("helseid: delete session: %w", err)
+		}
+	}
+	rt, _ := s.tokens.RefreshToken()
+	s.tokens.End(ErrSessionEnded)
+	return s.client.RevokeRefreshToken(ctx, rt)
+}
+
+// record is the session's record of generation gen with refresh token rt, as this process
+// has it.
+func (s *UserSession) record(gen uint64, rt string, exp time.Time, extra map[string]fapi.Token) *StoredSession {
+	rec := &StoredSession{Generation: gen, RefreshToken: rt, RefreshExpiry: exp, DPoPKey: s.fleet.key, IDToken: s.idToken,
+		Claims: s.claims, Organization: *s.org.Load(), Resource: s.resource, Tokens: map[string]fapi.Token{}}
+	for res, tok := range extra {
+		rec.Tokens[res] = tok
+	}
+	return rec
+}
+
+// persistStored is the stored session's Persist: the new refresh token, written over the
+// generation this process read, before the access token is handed out.
+func (s *UserSession) persistStored(ctx context.Context, rt string, exp time.Time) error {
+	s.client.refreshStep(stepResponse)
+	f := s.fleet
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rec := s.record(f.gen+1, rt, exp, f.tokens)
+	ok, err := f.store.SaveSession(ctx, f.id, rec, f.gen)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrSessionConflict
+	}
+	f.gen, f.tokens = rec.Generation, rec.Tokens
+	s.client.refreshStep(stepStored)
+	return nil
+}
+
+// adopt takes a newer record's refresh token and access tokens.
+func (s *UserSession) adopt(rec *StoredSession) {
+	f := s.fleet
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if rec.Generation <= f.gen {
+		return
+	}
+	f.gen, f.tokens = rec.Generation, rec.Tokens
+	s.tokens.Adopt(rec.RefreshToken, rec.RefreshExpiry)
+	org := rec.Organization
+	s.org.Store(&org)
+	for res, tok := range rec.Tokens {
+		s.tokens.Put(res, tok)
+	}
+}
+
+// load reads the record and takes what is newer in it; a session gone from the store ends.
+func (s *UserSession) load(ctx context.Context) error {
+	rec, err := s.fleet.store.LoadSession(ctx, s.fleet.id)
+	if err != nil {
+		return fmt.Errorf("helseid: load session: %w", err)
+	}
+	if rec == nil {
+		s.tokens.End(ErrSessionEnded)
+		return ErrSessionEnded
+	}
+	s.adopt(rec)
+	return nil
+}
+
+// fleetToken gets resource's token for a stored session: from the store, else from the
+// fleet's one refresh.
+func (s *UserSession) fleetToken(ctx context.Context, res string) (*fapi.Token, error) {
+	return s.underLease(ctx, func() *fapi.Token { return s.tokens.Cached(res) }, res, func(ctx context.Context) (*fapi.Token, error) {
+		return s.tokens.Token(ctx, res)
+	})
+}
+
+// underLease runs refresh holding the session's refresh lease, unless have finds the token in
+// what the store has; a process that finds the lease taken waits for the holder's record.
+func (s *UserSession) underLease(ctx context.Context, have func() *fapi.Token, res string, refresh func(context.Context) (*fapi.Token, error)) (*fapi.Token, error) {
+	f := s.fleet
+	select {
+	case f.lane <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-f.lane }()
+	poll := sessionPollMin
+	for {
+		if err := s.load(ctx); err != nil {
+			return nil, err
+		}
+		if tok := have(); tok != nil {
+			return tok, nil
+		}
+		lease, ok, err := f.store.AcquireRefreshLease(ctx, f.id)
+		if errors.Is(err, ErrSessionEnded) {
+			s.tokens.End(ErrSessionEnded)
+			return nil, err
+		}
+		if err != nil {
+			return nil, fmt.Errorf("helseid: refresh lease: %w", err)
+		}
+		if ok {
+			return s.refreshLeased(ctx, have, res, lease, refresh)
+		}
+		t := time.NewTimer(poll)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+		poll = min(2*poll, sessionPollMax)
+	}
+}
+
+// refreshLeased refreshes as the fleet's lease holder and stores the access token it got.
+func (s *UserSession) refreshLeased(ctx context.Context, have func() *fapi.Token, res, lease string, refresh func(context.Context) (*fapi.Token, error)) (*fapi.Token, error) {
+	f := s.fleet
+	defer func() { _ = f.store.ReleaseRefreshLease(context.WithoutCancel(ctx), f.id, lease) }()
+	s.client.refreshStep(stepBeforeSend)
+	// Another process may have stored a newer record between our read and our lease, or
+	// while this one paused past its lease: the read just before sending keeps a paused
+	// process from presenting a refresh token the fleet has already used.
+	if err := s.load(ctx); err != nil {
+		return nil, err
+	}
+	if tok := have(); tok != nil {
+		return tok, nil
+	}
+	tok, err := refresh(ctx)
+	if errors.Is(err, resource.ErrInvalidGrant) {
+		// The grant is gone for every process: so is the session.
+		_ = f.store.DeleteSession(context.WithoutCancel(ctx), f.id)
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The refresh token is stored; the access token is stored for the other processes as
+	// well. If this write fails, they refresh once more with the stored refresh token.
+	f.mu.Lock()
+	rt, exp := s.tokens.RefreshToken()
+	rec := s.record(f.gen+1, rt, exp, f.tokens)
+	rec.Tokens[res] = *tok
+	if ok, err := f.store.SaveSession(context.WithoutCancel(ctx), f.id, rec, f.gen); err == nil && ok {
+		f.gen, f.tokens = rec.Generation, rec.Tokens
+	}
+	f.mu.Unlock()
+	return tok, nil
+}
+
+// refreshStep calls the tests' hook at a step of a stored session's refresh.
+func (c *Client) refreshStep(step string) {
+	if c.testRefreshStep != nil {
+		c.testRefreshStep(step)
+	}
+}

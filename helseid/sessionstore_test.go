@@ -1,0 +1,408 @@
+package helseid_test
+
+import (
+	"context"
+	"github.com/helseid-go/sdk/helseid/fapi"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/helseid-go/sdk/helseid"
+	"github.com/helseid-go/sdk/helseid/helseidtest"
+	"github.com/helseid-go/sdk/internal/fakeclock"
+	"github.com/helseid-go/sdk/resource"
+)
+
+// replicas is one helseidtest and n Clients of one registration sharing a login store and a
+// session store, as the processes of a fleet without sticky sessions; each has its own DPoP
+// key.
+type replicas struct {
+	srv       *helseidtest.Server
+	clock     *fakeclock.Clock
+	clients   []*helseid.Client
+	afterSend []*atomic.Pointer[func(*http.Response)] // per client: called with each response
+}
+
+// sendHook calls a hook with each response before the client reads it.
+type sendHook struct {
+	base http.RoundTripper
+	hook *atomic.Pointer[func(*http.Response)]
+}
+
+func (h sendHook) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := h.base.RoundTrip(req)
+	if f := h.hook.Load(); err == nil && f != nil {
+		(*f)(resp)
+	}
+	return resp, err
+}
+
+func newReplicas(t *testing.T, n int, logins helseid.LoginStore, sessions helseid.SessionStore) *replicas {
+	t.Helper()
+	clock := fakeclock.New(time.Now())
+	srv := helseidtest.NewServer(t, helseidtest.Options{Now: clock.Now})
+	priv, err := srv.GenerateClientFor(helseidtest.ClientRegistration{ID: "ehr", OrgNumber: helseidtest.DefaultOrgNumber,
+		Scopes:       []string{"openid", "profile", "offline_access", "helseid://scopes/identity/pid", "nhn:service-a/read", "nhn:service-b/read", apiScope},
+		RedirectURIs: []string{loginRedirect}, PostLogoutRedirectURIs: []string{"https://ehr.example/"}})
+	require.NoError(t, err)
+	key, err := helseid.ParseJWK(priv, "")
+	require.NoError(t, err)
+	if logins == nil {
+		logins = helseid.NewMemoryLoginStore(clock.Now)
+	}
+	if sessions == nil {
+		sessions = helseid.NewMemorySessionStore(clock.Now)
+	}
+	r := &replicas{srv: srv, clock: clock}
+	for range n {
+		hook := &atomic.Pointer[func(*http.Response)]{}
+		r.afterSend = append(r.afterSend, hook)
+		c, err := helseid.NewClient(helseid.Config{Issuer: srv.Issuer(), ClientID: "ehr", Key: key,
+			HTTPClient: &http.Client{Transport: sendHook{base: srv.Client().Transport, hook: hook}},
+			Now:        clock.Now, Logins: logins, Sessions: sessions})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		r.clients = append(r.clients, c)
+	}
+	return r
+}
+
+func (r *replicas) browse(t *testing.T, authURL string) map[string][]string {
+	t.Helper()
+	f := &loginFixture{srv: r.srv}
+	return f.browse(t, authURL)
+}
+
+// login starts the login on the first replica, finishes it on the second and stores the
+// session there.
+func (r *replicas) login(t *testing.T) *helseid.UserSession {
+	t.Helper()
+	ctx := context.Background()
+	authURL, err := r.clients[0].StartStoredLogin(ctx, helseid.LoginRequest{RedirectURI: loginRedirect, Scope: loginScopeWithAPI,
+		Resources: []string{"nhn:service-a", "nhn:service-b", "nhn:helseidtest-api"}})
+	require.NoError(t, err)
+	res, err := r.clients[1%len(r.clients)].FinishStoredLogin(ctx, r.browse(t, authURL))
+	require.NoError(t, err)
+	s, err := r.clients[1%len(r.clients)].StartUserSession(ctx, res)
+	require.NoError(t, err)
+	require.NotEmpty(t, s.ID())
+	return s
+}
+
+func TestStoredLoginFinishesOnceOnAnyReplica(t *testing.T) {
+	r := newReplicas(t, 2, nil, nil)
+	ctx := context.Background()
+	authURL, err := r.clients[0].StartStoredLogin(ctx, helseid.LoginRequest{RedirectURI: loginRedirect, Scope: loginScope, Resources: []string{"nhn:service-a"}})
+	require.NoError(t, err)
+	callback := r.browse(t, authURL)
+	res, err := r.clients[1].FinishStoredLogin(ctx, callback)
+	require.NoError(t, err, "a login started on one replica finishes on another")
+	assert.NotEmpty(t, res.RefreshToken)
+
+	before := r.srv.Stats().TokenRequests
+	for _, c := range r.clients {
+		_, err = c.FinishStoredLogin(ctx, callback)
+		assert.ErrorIs(t, err, helseid.ErrLoginState, "a replayed callback is refused on every replica")
+	}
+	assert.Equal(t, before, r.srv.Stats().TokenRequests, "a replayed callback sends nothing")
+}
+
+func TestStoredLoginExpires(t *testing.T) {
+	r := newReplicas(t, 1, nil, nil)
+	ctx := context.Background()
+	authURL, err := r.clients[0].StartStoredLogin(ctx, helseid.LoginRequest{RedirectURI: loginRedirect, Scope: loginScope})
+	require.NoError(t, err)
+	callback := r.browse(t, authURL)
+	r.clock.Advance(11 * time.Minute)
+	_, err = r.clients[0].FinishStoredLogin(ctx, callback)
+	assert.ErrorIs(t, err, helseid.ErrLoginState)
+}
+
+// A session stored by one replica serves any request on another: tokens it has come from the
+// store without a refresh, and a token it lacks is refreshed once for the whole fleet.
+func TestStoredSessionServedByAnyReplica(t *testing.T) {
+	r := newReplicas(t, 3, nil, nil)
+	ctx := context.Background()
+	started := r.login(t)
+	issued := r.srv.Stats().TokensIssued
+
+	s0, err := r.clients[0].LoadUserSession(ctx, started.ID())
+	require.NoError(t, err)
+	assert.Equal(t, started.Claims().Subject, s0.Claims().Subject)
+	assert.Equal(t, started.IDToken(), s0.IDToken())
+	_, err = s0.Token(ctx, "nhn:service-a")
+	require.NoError(t, err)
+	assert.Equal(t, issued, r.srv.Stats().TokensIssued, "the login's token comes from the store")
+
+	b0, err := s0.Token(ctx, "nhn:service-b")
+	require.NoError(t, err)
+	assert.Equal(t, issued+1, r.srv.Stats().TokensIssued)
+	s2, err := r.clients[2].LoadUserSession(ctx, started.ID())
+	require.NoError(t, err)
+	b2, err := s2.Token(ctx, "nhn:service-b")
+	require.NoError(t, err)
+	assert.Equal(t, b0.AccessToken, b2.AccessToken, "another replica uses the stored token")
+	assert.Equal(t, issued+1, r.srv.Stats().TokensIssued)
+
+	// The session's DPoP key signs on every replica: the demo API accepts the proofs.
+	for _, c := range r.clients {
+		s, err := c.LoadUserSession(ctx, started.ID())
+		require.NoError(t, err)
+		resp, err := s.HTTPClient("nhn:helseidtest-api").Get(r.srv.APIURL())
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	assert.Equal(t, issued+2, r.srv.Stats().TokensIssued, "one refresh for the API, for all three replicas")
+}
+
+// Many goroutines on several replicas need a new token at once: exactly one refresh per
+// resource per lifetime, and never a spent refresh token (which would revoke the grant).
+func TestStoredSessionOneRefreshPerLifetimeAcrossReplicas(t *testing.T) {
+	r := newReplicas(t, 3, nil, nil)
+	ctx := context.Background()
+	id := r.login(t).ID()
+	resources := []string{"nhn:service-a", "nhn:service-b", "nhn:helseidtest-api"}
+	for lifetime := range 3 {
+		issued := r.srv.Stats().TokensIssued
+		var wg sync.WaitGroup
+		for _, c := range r.clients {
+			s, err := c.LoadUserSession(ctx, id)
+			require.NoError(t, err)
+			for g := range 12 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, err := s.Token(ctx, resources[g%len(resources)])
+					assert.NoError(t, err)
+				}()
+			}
+		}
+		wg.Wait()
+		want := int64(len(resources))
+		if lifetime == 0 {
+			want-- // the login's own token
+		}
+		assert.Equal(t, issued+want, r.srv.Stats().TokensIssued, "lifetime %d", lifetime)
+		r.clock.Advance(helseidtest.DefaultAccessTokenLifetime)
+	}
+	assert.Zero(t, r.srv.Stats().TokenErrors, "no invalid_grant")
+}
+
+// Fencing: a write over an older generation is refused, so a replica that paused past its
+// lease cannot overwrite a newer refresh token.
+func TestMemorySessionStoreCompareAndSet(t *testing.T) {
+	testSessionStore(t, helseid.NewMemorySessionStore(nil))
+}
+
+// testSessionStore checks the SessionStore contract.
+func testSessionStore(t *testing.T, store helseid.SessionStore) {
+	t.Helper()
+	ctx := context.Background()
+	rec := &helseid.StoredSession{Generation: 1, RefreshToken: "rt-1", RefreshExpiry: time.Now().Add(time.Hour), DPoPKey: []byte(`{"kty":"EC"}`),
+		Claims: &helseid.IDTokenClaims{Subject: "sub"}, Tokens: map[string]fapi.Token{"nhn:a": {AccessToken: "at-a", Expiry: time.Now().Add(time.Minute).Round(0)}}}
+	got, err := store.LoadSession(ctx, "s1")
+	require.NoError(t, err)
+	assert.Nil(t, got)
+	ok, err := store.SaveSession(ctx, "s1", rec, 0)
+	require.NoError(t, err)
+	require.True(t, ok)
+	ok, err = store.SaveSession(ctx, "s1", rec, 0)
+	require.NoError(t, err)
+	assert.False(t, ok, "a second create is refused")
+
+	next := *rec
+	next.Generation, next.RefreshToken = 2, "rt-2"
+	ok, err = store.SaveSession(ctx, "s1", &next, 1)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	stale := *rec
+	stale.Generation, stale.RefreshToken = 2, "rt-stale"
+	ok, err = store.SaveSession(ctx, "s1", &stale, 1)
+	require.NoError(t, err)
+	assert.False(t, ok, "a write over an older generation is fenced off")
+	got, err = store.LoadSession(ctx, "s1")
+	require.NoError(t, err)
+	require.NotNil(t, got)
+	assert.Equal(t, "rt-2", got.RefreshToken)
+	assert.Equal(t, uint64(2), got.Generation)
+	assert.Equal(t, "sub", got.Claims.Subject)
+	assert.Equal(t, "at-a", got.Tokens["nhn:a"].AccessToken)
+	assert.True(t, rec.Tokens["nhn:a"].Expiry.Equal(got.Tokens["nhn:a"].Expiry))
+
+	lease, ok, err := store.AcquireRefreshLease(ctx, "s1")
+	require.NoError(t, err)
+	require.True(t, ok)
+	_, ok, err = store.AcquireRefreshLease(ctx, "s1")
+	require.NoError(t, err)
+	assert.False(t, ok, "one lease at a time")
+	require.NoError(t, store.ReleaseRefreshLease(ctx, "s1", "not-the-lease"))
+	_, ok, err = store.AcquireRefreshLease(ctx, "s1")
+	require.NoError(t, err)
+	assert.False(t, ok, "another's release does not free the lease")
+	require.NoError(t, store.ReleaseRefreshLease(ctx, "s1", lease))
+	lease, ok, err = store.AcquireRefreshLease(ctx, "s1")
+	require.NoError(t, err)
+	assert.True(t, ok)
+	require.NoError(t, store.ReleaseRefreshLease(ctx, "s1", lease))
+
+	require.NoError(t, store.DeleteSession(ctx, "s1"))
+	got, err = store.LoadSession(ctx, "s1")
+	require.NoError(t, err)
+	assert.Nil(t, got)
+}
+
+// Logout on one replica: every replica refuses the session from then on, the grant is
+// revoked, and a replica holding the session in memory stops refreshing it.
+func TestEndUserSessionOnEveryReplica(t *testing.T) {
+	r := newReplicas(t, 2, nil, nil)
+	ctx := context.Background()
+	id := r.login(t).ID()
+	held, err := r.clients[1].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	s0, err := r.clients[0].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	require.NoError(t, s0.EndUserSession(ctx))
+
+	for _, c := range r.clients {
+		_, err := c.LoadUserSession(ctx, id)
+		assert.ErrorIs(t, err, helseid.ErrSessionEnded)
+	}
+	before := r.srv.Stats().TokenRequests
+	_, err = held.Token(ctx, "nhn:service-b")
+	assert.ErrorIs(t, err, helseid.ErrSessionEnded, "a session held in memory ends at its next refresh")
+	_, err = s0.Token(ctx, "nhn:service-a")
+	assert.ErrorIs(t, err, helseid.ErrSessionEnded, "the ending replica drops its tokens")
+	assert.Equal(t, before, r.srv.Stats().TokenRequests)
+}
+
+func TestStoredSessionExpiresWithItsRefreshToken(t *testing.T) {
+	r := newReplicas(t, 1, nil, nil)
+	ctx := context.Background()
+	s := r.login(t)
+	_, exp := s.RefreshToken()
+	require.False(t, exp.IsZero())
+	r.clock.Set(exp)
+	_, err := r.clients[0].LoadUserSession(ctx, s.ID())
+	assert.ErrorIs(t, err, helseid.ErrSessionEnded)
+}
+
+// The crash window, step by step. A replica (a) takes the refresh lease and "dies" at a
+// step: it never returns (the hook blocks), and its lease is not released. Another replica
+// (b) waits for the lease within its own context, then refreshes. Only a crash after HelseID
+// rotated the refresh token and before the new one is stored loses the session.
+func TestStoredSessionCrashAtEachRefreshStep(t *testing.T) {
+	for _, tc := range []struct {
+		step string
+		lost bool
+	}{
+		{step: "before sending"},
+		{step: "after sending", lost: true},
+		{step: "after the response", lost: true},
+		{step: "after the store write"},
+	} {
+		t.Run(tc.step, func(t *testing.T) {
+			dead := make(chan struct{})
+			var dying sync.WaitGroup
+			t.Cleanup(dying.Wait) // runs last: after the servers closed
+			t.Cleanup(func() { close(dead) })
+			r := newReplicas(t, 2, nil, nil)
+			ctx := context.Background()
+			id := r.login(t).ID()
+			a, err := r.clients[0].LoadUserSession(ctx, id)
+			require.NoError(t, err)
+			crashed := make(chan struct{})
+			die := func() { close(crashed); <-dead }
+			if tc.step == "after sending" {
+				// The refresh reaches HelseID, which rotates the refresh token; the replica
+				// dies before reading the answer.
+				hook := func(resp *http.Response) {
+					if resp.Request.URL.Path == helseidtest.TokenPath && resp.StatusCode == http.StatusOK {
+						die()
+					}
+				}
+				r.afterSend[0].Store(&hook)
+			}
+			helseid.SetRefreshStepHook(r.clients[0], func(step string) {
+				if step == tc.step {
+					die()
+				}
+			})
+			dying.Add(1)
+			go func() {
+				defer dying.Done()
+				_, _ = a.Token(ctx, "nhn:service-b")
+			}()
+			<-crashed
+
+			b, err := r.clients[1].LoadUserSession(ctx, id)
+			require.NoError(t, err)
+			short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			_, err = b.Token(short, "nhn:service-b")
+			cancel()
+			require.ErrorIs(t, err, context.DeadlineExceeded, "the dead replica's lease holds the others until it expires")
+			r.clock.Advance(helseid.DefaultRefreshLeaseTTL)
+
+			_, err = b.Token(ctx, "nhn:service-b")
+			if tc.lost {
+				assert.ErrorIs(t, err, resource.ErrInvalidGrant, "the named window: the stored refresh token was spent")
+				_, err = r.clients[1].LoadUserSession(ctx, id)
+				assert.ErrorIs(t, err, helseid.ErrSessionEnded, "the lost session leaves the store")
+				return
+			}
+			require.NoError(t, err, "nothing is lost at this step")
+			_, err = b.Token(ctx, "nhn:service-a")
+			require.NoError(t, err)
+			r.clock.Advance(helseidtest.DefaultAccessTokenLifetime)
+			_, err = b.Token(ctx, "nhn:service-a")
+			require.NoError(t, err, "the session keeps refreshing")
+			assert.Zero(t, r.srv.Stats().TokenErrors)
+		})
+	}
+}
+
+// A replica that paused past its lease before sending resumes without presenting the spent
+// refresh token: it reads the record again and uses the token the other replica stored.
+func TestStoredSessionPausedPastItsLeaseUsesTheNewerRecord(t *testing.T) {
+	r := newReplicas(t, 2, nil, nil)
+	ctx := context.Background()
+	id := r.login(t).ID()
+	a, err := r.clients[0].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	paused, resume := make(chan struct{}), make(chan struct{})
+	helseid.SetRefreshStepHook(r.clients[0], func(step string) {
+		if step == "before sending" {
+			close(paused)
+			<-resume
+		}
+	})
+	type result struct {
+		tok *fapi.Token
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		tok, err := a.Token(ctx, "nhn:service-b")
+		done <- result{tok, err}
+	}()
+	<-paused
+	r.clock.Advance(helseid.DefaultRefreshLeaseTTL)
+	b, err := r.clients[1].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	tb, err := b.Token(ctx, "nhn:service-b")
+	require.NoError(t, err)
+	issued := r.srv.Stats().TokensIssued
+	close(resume)
+	got := <-done
+	require.NoError(t, got.err)
+	assert.Equal(t, tb.AccessToken, got.tok.AccessToken, "the paused replica takes the stored token")
+	assert.Equal(t, issued, r.srv.Stats().TokensIssued, "and sends no refresh")
+	assert.Zero(t, r.srv.Stats().TokenErrors, "no spent refresh token was presented")
+}
