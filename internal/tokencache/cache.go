@@ -564,10 +564,12 @@ func (c *Cache[K, V]) fetch(base context.Context, e *entry[K, V], f *flight[V], 
 	}
 	e.flight.Store(nil)
 	e.mu.Unlock()
-	close(f.done)
+	// Observed before the waiters are released, so that a caller's Get returns after the
+	// fetch it waited for has been reported (a trace span ends before its parent does).
 	if c.observing {
 		c.cfg.Observe(ctx, e.key, Event{Kind: Fetched, Background: background, Duration: took, Err: err})
 	}
+	close(f.done)
 }
 
 // store publishes a new value; e.mu must be held.
