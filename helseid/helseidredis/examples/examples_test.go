@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/helseid-go/sdk/helseid"
@@ -83,9 +82,7 @@ func TestExamplesRefuseIncompleteSettings(t *testing.T) {
 func build(t *testing.T, pkg string) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
+	require.NoError(t, err, "the go command must be on PATH to build the examples")
 	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
 	out, err := exec.Command(goBin, "build", "-o", bin, pkg).CombinedOutput()
 	require.NoError(t, err, "go build %s: %s", pkg, out)
