@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -21,7 +21,7 @@ func TestWebAppEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	baseURL := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, noEnv, func(u string) { baseURL <- u }) }()
+	go func() { done <- Run(ctx, noEnv, Stores{}, func(_, u string) { baseURL <- u }) }()
 	var base string
 	select {
 	case base = <-baseURL:
@@ -75,6 +75,8 @@ func TestSettings(t *testing.T) {
 	assert.ErrorContains(t, err, "incomplete configuration")
 	_, err = settingsFrom(func(k string) string { return map[string]string{"HELSEID_RESOURCES": "nhn:a"}[k] })
 	assert.Error(t, err)
+	_, err = settingsFrom(func(k string) string { return map[string]string{"HELSEID_LISTEN": "8081"}[k] })
+	assert.ErrorContains(t, err, "HELSEID_LISTEN must be host:port")
 	s, err := settingsFrom(noEnv)
 	require.NoError(t, err)
 	assert.Empty(t, s.issuer)
