@@ -1,45 +1,152 @@
-package main
+// Package app is the web backend of examples/webapp, importable so that the fleet version in
+// the nested module helseid/helseidredis can run the same app with its logins and sessions in
+// Redis: the core module does not depend on go-redis.
+//
+// Logins and sessions live in the client's LoginStore and SessionStore (StartStoredLogin,
+// FinishStoredLogin, StartUserSession, LoadUserSession); the browser holds only the login's
+// state and the session's id in cookies. With the in-memory defaults the app serves from one
+// process; with stores shared by several processes, any of them serves any request.
+package app
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/helseid-go/sdk/helseid"
 	"github.com/helseid-go/sdk/helseid/helseidtest"
 )
 
-// app is the web backend: a HelseID client, the logins under way and the users' sessions, both
-// kept server-side under random cookie values (a real deployment would use its session store).
+// Stores are where the app keeps logins under way and users' sessions; nil fields mean the
+// client's in-memory defaults (one process).
+type Stores struct {
+	Logins   helseid.LoginStore
+	Sessions helseid.SessionStore
+}
+
+// settings is the configuration of a run against a real HelseID (empty issuer means
+// in-process) and where to listen.
+type settings struct {
+	issuer, clientID, jwkFile, scope, redirectURI string
+	resources                                     []string
+	listen                                        string
+}
+
+func settingsFrom(getenv func(string) string) (settings, error) {
+	s := settings{issuer: getenv("HELSEID_ISSUER"), clientID: getenv("HELSEID_CLIENT_ID"), jwkFile: getenv("HELSEID_JWK_FILE"),
+		scope: getenv("HELSEID_SCOPE"), redirectURI: getenv("HELSEID_REDIRECT_URI"), resources: strings.Fields(getenv("HELSEID_RESOURCES")),
+		listen: getenv("HELSEID_LISTEN")}
+	set := 0
+	for _, v := range []string{s.issuer, s.clientID, s.jwkFile, s.scope, s.redirectURI} {
+		if v != "" {
+			set++
+		}
+	}
+	switch {
+	case set == 0 && len(s.resources) > 0:
+		return s, errors.New("HELSEID_RESOURCES needs the other HELSEID_* settings")
+	case set != 0 && set != 5:
+		return s, errors.New("incomplete configuration: set HELSEID_ISSUER, HELSEID_CLIENT_ID, HELSEID_JWK_FILE, HELSEID_SCOPE and HELSEID_REDIRECT_URI, or none of them")
+	}
+	if s.listen != "" {
+		if _, _, err := net.SplitHostPort(s.listen); err != nil {
+			return s, errors.New("HELSEID_LISTEN must be host:port, e.g. 127.0.0.1:8081")
+		}
+	}
+	return s, nil
+}
+
+// Run serves the app until ctx ends, configured by getenv (the HELSEID_* settings of
+// examples/webapp), with its logins and sessions in stores; ready is told the address it
+// listens on and the app's public base URL once it listens.
+//
+// HELSEID_LISTEN (host:port) is where it listens when that differs from the redirect URI's
+// host and port, as for several instances behind one public address.
+func Run(ctx context.Context, getenv func(string) string, stores Stores, ready func(listenAddr, baseURL string)) error {
+	s, err := settingsFrom(getenv)
+	if err != nil {
+		return err
+	}
+	var (
+		a  *app
+		ln net.Listener
+	)
+	if s.issuer == "" {
+		listen := s.listen
+		if listen == "" {
+			listen = "127.0.0.1:0"
+		}
+		if ln, err = net.Listen("tcp", listen); err != nil {
+			return err
+		}
+		var closeAll func()
+		a, closeAll, err = inProcess("http://"+ln.Addr().String(), stores)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer closeAll()
+	} else {
+		u, err := url.Parse(s.redirectURI)
+		if err != nil || u.Host == "" {
+			return errors.New("HELSEID_REDIRECT_URI must be an absolute URL")
+		}
+		listen := s.listen
+		if listen == "" {
+			listen = u.Host
+		}
+		if ln, err = net.Listen("tcp", listen); err != nil {
+			return err
+		}
+		if a, err = external(s, stores); err != nil {
+			ln.Close()
+			return err
+		}
+		defer a.client.Close()
+	}
+	srv := &http.Server{Handler: a.routes(), ReadHeaderTimeout: 10 * time.Second}
+	errs := make(chan error, 1)
+	go func() { errs <- srv.Serve(ln) }()
+	ready(ln.Addr().String(), a.base)
+	select {
+	case <-ctx.Done():
+	case err := <-errs:
+		return err
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdown)
+	return ctx.Err()
+}
+
+// app is the web backend: a HelseID client whose stores keep the logins under way and the
+// users' sessions; the browser's cookies hold only a login's state and a session's id.
 type app struct {
 	client      *helseid.Client
-	base        string // the app's own origin, for redirect URIs
+	logins      helseid.LoginStore // the client's Config.Logins
+	base        string             // the app's own origin, for redirect URIs
 	redirectURI string
 	scope       string
 	resources   []string
 	apis        map[string]string // resource → demo API URL (in-process mode only)
-
-	mu       sync.Mutex
-	logins   map[string]*helseid.LoginState
-	sessions map[string]*helseid.UserSession
 }
 
 const (
-	loginCookie      = "webapp_login"
-	sessionCookie    = "webapp_session"
-	maxPendingLogins = 10_000
+	loginCookie   = "webapp_login"
+	sessionCookie = "webapp_session"
 )
 
 func (a *app) routes() http.Handler {
@@ -72,56 +179,40 @@ func (a *app) home(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) login(w http.ResponseWriter, r *http.Request) {
+	// StartStoredLogin's steps, keeping st.State: the app binds the login to this browser with
+	// it, so that a callback brought by another browser (login CSRF) is refused.
 	authURL, st, err := a.client.StartLogin(r.Context(), helseid.LoginRequest{RedirectURI: a.redirectURI, Scope: a.scope, Resources: a.resources})
 	if err != nil {
 		a.fail(w, "start login", err)
 		return
 	}
-	id := randomID()
-	a.mu.Lock()
-	for k, pending := range a.logins { // logins not finished within their lifetime are dropped
-		if time.Now().After(pending.Expiry) {
-			delete(a.logins, k)
-		}
-	}
-	if len(a.logins) >= maxPendingLogins {
-		a.mu.Unlock()
-		http.Error(w, "too many logins in progress", http.StatusServiceUnavailable)
+	if err := a.logins.SaveLogin(r.Context(), st); err != nil {
+		a.fail(w, "save login", err)
 		return
 	}
-	a.logins[id] = st
-	a.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: id, Path: a.callbackPath(), HttpOnly: true, SameSite: http.SameSiteLaxMode,
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: st.State, Path: a.callbackPath(), HttpOnly: true, SameSite: http.SameSiteLaxMode,
 		Secure: strings.HasPrefix(a.base, "https:"), MaxAge: 600})
 	http.Redirect(w, r, authURL, http.StatusSeeOther)
 }
 
 func (a *app) callback(w http.ResponseWriter, r *http.Request) {
 	c, err := r.Cookie(loginCookie)
-	if err != nil {
-		http.Error(w, "no login in progress", http.StatusBadRequest)
+	if err != nil || c.Value != r.URL.Query().Get("state") {
+		http.Error(w, "no login in progress in this browser", http.StatusBadRequest)
 		return
 	}
-	a.mu.Lock()
-	st := a.logins[c.Value]
-	delete(a.logins, c.Value) // one try per login, whatever happens
-	a.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Path: a.callbackPath(), MaxAge: -1})
-	res, err := a.client.FinishLogin(r.Context(), r.URL.Query(), st)
+	res, err := a.client.FinishStoredLogin(r.Context(), r.URL.Query()) // one try per login, on any instance
 	if err != nil {
 		a.fail(w, "finish login", err)
 		return
 	}
-	sess, err := a.client.NewUserSession(r.Context(), res, helseid.SessionOptions{})
+	sess, err := a.client.StartUserSession(r.Context(), res)
 	if err != nil {
 		a.fail(w, "start session", err)
 		return
 	}
-	id := randomID()
-	a.mu.Lock()
-	a.sessions[id] = sess
-	a.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sess.ID(), Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
 		Secure: strings.HasPrefix(a.base, "https:")})
 	http.Redirect(w, r, "/me", http.StatusSeeOther)
 }
@@ -164,25 +255,17 @@ func (a *app) callAPI(ctx context.Context, sess *helseid.UserSession, res string
 }
 
 func (a *app) logout(w http.ResponseWriter, r *http.Request) {
-	c, err := r.Cookie(sessionCookie)
-	if err != nil {
-		http.Redirect(w, r, "/", http.StatusSeeOther)
-		return
-	}
-	a.mu.Lock()
-	sess := a.sessions[c.Value]
-	delete(a.sessions, c.Value)
-	a.mu.Unlock()
+	sess := a.session(r)
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Path: "/", MaxAge: -1})
 	if sess == nil {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	rt, _ := sess.RefreshToken()
-	if err := a.client.RevokeRefreshToken(r.Context(), rt); err != nil {
-		slog.Warn("revoke refresh token", "err", err)
+	// Gone from the store first, so every instance refuses it; then its refresh token is revoked.
+	if err := sess.EndUserSession(r.Context()); err != nil {
+		slog.Warn("end session", "err", err)
 	}
-	target, err := a.client.LogoutURL(r.Context(), sess.IDToken(), a.base+"/", randomID())
+	target, err := a.client.LogoutURL(r.Context(), sess.IDToken(), a.base+"/", rand.Text())
 	if err != nil {
 		a.fail(w, "logout", err)
 		return
@@ -190,14 +273,21 @@ func (a *app) logout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
+// session is the session of the request's cookie, read from the store on every request so
+// that a logout on any instance is effective on all; nil when there is none.
 func (a *app) session(r *http.Request) *helseid.UserSession {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
 		return nil
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.sessions[c.Value]
+	sess, err := a.client.LoadUserSession(r.Context(), c.Value)
+	if err != nil {
+		if !errors.Is(err, helseid.ErrSessionEnded) {
+			slog.Warn("load session", "err", err)
+		}
+		return nil
+	}
+	return sess
 }
 
 // fail logs the reason (never a token: the SDK's errors carry none) and shows a plain error.
@@ -205,8 +295,6 @@ func (a *app) fail(w http.ResponseWriter, what string, err error) {
 	slog.Error(what, "err", err)
 	http.Error(w, what+" failed; start again at /", http.StatusBadGateway)
 }
-
-func randomID() string { return rand.Text() }
 
 // audienceOf reads aud from a JWT for display only (the API validates the token).
 func audienceOf(token string) string {
@@ -226,7 +314,7 @@ func audienceOf(token string) string {
 }
 
 // inProcess starts helseidtest and two demo APIs and returns the app for them.
-func inProcess(ctx context.Context, base string) (*app, func(), error) {
+func inProcess(base string, stores Stores) (*app, func(), error) {
 	srv, err := helseidtest.Start(helseidtest.Options{})
 	if err != nil {
 		return nil, nil, err
@@ -247,12 +335,14 @@ func inProcess(ctx context.Context, base string) (*app, func(), error) {
 		srv.Close()
 		return nil, nil, err
 	}
-	client, err := helseid.NewClient(helseid.Config{Issuer: srv.Issuer(), ClientID: "ehr-webapp", Key: key, HTTPClient: srv.Client(), RequireSecurityLevel4: true})
+	stores = stores.defaults()
+	client, err := helseid.NewClient(helseid.Config{Issuer: srv.Issuer(), ClientID: "ehr-webapp", Key: key, HTTPClient: srv.Client(), RequireSecurityLevel4: true,
+		Logins: stores.Logins, Sessions: stores.Sessions})
 	if err != nil {
 		srv.Close()
 		return nil, nil, err
 	}
-	a := newApp(client, base, base+"/callback", strings.Join(scopes, " "), resources)
+	a := newApp(client, stores.Logins, base, base+"/callback", strings.Join(scopes, " "), resources)
 	var servers []*httptest.Server
 	for _, res := range resources {
 		api, err := demoAPI(srv, res)
@@ -287,7 +377,7 @@ func demoAPI(srv *helseidtest.Server, audience string) (*httptest.Server, error)
 }
 
 // external builds the app for a real HelseID from the settings.
-func external(s settings) (*app, error) {
+func external(s settings, stores Stores) (*app, error) {
 	data, err := os.ReadFile(s.jwkFile)
 	if err != nil {
 		return nil, fmt.Errorf("read HELSEID_JWK_FILE: %w", err)
@@ -296,7 +386,9 @@ func external(s settings) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("HELSEID_JWK_FILE: %w", err)
 	}
-	client, err := helseid.NewClient(helseid.Config{Issuer: s.issuer, ClientID: s.clientID, Key: key, RequireSecurityLevel4: true})
+	stores = stores.defaults()
+	client, err := helseid.NewClient(helseid.Config{Issuer: s.issuer, ClientID: s.clientID, Key: key, RequireSecurityLevel4: true,
+		Logins: stores.Logins, Sessions: stores.Sessions})
 	if err != nil {
 		return nil, err
 	}
@@ -304,7 +396,7 @@ func external(s settings) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newApp(client, u.Scheme+"://"+u.Host, s.redirectURI, s.scope, s.resources), nil
+	return newApp(client, stores.Logins, u.Scheme+"://"+u.Host, s.redirectURI, s.scope, s.resources), nil
 }
 
 // callbackPath is where the browser comes back: the redirect URI's path.
@@ -315,9 +407,20 @@ func (a *app) callbackPath() string {
 	return "/callback"
 }
 
-func newApp(client *helseid.Client, base, redirectURI, scope string, resources []string) *app {
-	return &app{client: client, base: base, redirectURI: redirectURI, scope: scope, resources: resources,
-		apis: map[string]string{}, logins: map[string]*helseid.LoginState{}, sessions: map[string]*helseid.UserSession{}}
+func newApp(client *helseid.Client, logins helseid.LoginStore, base, redirectURI, scope string, resources []string) *app {
+	return &app{client: client, logins: logins, base: base, redirectURI: redirectURI, scope: scope, resources: resources, apis: map[string]string{}}
+}
+
+// defaults fills in the in-memory stores, so that the app holds the login store it shares
+// with its client.
+func (s Stores) defaults() Stores {
+	if s.Logins == nil {
+		s.Logins = helseid.NewMemoryLoginStore(nil)
+	}
+	if s.Sessions == nil {
+		s.Sessions = helseid.NewMemorySessionStore(nil)
+	}
+	return s
 }
 
 func base64URL(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -21,7 +21,7 @@ func TestWebAppEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	baseURL := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, noEnv, func(u string) { baseURL <- u }) }()
+	go func() { done <- Run(ctx, noEnv, Stores{}, func(_, u string) { baseURL <- u }) }()
 	var base string
 	select {
 	case base = <-baseURL:
@@ -75,7 +75,63 @@ func TestSettings(t *testing.T) {
 	assert.ErrorContains(t, err, "incomplete configuration")
 	_, err = settingsFrom(func(k string) string { return map[string]string{"HELSEID_RESOURCES": "nhn:a"}[k] })
 	assert.Error(t, err)
+	_, err = settingsFrom(func(k string) string { return map[string]string{"HELSEID_LISTEN": "8081"}[k] })
+	assert.ErrorContains(t, err, "HELSEID_LISTEN must be host:port")
 	s, err := settingsFrom(noEnv)
 	require.NoError(t, err)
 	assert.Empty(t, s.issuer)
+}
+
+// A login is bound to the browser that started it: its callback brought by another browser
+// (login CSRF: an attacker's login finished in the victim's browser) is refused without using
+// the login up, and the browser that started it still finishes it.
+func TestCallbackOnlyInTheBrowserThatStartedTheLogin(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	baseURL := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, noEnv, Stores{}, func(_, u string) { baseURL <- u }) }()
+	var base string
+	select {
+	case base = <-baseURL:
+	case err := <-done:
+		t.Fatalf("run ended early: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		assert.ErrorIs(t, <-done, context.Canceled)
+	})
+
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	noFollow := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	starter := &http.Client{Jar: jar, CheckRedirect: noFollow}
+	resp, err := starter.Get(base + "/login")
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	// HelseID (helseidtest's auto-login) sends the browser back with the code.
+	resp, err = (&http.Client{CheckRedirect: noFollow}).Get(resp.Header.Get("Location"))
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	callback := resp.Header.Get("Location")
+	require.True(t, strings.HasPrefix(callback, base+"/callback?"), callback)
+
+	other, err := cookiejar.New(nil) // a browser with a login of its own under way
+	require.NoError(t, err)
+	resp, err = (&http.Client{Jar: other, CheckRedirect: noFollow}).Get(base + "/login")
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	resp, err = (&http.Client{Jar: other}).Get(callback)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Contains(t, string(body), "no login in progress in this browser")
+
+	resp, err = (&http.Client{Jar: jar}).Get(callback)
+	require.NoError(t, err)
+	body, _ = io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	assert.Equal(t, "/me", resp.Request.URL.Path)
+	assert.Contains(t, string(body), "Logged in: Grønn Vits")
 }
