@@ -74,9 +74,12 @@ type sessionFleet struct {
 
 func (f *sessionFleet) now() time.Time { return f.base.Add(time.Duration(f.offset.Load())) }
 
-func newSessionFleet(t *testing.T, lifetime time.Duration) *sessionFleet {
+// newSessionFleet starts a fleet whose access tokens last lifetime and whose refresh lease
+// lasts leaseTTL: longer than any refresh on a busy machine, or a second process would take
+// over a live refresh and present the spent refresh token.
+func newSessionFleet(t *testing.T, lifetime, leaseTTL time.Duration) *sessionFleet {
 	t.Helper()
-	f := &sessionFleet{base: time.Now(), sealKey: make([]byte, 32), leaseTTL: time.Second, refreshes: map[string]int{}}
+	f := &sessionFleet{base: time.Now(), sealKey: make([]byte, 32), leaseTTL: leaseTTL, refreshes: map[string]int{}}
 	_, err := rand.Read(f.sealKey)
 	require.NoError(t, err)
 	f.srv = helseidtest.NewServer(t, helseidtest.Options{AccessTokenLifetime: lifetime, Nonce: helseidtest.NonceNone, Now: f.now})
@@ -242,7 +245,7 @@ func TestSessionFleetOneRefreshPerResourcePerLifetime(t *testing.T) {
 		lifetime   = 5 * time.Minute
 	)
 	started := time.Now()
-	f := newSessionFleet(t, lifetime)
+	f := newSessionFleet(t, lifetime, 30*time.Second) // nobody dies here
 	id := f.login(t)
 	replicas := make([]*child, processes)
 	for i := range replicas {
@@ -284,7 +287,7 @@ func TestSessionFleetOneRefreshPerResourcePerLifetime(t *testing.T) {
 }
 
 func TestSessionFleetKilledLeaseHolder(t *testing.T) {
-	f := newSessionFleet(t, 5*time.Minute)
+	f := newSessionFleet(t, 5*time.Minute, 2*time.Second) // each kill costs the others one lease
 	others := []*child{f.startReplica(t, ""), f.startReplica(t, "")}
 	for _, tc := range []struct {
 		step string
@@ -437,7 +440,9 @@ func sessionReplica(in io.Reader, out io.Writer) error {
 	}
 	var outMu sync.Mutex
 	fl := faults{step: env("HELSEID_FLEET_FAULT"), out: out, mu: &outMu}
-	hc := &http.Client{Transport: faultyTransport{next: http.DefaultTransport.(*http.Transport).Clone(), faults: fl}}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 256 // 50 goroutines per API keep their connections
+	hc := &http.Client{Transport: faultyTransport{next: tr, faults: fl}}
 	client, err := helseid.NewClient(helseid.Config{Now: now, Issuer: env("HELSEID_FLEET_ISSUER"), ClientID: "ehr", Key: key,
 		HTTPClient: hc, Sessions: faultyStore{SessionStore: store, faults: fl}})
 	if err != nil {
