@@ -443,8 +443,10 @@ func (v *AccessTokenValidator) lastingClaims(payload []byte) (*AccessTokenClaims
 	if c.Scopes, err = scopes(w.Scope); err != nil {
 		return nil, err
 	}
+	// Any cnf member, null included, makes a token unfit to be presented as Bearer.
+	c.hasCnf = len(raw["cnf"]) > 0
 	if w.Cnf != nil {
-		c.JKT, c.hasCnf = w.Cnf.JKT, true
+		c.JKT = w.Cnf.JKT
 	}
 	if c.Expiry, err = numericDate(w.Expiry, "exp", true); err != nil {
 		return nil, err

@@ -32,7 +32,7 @@ type SessionOptions struct {
 	// Persist stores every new refresh token before the access token it came with is handed
 	// out. Keep the newest: HelseID's refresh tokens are one-time. When it fails, the session
 	// keeps the new refresh token in memory (RefreshToken) and holds the access token back:
-	// fapi.Token and the HTTP clients' requests fail with resource.ErrPersistFailed (cached tokens
+	// Token and the HTTP clients' requests fail with resource.ErrPersistFailed (cached tokens
 	// are still served), no further refresh is sent, and a later call retries Persist after a
 	// backoff (2 s, doubling to at most 30 s), handing the held token out once it succeeds
 	// (see resource.PersistFunc).
@@ -106,7 +106,7 @@ func (s *UserSession) IDToken() string { return s.idToken }
 // RefreshToken returns the newest refresh token and its expiry.
 func (s *UserSession) RefreshToken() (string, time.Time) { return s.tokens.RefreshToken() }
 
-// fapi.Token returns an access token for one API (its resource, such as "nhn:kjernejournal"),
+// Token returns an access token for one API (its resource, such as "nhn:kjernejournal"),
 // refreshing with exactly that resource when none is cached. Refreshes of the session run one
 // at a time, since each uses up the refresh token. A refresh refused for one API (say
 // invalid_target) is remembered for that API only, briefly and with backoff; invalid_grant

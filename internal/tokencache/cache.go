@@ -70,8 +70,8 @@ type Config[K comparable, V any] struct {
 	UnknownLifetime time.Duration
 	// Observe, when set, is told of hits, misses, refreshes and fetch outcomes, with the key
 	// and the context of the call (for Fetched, the fetch's: the values of the caller that
-	// started it).
-	// It is called on the hit path, so it must be fast and must not block.
+	// started it). It is called on the hit path, and before a fetch's waiters are released,
+	// so it must be fast and must not block.
 	Observe func(ctx context.Context, key K, e Event)
 }
 
