@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/netip"
-	"net/url"
 	"sync"
 	"time"
+
+	"github.com/helseid-go/sdk/internal/httpx"
 )
 
 // TokenSource supplies DPoP-bound access tokens for API calls (the SDK's token cache
@@ -48,10 +47,6 @@ var (
 // request, retries, redirects and the reading of the body included, so that an API that
 // stops answering cannot hold a caller for ever.
 const DefaultClientTimeout = 30 * time.Second
-
-// transportMaxDrain bounds how much of a 401 body the Transport reads before a retry, so that
-// the connection can be reused without letting a server make the client read without end.
-const transportMaxDrain = 64 << 10
 
 // transportMaxRedirectDepth bounds the walk back through Response.Request to the original
 // request; net/http's Client stops at 10 redirects.
@@ -148,23 +143,23 @@ func (t *Transport) nonceStore() *NonceStore {
 // Transport. It implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL == nil {
-		transportCloseBody(req)
+		httpx.CloseRequestBody(req)
 		return nil, fmt.Errorf("dpop: %w: request has no URL", ErrInvalidProofInput)
 	}
 	if t.Proofer == nil || t.Tokens == nil {
-		transportCloseBody(req)
+		httpx.CloseRequestBody(req)
 		return nil, fmt.Errorf("dpop: %w: Proofer and Tokens are required", ErrTransportConfig)
 	}
 	if req.Response != nil && !sameOriginAsOriginal(req) {
 		return t.base().RoundTrip(req)
 	}
-	if !secureURL(req.URL) {
-		transportCloseBody(req)
+	if !httpx.TokenURLAllowed(req.URL) {
+		httpx.CloseRequestBody(req)
 		return nil, fmt.Errorf("dpop: %w: %s to %q, which is not a loopback address", ErrInsecureURL, req.URL.Scheme, req.URL.Hostname())
 	}
 	for name := range req.Header {
 		if asciiEqualFold(name, "Authorization") || asciiEqualFold(name, "DPoP") {
-			transportCloseBody(req)
+			httpx.CloseRequestBody(req)
 			return nil, fmt.Errorf("dpop: %w: the request has a %s header", ErrRequestHasCredentials, name)
 		}
 	}
@@ -177,7 +172,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	token, err := t.Tokens.AccessToken(ctx)
 	if err != nil {
-		transportCloseBody(req)
+		httpx.CloseRequestBody(req)
 		return nil, fmt.Errorf("dpop: get access token: %w", err)
 	}
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
@@ -209,7 +204,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		challenged = ""
 		proof, err := t.Proofer.Proof(method, r.URL, nonce, token)
 		if err != nil {
-			transportCloseBody(r) // the caller's body on the first attempt, GetBody's later
+			httpx.CloseRequestBody(r) // the caller's body on the first attempt, GetBody's later
 			return nil, fmt.Errorf("dpop: proof: %w", err)
 		}
 		r.Header.Set("Authorization", "DPoP "+token)
@@ -239,7 +234,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		if !replayable {
-			transportDiscard(resp)
+			httpx.DrainAndClose(resp)
 			return nil, fmt.Errorf("dpop: %w: %s, but the request body cannot be sent again; "+
 				"set Request.GetBody (http.NewRequest does for *bytes.Buffer, *bytes.Reader and *strings.Reader bodies)",
 				ErrBodyNotReplayable, reason)
@@ -247,7 +242,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if newToken {
 			next, err := t.Tokens.AccessToken(ctx)
 			if err != nil {
-				transportDiscard(resp)
+				httpx.DrainAndClose(resp)
 				return nil, fmt.Errorf("dpop: get a new access token after invalid_token: %w", err)
 			}
 			if next == token {
@@ -255,25 +250,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			token = next
 		}
-		transportDiscard(resp)
+		httpx.DrainAndClose(resp)
 	}
-}
-
-// secureURL reports whether a token may be sent to u: over https, or over plain http to a
-// loopback address, where it does not cross the network.
-func secureURL(u *url.URL) bool {
-	switch {
-	case asciiEqualFold(u.Scheme, "https"):
-		return true
-	case !asciiEqualFold(u.Scheme, "http"):
-		return false
-	}
-	host := u.Hostname()
-	if asciiEqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
 }
 
 // sameOriginAsOriginal reports whether the redirect hop req goes to the origin of the request
@@ -305,21 +283,4 @@ func invalidTokenChallenge(resp *http.Response) bool {
 		}
 	}
 	return false
-}
-
-// transportDiscard reads a little of resp's body, so the connection can be reused, and
-// closes it.
-func transportDiscard(resp *http.Response) {
-	if resp.Body != nil {
-		_, _ = io.CopyN(io.Discard, resp.Body, transportMaxDrain)
-		_ = resp.Body.Close()
-	}
-}
-
-// transportCloseBody closes the body of a request that will not be sent, as the
-// http.RoundTripper contract requires.
-func transportCloseBody(req *http.Request) {
-	if req.Body != nil {
-		_ = req.Body.Close()
-	}
 }

@@ -3,9 +3,7 @@ package helseid
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 
 	"github.com/helseid-go/sdk/dpop"
 	"github.com/helseid-go/sdk/internal/httpx"
@@ -47,24 +45,24 @@ func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		base = http.DefaultTransport
 	}
 	if req.URL == nil {
-		closeRequestBody(req)
+		httpx.CloseRequestBody(req)
 		return nil, errors.New("helseid: bearer transport: request has no url")
 	}
 	if req.Response != nil && !sameOriginAsFirst(req) {
 		return base.RoundTrip(req) // a redirect to another origin gets no token
 	}
-	if !secureForToken(req) {
-		closeRequestBody(req)
+	if !httpx.TokenURLAllowed(req.URL) {
+		httpx.CloseRequestBody(req)
 		return nil, fmt.Errorf("helseid: %w: %s to %q, which is not a loopback address", dpop.ErrInsecureURL, req.URL.Scheme, req.URL.Hostname())
 	}
 	if len(req.Header.Values("Authorization")) > 0 {
-		closeRequestBody(req)
+		httpx.CloseRequestBody(req)
 		return nil, fmt.Errorf("helseid: %w: the request has an Authorization header", dpop.ErrRequestHasCredentials)
 	}
 	ctx := req.Context()
 	token, err := t.tokens.AccessToken(ctx)
 	if err != nil {
-		closeRequestBody(req)
+		httpx.CloseRequestBody(req)
 		return nil, fmt.Errorf("helseid: get bearer token: %w", err)
 	}
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
@@ -90,27 +88,15 @@ func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.tokens.InvalidateToken(ctx, token)
 		next, err := t.tokens.AccessToken(ctx)
 		if err != nil {
-			discardBody(resp)
+			httpx.DrainAndClose(resp)
 			return nil, fmt.Errorf("helseid: get a new bearer token after invalid_token: %w", err)
 		}
 		if next == token {
 			return resp, nil
 		}
 		token = next
-		discardBody(resp)
+		httpx.DrainAndClose(resp)
 	}
-}
-
-// secureForToken reports whether a token may be sent to req's URL: over https, or over plain
-// http to a loopback address, where it does not cross the network.
-func secureForToken(req *http.Request) bool {
-	switch strings.ToLower(req.URL.Scheme) {
-	case "https":
-		return true
-	case "http":
-		return httpx.IsLoopbackHost(req.URL.Hostname())
-	}
-	return false
 }
 
 // sameOriginAsFirst reports whether the redirect hop req goes to the origin of the request the
@@ -138,17 +124,4 @@ func bearerInvalidToken(resp *http.Response) bool {
 	}
 	c, ok := dpop.FindChallenge(cs, "Bearer")
 	return ok && c.Param("error") == "invalid_token"
-}
-
-func closeRequestBody(req *http.Request) {
-	if req.Body != nil {
-		_ = req.Body.Close()
-	}
-}
-
-func discardBody(resp *http.Response) {
-	if resp.Body != nil {
-		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
-		_ = resp.Body.Close()
-	}
 }
