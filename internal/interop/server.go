@@ -23,8 +23,11 @@ import (
 	"time"
 )
 
-// readyTimeout bounds how long Start waits for the server to print READY.
-const readyTimeout = 30 * time.Second
+// readyTimeout bounds how long Start waits for the server to print READY. The server needs
+// about a second of CPU, but `go test ./...` builds and runs other packages beside it on a
+// small CI machine with a cold disk cache, where loading node_modules has taken over 30 s: the
+// bound only ends a server that never starts, so it is generous.
+const readyTimeout = 3 * time.Minute
 
 // stopTimeout bounds how long the cleanup waits for the server to exit after an interrupt
 // before it kills it.
