@@ -32,6 +32,11 @@ type KeyStoreConfig struct {
 	// process of the fleet. Required. Keep it apart from Redis: with both, the client key is
 	// readable.
 	Key []byte
+	// OldKeys open the stored keys but never seal them: the keys a rotation of Key leaves them
+	// sealed under (each 32 bytes). Keep an old key until a Save (the next client-key rotation)
+	// has sealed the value under Key. A value sealed under a key in neither Key nor OldKeys
+	// fails Load with ErrUnknownSealKey.
+	OldKeys [][]byte
 	// Name tells apart the clients whose keys share one Redis and Prefix, for example the
 	// client ID. Required; it may not contain '{' or '}'.
 	Name string
@@ -74,9 +79,9 @@ func NewKeyStore(cfg KeyStoreConfig) (*KeyStore, error) {
 	if cfg.Redis == nil {
 		return nil, errors.New("helseidredis: KeyStoreConfig.Redis is nil")
 	}
-	sealer, err := seal.New(cfg.Key)
+	sealer, err := newSealer("KeyStoreConfig", cfg.Key, cfg.OldKeys)
 	if err != nil {
-		return nil, fmt.Errorf("helseidredis: KeyStoreConfig.Key: %w", err)
+		return nil, fmt.Errorf("helseidredis: %w", err)
 	}
 	if cfg.Name == "" || strings.ContainsAny(cfg.Name, "{}") {
 		return nil, errors.New("helseidredis: KeyStoreConfig.Name must be set and contain no '{' or '}'")
@@ -103,8 +108,9 @@ type storedKeys struct {
 	Pending json.RawMessage `json:"pending,omitempty"`
 }
 
-// Load implements keystore.Store. A value that does not open (another sealing key, or copied
-// from another name) is an error, not an absence: the caller must not generate a key over it.
+// Load implements keystore.Store. A value that does not open (changed, or copied from another
+// name) is an error, not an absence: the caller must not generate a key over it. A value sealed
+// under a key the store was not given is ErrUnknownSealKey.
 func (s *KeyStore) Load(ctx context.Context) (*keystore.Keys, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -117,6 +123,9 @@ func (s *KeyStore) Load(ctx context.Context) (*keystore.Keys, error) {
 	}
 	plain, err := s.sealer.Open(sealed, []byte(s.keysKey))
 	if err != nil {
+		if uk := unknownSealKey(err); uk != nil {
+			err = uk
+		}
 		return nil, fmt.Errorf("helseidredis: load keys: %s: %w", s.keysKey, err)
 	}
 	var sk storedKeys

@@ -23,6 +23,14 @@ type StoreConfig struct {
 	// process of the fleet. Without it nothing in Redis is a usable verifier, token or key.
 	// Required.
 	Key []byte
+	// OldKeys open records but never seal them: the keys a rotation of Key leaves records
+	// sealed under (each 32 bytes). A record sealed under one of them opens, and is sealed
+	// under Key when it is next written. A record sealed under a key in neither Key nor OldKeys
+	// is not absent but ErrUnknownSealKey. To rotate with no process meeting a record it
+	// cannot open, roll out twice: first the new key in OldKeys everywhere, then the new key as
+	// Key and the old one in OldKeys; drop the old key once the records sealed under it have
+	// expired (logins within their lifetime, sessions with their refresh tokens).
+	OldKeys [][]byte
 	// Prefix namespaces the Redis keys: DefaultTokenPrefix when empty.
 	Prefix string
 	// Timeout bounds each Redis call: DefaultTokenTimeout when zero.
@@ -45,9 +53,9 @@ func newStore(cfg StoreConfig, what string) (store, error) {
 	if cfg.Redis == nil {
 		return store{}, fmt.Errorf("helseidredis: %s: StoreConfig.Redis is nil", what)
 	}
-	sealer, err := seal.New(cfg.Key)
+	sealer, err := newSealer("StoreConfig", cfg.Key, cfg.OldKeys)
 	if err != nil {
-		return store{}, fmt.Errorf("helseidredis: %s: StoreConfig.Key: %w", what, err)
+		return store{}, fmt.Errorf("helseidredis: %s: %w", what, err)
 	}
 	s := store{rdb: cfg.Redis, sealer: sealer, prefix: cfg.Prefix, timeout: cfg.Timeout}
 	if s.prefix == "" {
@@ -104,8 +112,10 @@ func (l *LoginStore) SaveLogin(ctx context.Context, st *helseid.LoginState) erro
 	return nil
 }
 
-// TakeLogin implements helseid.LoginStore with one GETDEL. A value that does not open
-// (another sealing key, or moved from another state) counts as absent.
+// TakeLogin implements helseid.LoginStore with one GETDEL. A value that does not open (changed,
+// or moved from another state) counts as absent; one sealed under a key the store was not
+// given is ErrUnknownSealKey, and the login is used up all the same (one GETDEL: the fleet
+// finishes a login once).
 func (l *LoginStore) TakeLogin(ctx context.Context, state string) (*helseid.LoginState, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.s.timeout)
 	defer cancel()
@@ -118,6 +128,9 @@ func (l *LoginStore) TakeLogin(ctx context.Context, state string) (*helseid.Logi
 	}
 	plain, err := l.s.sealer.Open(sealed, loginAAD(state))
 	if err != nil {
+		if err := unknownSealKey(err); err != nil {
+			return nil, fmt.Errorf("helseidredis: take login: %w", err)
+		}
 		return nil, nil
 	}
 	var st helseid.LoginState

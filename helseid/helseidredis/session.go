@@ -100,9 +100,10 @@ func decodeSession(b []byte) (*helseid.StoredSession, error) {
 	return rec, nil
 }
 
-// LoadSession implements helseid.SessionStore. A record that does not open (another sealing
-// key, moved from another session) or whose sealed generation is not the stored one counts as
-// absent: the session has ended.
+// LoadSession implements helseid.SessionStore. A record that does not open (changed, moved
+// from another session) or whose sealed generation is not the stored one counts as absent: the
+// session has ended. A record sealed under a key the store was not given is ErrUnknownSealKey,
+// not an end: the session stays in Redis for the processes that have the key.
 func (st *SessionStore) LoadSession(ctx context.Context, id string) (*helseid.StoredSession, error) {
 	ctx, cancel := context.WithTimeout(ctx, st.s.timeout)
 	defer cancel()
@@ -118,6 +119,9 @@ func (st *SessionStore) LoadSession(ctx context.Context, id string) (*helseid.St
 	}
 	plain, err := st.s.sealer.Open([]byte(sealed), sessionAAD(id))
 	if err != nil {
+		if err := unknownSealKey(err); err != nil {
+			return nil, fmt.Errorf("helseidredis: load session: %w", err)
+		}
 		return nil, nil
 	}
 	rec, err := decodeSession(plain)

@@ -30,6 +30,11 @@ type TokenCacheConfig struct {
 	// Key is the 32-byte AES-256 key that seals tokens at rest, the same on every process of
 	// the fleet. Without it nothing in Redis is a usable token. Required.
 	Key []byte
+	// OldKeys open tokens but never seal them: the keys a rotation of Key leaves tokens
+	// sealed under (each 32 bytes), kept until those tokens have expired. A token sealed under
+	// a key in neither is ErrUnknownSealKey, on which the Client requests its token itself and
+	// reports the error (helseid.SharedCacheDown) rather than replacing the fleet's token.
+	OldKeys [][]byte
 	// Prefix namespaces the Redis keys: DefaultTokenPrefix when empty.
 	Prefix string
 	// LeaseTTL is how long one process may fetch a token for the fleet before another may
@@ -65,9 +70,9 @@ func NewTokenCache(cfg TokenCacheConfig) (*TokenCache, error) {
 	if cfg.Redis == nil {
 		return nil, errors.New("helseidredis: TokenCacheConfig.Redis is nil")
 	}
-	sealer, err := seal.New(cfg.Key)
+	sealer, err := newSealer("TokenCacheConfig", cfg.Key, cfg.OldKeys)
 	if err != nil {
-		return nil, fmt.Errorf("helseidredis: TokenCacheConfig.Key: %w", err)
+		return nil, fmt.Errorf("helseidredis: %w", err)
 	}
 	c := &TokenCache{rdb: cfg.Redis, sealer: sealer, prefix: cfg.Prefix, leaseTTL: cfg.LeaseTTL, timeout: cfg.Timeout}
 	if c.prefix == "" {
@@ -88,8 +93,10 @@ func (c *TokenCache) keys(key string) (token, lease string) {
 	return base + "token", base + "lease"
 }
 
-// LoadToken implements helseid.SharedTokenCache. A value that does not open (another sealing
-// key, or moved from another key) counts as absent.
+// LoadToken implements helseid.SharedTokenCache. A value that does not open (changed, or moved
+// from another key) counts as absent; one sealed under a key the cache was not given is
+// ErrUnknownSealKey, an error like Redis being down: the Client fetches locally, reports it,
+// and leaves the stored token to the processes that can open it.
 func (c *TokenCache) LoadToken(ctx context.Context, key string) (helseid.SharedToken, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -103,6 +110,9 @@ func (c *TokenCache) LoadToken(ctx context.Context, key string) (helseid.SharedT
 	}
 	plain, err := c.sealer.Open(sealed, []byte(key))
 	if err != nil {
+		if err := unknownSealKey(err); err != nil {
+			return helseid.SharedToken{}, false, fmt.Errorf("helseidredis: load token: %w", err)
+		}
 		return helseid.SharedToken{}, false, nil
 	}
 	tok, ok := decodeToken(plain)

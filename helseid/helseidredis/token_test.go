@@ -224,11 +224,11 @@ func TestValueMovedToAnotherTenantIsRefused(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, ok, "a value moved from another key does not open")
 
-	// Another sealing key opens nothing.
+	// Another sealing key opens nothing, and says so rather than reporting no token.
 	other, err := helseidredis.NewTokenCache(helseidredis.TokenCacheConfig{Redis: f.rdb, Key: bytes.Repeat([]byte{7}, 32)})
 	require.NoError(t, err)
 	_, ok, err = other.LoadToken(ctx, "tenant-1")
-	require.NoError(t, err)
+	assert.ErrorIs(t, err, helseidredis.ErrUnknownSealKey)
 	assert.False(t, ok)
 }
 
