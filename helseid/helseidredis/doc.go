@@ -25,6 +25,21 @@
 // every machine runs a keystore.Watcher on it, any may run a keystore.AutoRotator, and the lock
 // lets one rotate at a time. The private keys are sealed with the application's key.
 //
+// # Sealing keys and their rotation
+//
+// Every store but the replay store seals its records with AES-256-GCM under the application's
+// Key, and each record names that key by a short identifier (SealKeyID). OldKeys, in each
+// store's configuration, open records but never seal them, so the key can be rotated without
+// losing what is stored: records sealed under an old key open and are sealed under Key when
+// next written. A record sealed under a key in neither (a process configured with another key)
+// is ErrUnknownSealKey, not an absence: LoadSession, TakeLogin and KeyStore.Load return it, so a
+// misconfigured replica does not log users out or replace the fleet's client key, and the token
+// cache's Client requests its token itself and reports it. A record that was changed or moved to
+// another key still counts as absent (a KeyStore's is an error). Rotate in two rollouts, so that
+// no process meets a record it cannot open: first the new key in OldKeys on every process, then
+// the new key as Key with the old one in OldKeys; drop the old key once its records have expired
+// (a KeyStore's: once a Save has sealed them again).
+//
 // It is a separate Go module, so that the core SDK keeps its three dependencies; the core
 // defines the small interfaces implemented here and keeps in-memory defaults.
 package helseidredis
