@@ -138,17 +138,25 @@ func testWebAppFleet(t *testing.T, bin string) {
 	require.NoError(t, err)
 	jwkFile := filepath.Join(t.TempDir(), "client.jwk")
 	require.NoError(t, os.WriteFile(jwkFile, clientJWK, 0o600))
-	sessionKey := make([]byte, 32)
-	_, err = rand.Read(sessionKey)
-	require.NoError(t, err)
+	// The instances seal under different keys, each holding the other's in
+	// HELSEID_SESSION_OLD_KEYS, as halfway through a rotation's second rollout: every login and
+	// session still opens on both.
+	var sessionKeys [2]string
+	for i := range sessionKeys {
+		k := make([]byte, 32)
+		_, err = rand.Read(k)
+		require.NoError(t, err)
+		sessionKeys[i] = base64.StdEncoding.EncodeToString(k)
+	}
 	env := append(os.Environ(),
 		"HELSEID_ISSUER="+srv.Issuer(), "HELSEID_CLIENT_ID=ehr-fleet", "HELSEID_JWK_FILE="+jwkFile, "HELSEID_SCOPE="+strings.Join(scopes, " "),
 		"HELSEID_REDIRECT_URI="+public.URL+"/callback", "HELSEID_RESOURCES="+strings.Join(resources, " "),
-		"HELSEID_REDIS_URL="+rs.URL(), "HELSEID_SESSION_KEY="+base64.StdEncoding.EncodeToString(sessionKey), "HELSEID_LISTEN=127.0.0.1:0")
+		"HELSEID_REDIS_URL="+rs.URL(), "HELSEID_LISTEN=127.0.0.1:0")
 
 	var outputs []func() string
-	for range 2 {
-		addr, out := startInstance(t, bin, env)
+	for i := range 2 {
+		addr, out := startInstance(t, bin, append(env[:len(env):len(env)],
+			"HELSEID_SESSION_KEY="+sessionKeys[i], "HELSEID_SESSION_OLD_KEYS="+sessionKeys[1-i]))
 		u, err := url.Parse("http://" + addr)
 		require.NoError(t, err)
 		proxy.backends = append(proxy.backends, u)
@@ -237,6 +245,7 @@ func testWebAppBadSettings(t *testing.T, bin string) {
 	for _, tc := range []struct{ env, want string }{
 		{"", "HELSEID_REDIS_URL not set"},
 		{"HELSEID_REDIS_URL=redis://127.0.0.1:1/0 HELSEID_SESSION_KEY=c2hvcnQ=", "HELSEID_SESSION_KEY must be base64 of 32 bytes"},
+		{"HELSEID_REDIS_URL=redis://127.0.0.1:1/0 HELSEID_SESSION_OLD_KEYS=c2hvcnQ=", "HELSEID_SESSION_OLD_KEYS: key 1 must be base64 of 32 bytes"},
 		{"HELSEID_REDIS_URL=redis://127.0.0.1:1/0 HELSEID_LISTEN=8080", "HELSEID_LISTEN must be host:port"},
 	} {
 		cmd := exec.Command(bin)

@@ -7,6 +7,9 @@
 //	HELSEID_SESSION_KEY  base64 of the 32-byte AES-256 key sealing logins and sessions in Redis,
 //	                     the same on every instance (openssl rand -base64 32); without it a
 //	                     development key everyone knows is used, and said loudly at start
+//	HELSEID_SESSION_OLD_KEYS  base64 keys, comma-separated, that open logins and sessions but
+//	                     never seal them: while HELSEID_SESSION_KEY is rotated, the key before
+//	                     (and, in the rotation's first rollout, the next one)
 //	HELSEID_LISTEN       host:port this instance listens on, when that differs from the redirect
 //	                     URI's host and port (several instances behind one proxy)
 //
@@ -26,6 +29,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/helseid-go/sdk/examples/webapp/app"
@@ -55,6 +59,10 @@ func run(ctx context.Context, getenv func(string) string, warn io.Writer, ready 
 	if err != nil {
 		return err
 	}
+	oldKeys, err := oldSessionKeys(getenv("HELSEID_SESSION_OLD_KEYS"))
+	if err != nil {
+		return err
+	}
 	if dev {
 		fmt.Fprintln(warn, "webapp: WARNING: HELSEID_SESSION_KEY is not set: logins and sessions in Redis are sealed with a DEVELOPMENT key that everyone knows. Never use this with real users; set HELSEID_SESSION_KEY to the output of: openssl rand -base64 32")
 	}
@@ -64,7 +72,7 @@ func run(ctx context.Context, getenv func(string) string, warn io.Writer, ready 
 	}
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
-	cfg := helseidredis.StoreConfig{Redis: rdb, Key: key}
+	cfg := helseidredis.StoreConfig{Redis: rdb, Key: key, OldKeys: oldKeys}
 	logins, err := helseidredis.NewLoginStore(cfg)
 	if err != nil {
 		return err
@@ -88,4 +96,22 @@ func sessionKey(b64 string) (key []byte, dev bool, err error) {
 		return nil, false, errors.New("HELSEID_SESSION_KEY must be base64 of 32 bytes (generate one with: openssl rand -base64 32)")
 	}
 	return key, false, nil
+}
+
+// oldSessionKeys are the AES-256 keys of HELSEID_SESSION_OLD_KEYS: base64, comma-separated.
+// Errors name a key by its position, never by its value.
+func oldSessionKeys(list string) ([][]byte, error) {
+	var keys [][]byte
+	for i, b64 := range strings.Split(list, ",") {
+		b64 = strings.TrimSpace(b64)
+		if b64 == "" {
+			continue
+		}
+		key, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil || len(key) != 32 {
+			return nil, fmt.Errorf("HELSEID_SESSION_OLD_KEYS: key %d must be base64 of 32 bytes", i+1)
+		}
+		keys = append(keys, key)
+	}
+	return keys, nil
 }
