@@ -15,7 +15,7 @@
 //
 // NewLoginStore and NewSessionStore return the helseid.LoginStore and helseid.SessionStore of
 // helseid.Config.Logins and Config.Sessions: a login started on one machine finishes on any
-// (once: one GETDEL), and a user session is served by any machine, with one refresh at a time
+// (once: one read-and-delete), and a user session is served by any machine, with one refresh at a time
 // for the whole fleet (a lease in Redis, and a compare-and-set on the session's generation).
 // Both are sealed with the application's key.
 //

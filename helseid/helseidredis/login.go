@@ -77,9 +77,13 @@ func (s store) base(kind, name string) string {
 // LoginStore is a helseid.LoginStore on Redis: set it as helseid.Config.Logins on every
 // process, and a login started on one finishes on any. Each LoginState is sealed (AES-256-GCM,
 // its state as associated data) under "<prefix>login:{<hash of the state>}:" with a Redis
-// expiry at the login's, and taken with one GETDEL: a callback replayed on another process
-// finds nothing.
-type LoginStore struct{ s store }
+// expiry at the login's, and taken with one script that reads and deletes it: a callback
+// replayed on another process finds nothing.
+type LoginStore struct {
+	s store
+	// takeArgs are takeScript's: the sealed format's version and the ring's key ids.
+	takeArgs []any
+}
 
 var _ helseid.LoginStore = (*LoginStore)(nil)
 
@@ -89,8 +93,28 @@ func NewLoginStore(cfg StoreConfig) (*LoginStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &LoginStore{s: s}, nil
+	l := &LoginStore{s: s, takeArgs: []any{seal.Version}}
+	for _, id := range s.sealer.KeyIDs() {
+		l.takeArgs = append(l.takeArgs, id)
+	}
+	return l, nil
 }
+
+// takeScript is GETDEL, except that a value of the sealed format ARGV[1] whose key id (bytes
+// 2 to 9) is none of ARGV[2..] stays: a process configured with another key does not use up a
+// login that a process with the key can finish.
+var takeScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then return false end
+if #v >= 9 and string.byte(v, 1) == tonumber(ARGV[1]) then
+  local id, known = string.sub(v, 2, 9), false
+  for i = 2, #ARGV do
+    if ARGV[i] == id then known = true end
+  end
+  if not known then return v end
+end
+redis.call('DEL', KEYS[1])
+return v`)
 
 func loginAAD(state string) []byte { return []byte("helseid-login-v1\x00" + state) }
 
@@ -112,21 +136,21 @@ func (l *LoginStore) SaveLogin(ctx context.Context, st *helseid.LoginState) erro
 	return nil
 }
 
-// TakeLogin implements helseid.LoginStore with one GETDEL. A value that does not open (changed,
-// or moved from another state) counts as absent; one sealed under a key the store was not
-// given is ErrUnknownSealKey, and the login is used up all the same (one GETDEL: the fleet
-// finishes a login once).
+// TakeLogin implements helseid.LoginStore with one script that reads and deletes the login, so
+// the fleet finishes it once. A value that does not open (changed, or moved from another
+// state) counts as absent. One sealed under a key the store was not given is ErrUnknownSealKey
+// and is left in Redis, for a process with the key to finish.
 func (l *LoginStore) TakeLogin(ctx context.Context, state string) (*helseid.LoginState, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.s.timeout)
 	defer cancel()
-	sealed, err := l.s.rdb.GetDel(ctx, l.s.base("login", state)).Bytes()
+	sealed, err := takeScript.Run(ctx, l.s.rdb, []string{l.s.base("login", state)}, l.takeArgs...).Text()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("helseidredis: take login: %w", err)
 	}
-	plain, err := l.s.sealer.Open(sealed, loginAAD(state))
+	plain, err := l.s.sealer.Open([]byte(sealed), loginAAD(state))
 	if err != nil {
 		if err := unknownSealKey(err); err != nil {
 			return nil, fmt.Errorf("helseidredis: take login: %w", err)

@@ -192,8 +192,8 @@ func TestSessionSealKeyRotation(t *testing.T) {
 }
 
 // A login sealed under a key the taking replica lacks is ErrUnknownSealKey, through
-// FinishStoredLogin too, not "no login is waiting"; one sealed under an old key in the ring
-// finishes.
+// FinishStoredLogin too, not "no login is waiting", and is left for a replica with the key;
+// one sealed under an old key in the ring opens.
 func TestLoginSealedUnderAnUnknownKey(t *testing.T) {
 	f := newEHRFleet(t, 0)
 	ctx := context.Background()
@@ -217,11 +217,14 @@ func TestLoginSealedUnderAnUnknownKey(t *testing.T) {
 	assert.NotErrorIs(t, err, helseid.ErrLoginState)
 	requireNoKeyIn(t, err, oldKey, newKey)
 
-	save("state-2")
-	st, err := loginStore(t, f.rdb, newKey, oldKey).TakeLogin(ctx, "state-2")
+	rotated := loginStore(t, f.rdb, newKey, oldKey)
+	st, err := rotated.TakeLogin(ctx, "state-1")
 	require.NoError(t, err)
-	require.NotNil(t, st, "a login sealed under an old key in the ring opens")
+	require.NotNil(t, st, "the login is still there, and under an old key in the ring it opens")
 	assert.Equal(t, verifier, st.Verifier)
+	st, err = rotated.TakeLogin(ctx, "state-1")
+	require.NoError(t, err)
+	assert.Nil(t, st, "taken once")
 
 	// Under a known key but changed: absent, as before.
 	save("state-3")
@@ -235,6 +238,9 @@ func TestLoginSealedUnderAnUnknownKey(t *testing.T) {
 	st, err = loginStore(t, f.rdb, oldKey).TakeLogin(ctx, "state-3")
 	require.NoError(t, err)
 	assert.Nil(t, st)
+	n, err := f.rdb.Exists(ctx, k[0]).Result()
+	require.NoError(t, err)
+	assert.Zero(t, n, "a login under a known key is used up even when it does not open")
 }
 
 // A replica with another sealing key neither fails its token requests nor replaces the fleet's

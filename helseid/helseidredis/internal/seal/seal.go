@@ -140,6 +140,20 @@ func (s *Sealer) find(id [IDSize]byte) cipher.AEAD {
 	return nil
 }
 
+// Version is the format's first byte, and KeyIDs the ring's key ids (the current key's first),
+// for a store that must tell in Redis, inside a script, whether a value is sealed under a key of
+// this ring: byte 1 of a value is its version, bytes 2 to 9 its key id.
+const Version = version
+
+// KeyIDs returns the ring's key ids as 8-byte strings, the current key's first.
+func (s *Sealer) KeyIDs() []string {
+	ids := make([]string, len(s.ring))
+	for i := range s.ring {
+		ids[i] = string(s.ring[i].id[:])
+	}
+	return ids
+}
+
 // Seal encrypts plaintext bound to aad under the current key.
 func (s *Sealer) Seal(plaintext, aad []byte) []byte {
 	cur := &s.ring[0]

@@ -63,6 +63,14 @@ func TestKeyID(t *testing.T) {
 	// A fixed vector, so that the id cannot change unnoticed (it is in every stored value):
 	// HMAC-SHA-256(32 zero bytes, "helseid-seal-key-id"), first 8 bytes.
 	assert.Equal(t, "897463edb529307a", KeyID(make([]byte, 32)))
+
+	hexIDs := func(ids []string) (out []string) {
+		for _, id := range ids {
+			out = append(out, hex.EncodeToString([]byte(id)))
+		}
+		return out
+	}
+	assert.Equal(t, []string{KeyID(k1), KeyID(k2)}, hexIDs(newSealer(t, k1, k2, k1).KeyIDs()), "the current key's first, each once")
 }
 
 func TestOpen(t *testing.T) {
