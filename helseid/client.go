@@ -2,7 +2,6 @@ package helseid
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -402,31 +401,14 @@ func (c *Client) organization(ctx context.Context, fixed Organization) (Organiza
 	return org, nil
 }
 
-// requestToken sends one client-credentials token request (with the nonce handshake and
-// transient retries).
+// requestToken sends one client-credentials token request, with the nonce handshake,
+// transient retries, and the other keys of a rotation after invalid_client (see keyAuth).
 func (c *Client) requestToken(ctx context.Context, spec *tokenSpec, org Organization) (*fapi.TokenResponse, error) {
 	details, err := org.AssertionDetails(c.cfg.Tenancy)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)
 	}
-	used := c.assertions.p.Load()
-	resp, err := c.requestTokenWith(ctx, spec, org, details, used.current)
-	if errors.Is(err, ErrInvalidClient) {
-		// The key may have been rotated under this request (see SetKeys).
-		for _, other := range c.assertions.others(used.kid) {
-			resp, err = c.requestTokenWith(ctx, spec, org, details, other)
-			if !errors.Is(err, ErrInvalidClient) {
-				break
-			}
-		}
-	}
-	return resp, err
-}
-
-func (c *Client) requestTokenWith(ctx context.Context, spec *tokenSpec, org Organization, details json.RawMessage, key *clientauth.Builder) (*fapi.TokenResponse, error) {
-	endpoint, err := c.tokenEndpoint(ctx, spec, org, fapi.ClientAuthenticatorFunc(func(form url.Values) error {
-		return key.Authenticate(form, details)
-	}))
+	endpoint, err := c.tokenEndpoint(ctx, spec, org, c.assertions.auth(details))
 	if err != nil {
 		return nil, err
 	}
@@ -450,7 +432,7 @@ func (c *Client) fetchToken(ctx context.Context, key tokenKey) (*fapi.Token, tim
 	return &fapi.Token{AccessToken: resp.AccessToken, Expiry: resp.Expiry}, resp.Expiry, nil
 }
 
-func (c *Client) tokenEndpoint(ctx context.Context, spec *tokenSpec, org Organization, auth fapi.ClientAuthenticator) (*fapi.Client, error) {
+func (c *Client) tokenEndpoint(ctx context.Context, spec *tokenSpec, org Organization, auth *keyAuth) (*fapi.Client, error) {
 	md, err := c.discovery.Metadata(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("helseid: discovery: %w", err)
@@ -475,8 +457,9 @@ func (c *Client) tokenEndpoint(ctx context.Context, spec *tokenSpec, org Organiz
 
 // settings are what every request to HelseID shares (DPoP key and nonces, HTTP client, clock
 // and Config.Retry), with auth as the client authentication: the token requests, PAR, the
-// session refreshes and the token exchanges alike.
-func (c *Client) settings(auth fapi.ClientAuthenticator) fapi.Settings {
+// session refreshes and the token exchanges alike. auth is a *keyAuth, not any
+// authenticator, so that every request survives a key rotation.
+func (c *Client) settings(auth *keyAuth) fapi.Settings {
 	return fapi.Settings{ClientAuth: auth, Proofer: c.proofer, Nonces: c.nonces, HTTPClient: c.http, Now: c.now, Retry: c.cfg.Retry}
 }
 

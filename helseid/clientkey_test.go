@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -77,54 +78,103 @@ func TestSetKeysRefusesNil(t *testing.T) {
 	require.ErrorContains(t, c.SetKeys(nil, nil), "invalid helseid configuration")
 }
 
-// The hot-reload test: token requests keep going while the key is rotated the way
+// The hot-reload test: requests of every kind that carries a client assertion (client
+// credentials; logins, whose push carries a request object and whose code exchange a code;
+// session refreshes; token exchanges) keep going while the key is rotated the way
 // keystore.Rotator does it (pending known, registered, promoted), three times; none fails.
-// Between rotations every worker finishes a request, as days pass between real rotations.
+// Each kind runs to completion at least once while HelseID holds only the pending key and
+// the client has not promoted it, and once after the promotion.
 func TestSetKeysNoRequestFailsDuringRotation(t *testing.T) {
-	ctx := context.Background()
-	_, c, ss, current := rotatingClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	f := newRotationFixture(t)
+	subject := f.subjectToken(t)
+	ops := map[string]func() error{
+		"client credentials": func() error {
+			_, err := f.client.ClientCredentials(ctx, ccRequest())
+			return err
+		},
+		"login and refresh": func() error {
+			authURL, st, err := f.client.StartLogin(ctx, helseid.LoginRequest{RedirectURI: loginRedirect, Scope: loginScope,
+				Resources: []string{"nhn:service-a", "nhn:service-b"}, Organization: helseid.Organization{Child: "920773230"}})
+			if err != nil {
+				return err
+			}
+			callback, err := f.follow(authURL)
+			if err != nil {
+				return err
+			}
+			res, err := f.client.FinishLogin(ctx, callback, st)
+			if err != nil {
+				return err
+			}
+			s, err := f.client.NewUserSession(ctx, res, helseid.SessionOptions{})
+			if err != nil {
+				return err
+			}
+			_, err = s.Token(ctx, "nhn:service-b")
+			return err
+		},
+		"token exchange": func() error {
+			_, err := f.client.ExchangeToken(ctx, subject, exchangeRequest)
+			return err
+		},
+	}
+	type report struct {
+		op  string
+		gen int64
+	}
+	var gen atomic.Int64 // the rotation's stage when a request starts
+	reports := make(chan report, 64)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var requests, failures atomic.Int64
 	var firstErr atomic.Value
-	done := make(chan struct{}, 64)
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
+	for name, op := range ops {
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					started := gen.Load()
+					err := op()
+					requests.Add(1)
+					if err != nil {
+						failures.Add(1)
+						firstErr.CompareAndSwap(nil, name+": "+err.Error())
+					}
+					select {
+					case reports <- report{op: name, gen: started}:
+					case <-stop:
+						return
+					}
 				}
-				_, err := c.ClientCredentials(ctx, ccRequest())
-				requests.Add(1)
-				select {
-				case done <- struct{}{}:
-				default:
+			}()
+		}
+	}
+	// everyKind waits until each kind of request has finished one that started in the current
+	// stage.
+	everyKind := func() {
+		t.Helper()
+		want, seen := gen.Load(), map[string]bool{}
+		for len(seen) < len(ops) {
+			select {
+			case r := <-reports:
+				if r.gen == want {
+					seen[r.op] = true
 				}
-				if err != nil {
-					failures.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				}
+			case <-ctx.Done():
+				t.Fatalf("requests stopped finishing: %v", ctx.Err())
 			}
-		}()
+		}
 	}
 	for range 3 {
-		next, err := helseid.GenerateKey("ES256")
-		require.NoError(t, err)
-		require.NoError(t, c.SetKeys(current, next))
-		_, err = ss.RegisterKey(ctx, next)
-		require.NoError(t, err)
-		require.NoError(t, c.SetKeys(next, nil))
-		current = next
-		for len(done) > 0 { // drain, then wait for requests that started after the promotion
-			<-done
-		}
-		for range 16 {
-			<-done
-		}
+		next := f.registerPending(t)
+		gen.Add(1)
+		everyKind() // HelseID refuses the current key; the client knows the pending one
+		f.promote(t, next)
+		gen.Add(1)
+		everyKind()
 	}
 	close(stop)
 	wg.Wait()

@@ -7,7 +7,6 @@ import (
 	"github.com/helseid-go/sdk/helseid/fapi"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -104,9 +103,7 @@ func (c *Client) exchanger(endpoint string) (*tokenexchange.Exchanger, error) {
 	if cur := c.exchangerFor.Load(); cur != nil && cur.endpoint == endpoint {
 		return cur.ex, nil
 	}
-	ex, err := tokenexchange.New(endpoint, c.settings(fapi.ClientAuthenticatorFunc(func(form url.Values) error {
-		return c.assertions.Authenticate(form, nil)
-	})))
+	ex, err := tokenexchange.New(endpoint, c.settings(c.assertions.auth(nil)))
 	if err != nil {
 		return nil, err
 	}

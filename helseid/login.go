@@ -149,17 +149,19 @@ func (c *Client) StartLogin(ctx context.Context, req LoginRequest) (string, *Log
 	if req.Prompt != "" {
 		params.Set("prompt", req.Prompt)
 	}
-	var requestObject par.RequestObjectFunc
 	details, err := req.Organization.AssertionDetails(c.cfg.Tenancy)
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)
 	}
+	auth := c.assertions.auth(nil)
 	if details != nil { // not for the zero Organization nor SupplierOrganization
-		// Signed per attempt, like the client assertion: a retried push gets a new jti and exp.
-		requestObject = func() (string, error) { return c.assertions.RequestObject(details) }
+		// Signed per attempt, like the client assertion, and by the same key: a retried push
+		// gets a new jti and exp, and one sent again with a rotation's other key (after
+		// invalid_client) a request object that key signed.
+		auth.requestObject, auth.requestDetails = true, details
 		st.Organization = req.Organization
 	}
-	ps := c.settings(fapi.ClientAuthenticatorFunc(func(form url.Values) error { return c.assertions.Authenticate(form, nil) }))
+	ps := c.settings(auth)
 	if !c.cfg.DPoPAtPAR {
 		ps.Proofer, ps.Nonces = nil, nil
 	}
@@ -167,13 +169,8 @@ func (c *Client) StartLogin(ctx context.Context, req LoginRequest) (string, *Log
 	if err != nil {
 		return "", nil, fmt.Errorf("helseid: %w", err)
 	}
-	var pushed *par.Response
 	pushStart := time.Now()
-	if requestObject != nil {
-		pushed, err = pusher.PushWithRequestObject(ctx, params, requestObject)
-	} else {
-		pushed, err = pusher.Push(ctx, params)
-	}
+	pushed, err := pusher.Push(ctx, params)
 	c.observeStep(ctx, AuthorizationPushed, pushStart, err)
 	if err != nil {
 		return "", nil, fmt.Errorf("helseid: %w", err)
@@ -267,9 +264,9 @@ func (c *Client) FinishLogin(ctx context.Context, callback url.Values, st *Login
 	if err := c.keys.usable(); err != nil {
 		return nil, err // closed: the ID token could not be checked, so the code is not spent
 	}
-	endpoint, err := c.tokenEndpoint(ctx, &tokenSpec{grant: "authorization_code"}, Organization{}, fapi.ClientAuthenticatorFunc(func(form url.Values) error {
-		return c.assertions.Authenticate(form, nil)
-	}))
+	// Sent again only with a rotation's other key after invalid_client (see SetKeys), which
+	// leaves the code unused.
+	endpoint, err := c.tokenEndpoint(ctx, &tokenSpec{grant: "authorization_code"}, Organization{}, c.assertions.auth(nil))
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package helseid
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -77,13 +78,9 @@ func (c *Client) resumeUserSession(ctx context.Context, refreshToken string, ref
 	if err != nil {
 		return nil, fmt.Errorf("helseid: discovery: %w", err)
 	}
-	settings := c.settings(fapi.ClientAuthenticatorFunc(func(form url.Values) error {
-		details, err := s.org.Load().AssertionDetails(c.cfg.Tenancy)
-		if err != nil {
-			return err
-		}
-		return c.assertions.Authenticate(form, details)
-	}))
+	settings := c.settings(&keyAuth{keys: c.assertions, details: func() (json.RawMessage, error) {
+		return s.org.Load().AssertionDetails(c.cfg.Tenancy)
+	}})
 	settings.Proofer = s.proofer // a stored session's tokens are bound to its own key
 	s.tokens, err = resource.NewSession(resource.Config{
 		TokenEndpoint: md.TokenEndpoint,
@@ -222,7 +219,7 @@ func (c *Client) RevokeRefreshToken(ctx context.Context, refreshToken string) er
 	if md.RevocationEndpoint == "" {
 		return nil
 	}
-	s := c.settings(fapi.ClientAuthenticatorFunc(func(form url.Values) error { return c.assertions.Authenticate(form, nil) }))
+	s := c.settings(c.assertions.auth(nil))
 	s.Proofer, s.Nonces = nil, nil // RFC 7009 has no DPoP
 	endpoint, err := fapi.NewClient(md.RevocationEndpoint, s)
 	if err != nil {

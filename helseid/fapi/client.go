@@ -27,6 +27,24 @@ type ClientAuthenticatorFunc func(form url.Values) error
 // Authenticate calls f.
 func (f ClientAuthenticatorFunc) Authenticate(form url.Values) error { return f(form) }
 
+// RotatingAuthenticator is a ClientAuthenticator whose key may be replaced while requests are
+// under way, as in a key rotation: the server may refuse the old key from the moment the new
+// one is registered, before this process has been told to use it. The Client calls Keys once
+// per request. first authenticates the request's attempts; when the server refuses the client
+// (invalid_client), next gives the client authentication of another key and the request is
+// sent again with it (a new assertion and proof), until next returns nil. No other error is
+// answered this way, and the retry counts against neither the DPoP-nonce retry nor the
+// RetryPolicy.
+//
+// Sending a one-time grant again (an authorization code, a rotating refresh token) is safe
+// here only because the server authenticates the client before it looks at the grant: it must,
+// to know whose code or refresh token it is (RFC 6749 §4.1.3 and §6), so a request refused as
+// invalid_client has used nothing up.
+type RotatingAuthenticator interface {
+	ClientAuthenticator
+	Keys() (first ClientAuthenticator, next func() ClientAuthenticator)
+}
+
 // proofer makes a DPoP proof for one HTTP attempt; *dpop.Proofer in use, a fake in tests.
 type proofer interface {
 	Proof(method string, u *url.URL, nonce, accessToken string) (string, error)
@@ -43,6 +61,7 @@ type nonceStore interface {
 // exchanges (package tokenexchange). The zero value of every optional field is a safe default.
 type Settings struct {
 	// ClientAuth authenticates the client on every attempt, such as a *PrivateKeyJWT. Required.
+	// A RotatingAuthenticator is tried with its other keys when the server refuses the client.
 	ClientAuth ClientAuthenticator
 	// Proofer, when set, adds a DPoP proof (RFC 9449) to every attempt, binding the issued
 	// tokens to its key, and a token response must then say token_type DPoP. The server's
@@ -220,9 +239,13 @@ func (c *Client) Post(ctx context.Context, params url.Values, okStatus int, safe
 // authentication, for parameters that must be new on every attempt as the client assertion
 // is (a signed request object's jti and exp). An error from prepare ends the call.
 func (c *Client) PostEach(ctx context.Context, params url.Values, okStatus int, safety Safety, prepare func(form url.Values) error) ([]byte, http.Header, error) {
+	auth, nextKey := c.auth, (func() ClientAuthenticator)(nil)
+	if r, ok := c.auth.(RotatingAuthenticator); ok {
+		auth, nextKey = r.Keys()
+	}
 	nonceRetried, nonce := false, ""
 	for attempt, failures := 1, 0; ; attempt++ {
-		body, header, err := c.attempt(ctx, params, okStatus, nonce, prepare)
+		body, header, err := c.attempt(ctx, auth, params, okStatus, nonce, prepare)
 		nonce = ""
 		if err == nil {
 			return body, header, nil
@@ -239,6 +262,12 @@ func (c *Client) PostEach(ctx context.Context, params url.Values, okStatus int, 
 			nonceRetried, nonce = true, challenge
 			c.observe(RetryEvent{Kind: NonceRetry, Attempt: attempt, StatusCode: status})
 			continue
+		}
+		if nextKey != nil && errors.Is(err, ErrInvalidClient) {
+			if auth = nextKey(); auth != nil { // see RotatingAuthenticator
+				continue
+			}
+			return nil, nil, err
 		}
 		failures++
 		retry, _ := transient(err)
@@ -259,9 +288,9 @@ func (c *Client) PostEach(ctx context.Context, params url.Values, okStatus int, 
 	}
 }
 
-// attempt sends one request; nonce, when set, overrides the store's nonce in the proof, and
-// prepare, when set, adds to the form first.
-func (c *Client) attempt(ctx context.Context, params url.Values, okStatus int, nonce string, prepare func(url.Values) error) ([]byte, http.Header, error) {
+// attempt sends one request authenticated by auth; nonce, when set, overrides the store's
+// nonce in the proof, and prepare, when set, adds to the form first.
+func (c *Client) attempt(ctx context.Context, auth ClientAuthenticator, params url.Values, okStatus int, nonce string, prepare func(url.Values) error) ([]byte, http.Header, error) {
 	form := make(url.Values, len(params)+4)
 	for k, v := range params {
 		form[k] = v
@@ -271,7 +300,7 @@ func (c *Client) attempt(ctx context.Context, params url.Values, okStatus int, n
 			return nil, nil, fmt.Errorf("token endpoint: %w", err)
 		}
 	}
-	if err := c.auth.Authenticate(form); err != nil {
+	if err := auth.Authenticate(form); err != nil {
 		return nil, nil, fmt.Errorf("token endpoint: client authentication: %w", err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint.String(), strings.NewReader(form.Encode()))

@@ -23,7 +23,8 @@
 //
 // NewKeyStore returns a keystore.Store and keystore.Locker for a fleet without a shared disk:
 // every machine runs a keystore.Watcher on it, any may run a keystore.AutoRotator, and the lock
-// lets one rotate at a time. The private keys are sealed with the application's key.
+// lets one rotate at a time (a lease that AutoRotator's rotation ends within: see LockHold).
+// The private keys are sealed with the application's key.
 //
 // # Sealing keys and their rotation
 //

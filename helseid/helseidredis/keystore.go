@@ -43,8 +43,10 @@ type KeyStoreConfig struct {
 	// Prefix namespaces the Redis keys: DefaultKeyPrefix when empty.
 	Prefix string
 	// LockTTL is how long the rotation lock lasts when its holder does not release it (it
-	// crashed): DefaultKeyLockTTL when zero. It must exceed one rotation, AutoRotator's
-	// FleetDelay included, or a second process may rotate while the first still does.
+	// crashed): DefaultKeyLockTTL when zero. It is not renewed: keystore.AutoRotator cuts a
+	// rotation under it short at LockTTL less twice Timeout (KeyStore.LockHold), leaving room
+	// for the promotion's write, so no second process rotates while the first still does; its
+	// FleetDelay must fit in that. It must exceed twice Timeout.
 	LockTTL time.Duration
 	// Timeout bounds each Redis call: DefaultKeyTimeout when zero.
 	Timeout time.Duration
@@ -70,8 +72,8 @@ type KeyStore struct {
 }
 
 var (
-	_ keystore.Store  = (*KeyStore)(nil)
-	_ keystore.Locker = (*KeyStore)(nil)
+	_ keystore.Store          = (*KeyStore)(nil)
+	_ keystore.ExpiringLocker = (*KeyStore)(nil)
 )
 
 // NewKeyStore checks cfg and returns a KeyStore; it makes no network call.
@@ -97,6 +99,9 @@ func NewKeyStore(cfg KeyStoreConfig) (*KeyStore, error) {
 	}
 	if s.timeout <= 0 {
 		s.timeout = DefaultKeyTimeout
+	}
+	if s.lockTTL <= 2*s.timeout {
+		return nil, fmt.Errorf("helseidredis: KeyStoreConfig.LockTTL %s must exceed twice Timeout %s", s.lockTTL, s.timeout)
 	}
 	return s, nil
 }
@@ -181,6 +186,11 @@ func (s *KeyStore) Save(ctx context.Context, keys *keystore.Keys) error {
 	}
 	return nil
 }
+
+// LockHold implements keystore.ExpiringLocker: LockTTL less twice Timeout, so that a
+// rotation cut short at the hold still stores a registered key (one Save, bounded by Timeout)
+// before the lock lapses.
+func (s *KeyStore) LockHold() time.Duration { return s.lockTTL - 2*s.timeout }
 
 // TryLock implements keystore.Locker with one SET NX PX of a random holder ID: it lasts
 // LockTTL at most, so a crashed holder blocks the fleet no longer than that, and unlock

@@ -91,10 +91,11 @@ func TestNewKeyStoreRefuses(t *testing.T) {
 	t.Cleanup(func() { _ = rdb.Close() })
 	key := make([]byte, 32)
 	for name, cfg := range map[string]helseidredis.KeyStoreConfig{
-		"no redis":         {Key: key, Name: "a"},
-		"short key":        {Redis: rdb, Key: key[:16], Name: "a"},
-		"no name":          {Redis: rdb, Key: key},
-		"hash tag in name": {Redis: rdb, Key: key, Name: "a}b"},
+		"no redis":                 {Key: key, Name: "a"},
+		"short key":                {Redis: rdb, Key: key[:16], Name: "a"},
+		"no name":                  {Redis: rdb, Key: key},
+		"hash tag in name":         {Redis: rdb, Key: key, Name: "a}b"},
+		"lock within two timeouts": {Redis: rdb, Key: key, Name: "a", LockTTL: 4 * time.Second, Timeout: 2 * time.Second},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := helseidredis.NewKeyStore(cfg)
@@ -194,10 +195,10 @@ func TestKeyStoreValueMovedDoesNotOpen(t *testing.T) {
 func TestKeyStoreLock(t *testing.T) {
 	ctx := context.Background()
 	rdb, sealKey := keyRedis(t)
-	const ttl = 300 * time.Millisecond
-	a := newKeyStore(t, helseidredis.KeyStoreConfig{Redis: rdb, Key: sealKey, Name: "client-a", LockTTL: ttl})
-	b := newKeyStore(t, helseidredis.KeyStoreConfig{Redis: rdb, Key: sealKey, Name: "client-a", LockTTL: ttl})
-	other := newKeyStore(t, helseidredis.KeyStoreConfig{Redis: rdb, Key: sealKey, Name: "client-b", LockTTL: ttl})
+	const ttl, timeout = 600 * time.Millisecond, 250 * time.Millisecond
+	a := newKeyStore(t, helseidredis.KeyStoreConfig{Redis: rdb, Key: sealKey, Name: "client-a", LockTTL: ttl, Timeout: timeout})
+	b := newKeyStore(t, helseidredis.KeyStoreConfig{Redis: rdb, Key: sealKey, Name: "client-a", LockTTL: ttl, Timeout: timeout})
+	other := newKeyStore(t, helseidredis.KeyStoreConfig{Redis: rdb, Key: sealKey, Name: "client-b", LockTTL: ttl, Timeout: timeout})
 
 	unlockA, err := a.TryLock(ctx)
 	require.NoError(t, err)
@@ -299,6 +300,61 @@ func TestKeyStoreFleetReload(t *testing.T) {
 	require.NoError(t, w.Close())
 	_, err = aStore.TryLock(ctx)
 	require.NoError(t, err, "the rotator released the lock")
+}
+
+// The lock is not renewed, so AutoRotator cuts a rotation under it short at LockHold (LockTTL
+// less twice Timeout): a registration that hangs ends while the lock is still held, and the
+// lock is released, not left to lapse.
+func TestKeyStoreRotationEndsBeforeTheLockLapses(t *testing.T) {
+	ctx := context.Background()
+	rdb, sealKey := keyRedis(t)
+	const ttl, timeout = 1500 * time.Millisecond, 300 * time.Millisecond
+	store := newKeyStore(t, helseidredis.KeyStoreConfig{Redis: rdb, Key: sealKey, Name: "client-a", LockTTL: ttl, Timeout: timeout})
+	assert.Equal(t, ttl-2*timeout, store.LockHold())
+	current := genKey(t, "ES256")
+	require.NoError(t, store.Save(ctx, &keystore.Keys{Current: current, Expires: time.Now().Add(time.Hour)})) // due
+	lockKey := helseidredis.DefaultKeyPrefix + "{client-a}:lock"
+	leftAtDeadline := make(chan time.Duration, 4)
+	events := make(chan keystore.Event, 16)
+	rot := &keystore.AutoRotator{
+		Rotator: &keystore.Rotator{Store: store, Authenticator: authenticatorFunc(func(context.Context, *helseid.Key) error { return nil }),
+			Registrar: registrarFunc(func(ctx context.Context, _ *helseid.Key) (time.Time, error) {
+				<-ctx.Done() // a registration that hangs
+				left, err := rdb.PTTL(context.Background(), lockKey).Result()
+				if err != nil {
+					left = -1
+				}
+				leftAtDeadline <- left
+				return time.Time{}, ctx.Err()
+			})},
+		MinBackoff: time.Hour,
+		OnEvent:    sendEvent(events),
+	}
+	require.NoError(t, rot.Start(ctx))
+	t.Cleanup(func() { _ = rot.Close() })
+	failed := nextEvent(t, events, keystore.RotationFailed)
+	require.ErrorIs(t, failed.Err, context.DeadlineExceeded)
+	assert.Greater(t, <-leftAtDeadline, time.Duration(0), "the lock is still held when the rotation is cut short")
+	require.NoError(t, rot.Close())
+	unlock, err := store.TryLock(ctx)
+	require.NoError(t, err, "and it was released")
+	unlock()
+
+	err = (&keystore.AutoRotator{Rotator: &keystore.Rotator{Store: store, Authenticator: authenticatorFunc(nil), Registrar: registrarFunc(nil)},
+		FleetDelay: store.LockHold()}).Start(ctx)
+	require.ErrorContains(t, err, "FleetDelay", "a FleetDelay that does not fit in the hold")
+}
+
+type authenticatorFunc func(ctx context.Context, key *helseid.Key) error
+
+func (f authenticatorFunc) Authenticate(ctx context.Context, key *helseid.Key) error {
+	return f(ctx, key)
+}
+
+type registrarFunc func(ctx context.Context, key *helseid.Key) (time.Time, error)
+
+func (f registrarFunc) RegisterKey(ctx context.Context, key *helseid.Key) (time.Time, error) {
+	return f(ctx, key)
 }
 
 func sendEvent(ch chan keystore.Event) func(keystore.Event) {

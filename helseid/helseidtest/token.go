@@ -77,6 +77,10 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 //  6. grant_type (invalid_request, unsupported_grant_type), scope and resource
 //     (invalid_request, invalid_scope, invalid_target), assertion_details (invalid_request).
 //  7. The token is issued.
+//
+// The grant is looked at only once the client is authenticated, as a server must to know whose
+// code or refresh token it is: a request refused as invalid_client leaves its code or refresh
+// token unused, which a client retrying with a rotation's other key relies on.
 func (s *Server) token(r *http.Request) (*TokenResponse, *oauthError) {
 	form, oerr := readTokenForm(r)
 	if oerr != nil {

@@ -20,7 +20,8 @@ const (
 // AutoRotator renews a client's key through a Rotator when its remaining lifetime falls below
 // RenewBefore. Each process picks its own moment within Jitter of that, so a fleet does not
 // rotate at once; when the Store is a Locker, one process at a time rotates and the others
-// find the new key in the store (with a Watcher). Failed rotations are retried with a
+// find the new key in the store (with a Watcher). Under a lock that lapses on its own
+// (ExpiringLocker) a rotation is cut short at the lock's LockHold. Failed rotations are retried with a
 // doubling backoff, and OnEvent hears of every check, rotation and failure, with an
 // ExpiryWarning once the key is within WarnBefore of expiry and rotation keeps failing. Set
 // its fields, then call Start; Close stops it.
@@ -47,7 +48,8 @@ type AutoRotator struct {
 	WarnBefore time.Duration
 	// FleetDelay is waited between storing the pending key and registering it, so that every
 	// Watcher of the fleet has read it before HelseID may drop the old key: set it to the
-	// Watchers' Interval. Zero means no wait (one process).
+	// Watchers' Interval. Zero means no wait (one process). With an ExpiringLocker it must be
+	// shorter than LockHold, with room for the rest of a rotation.
 	FleetDelay time.Duration
 	// Now is the clock that times the key's lifetime; nil means time.Now.
 	Now func() time.Time
@@ -66,6 +68,9 @@ type AutoRotator struct {
 func (a *AutoRotator) Start(ctx context.Context) error {
 	if a.Rotator == nil || a.Rotator.Store == nil || a.Rotator.Authenticator == nil || a.Rotator.Registrar == nil {
 		return errors.New("keystore: AutoRotator needs a Rotator with a Store, an Authenticator and a Registrar")
+	}
+	if el, ok := a.Rotator.Store.(ExpiringLocker); ok && a.FleetDelay >= el.LockHold() {
+		return fmt.Errorf("keystore: FleetDelay %s does not fit in the store's lock hold %s: a rotation would never finish under the lock", a.FleetDelay, el.LockHold())
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -134,7 +139,9 @@ func (a *AutoRotator) check(ctx context.Context) time.Duration {
 	if !a.due(keys, now) {
 		return interval
 	}
+	rctx := ctx // the rotation's; failures are reported against ctx, which only Close ends
 	if l, ok := a.Rotator.Store.(Locker); ok {
+		asked := time.Now() // real time, as the lock's lifetime runs: not a.Now
 		unlock, err := l.TryLock(ctx)
 		if errors.Is(err, ErrLocked) {
 			a.emit(Event{Kind: RotationLocked, KeyID: keys.Current.KeyID()})
@@ -144,8 +151,14 @@ func (a *AutoRotator) check(ctx context.Context) time.Duration {
 			return a.failed(ctx, keys, err)
 		}
 		defer unlock()
+		if el, ok := l.(ExpiringLocker); ok {
+			// Done before the lock lapses, so no other process rotates meanwhile.
+			var cancel context.CancelFunc
+			rctx, cancel = context.WithDeadline(ctx, asked.Add(el.LockHold()))
+			defer cancel()
+		}
 		// Another process may have rotated between our read and the lock.
-		locked, err := a.Rotator.Store.Load(ctx)
+		locked, err := a.Rotator.Store.Load(rctx)
 		if err != nil {
 			return a.failed(ctx, keys, fmt.Errorf("keystore: read the store: %w", err))
 		}
@@ -155,7 +168,7 @@ func (a *AutoRotator) check(ctx context.Context) time.Duration {
 			return interval
 		}
 	}
-	rotated, err := a.Rotator.Rotate(ctx)
+	rotated, err := a.Rotator.Rotate(rctx)
 	if err != nil {
 		if rotated != nil {
 			a.setKeys(rotated)

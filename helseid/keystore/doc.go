@@ -29,7 +29,8 @@
 // Interval, and knows a pending key as soon as it reads it, which the client tries when HelseID
 // refuses the old one. An AutoRotator renews the key before it expires: each process at its
 // own random moment shortly before RenewBefore, one at a time under the store's lock (a
-// FileStore locks a file next to the key file with flock, which a crash releases), waiting
+// FileStore locks a file next to the key file with flock, which a crash releases; under a
+// lock that lapses on its own, an ExpiringLocker, a rotation ends within its LockHold), waiting
 // FleetDelay between storing the pending key and registering it so the Watchers have read it,
 // retrying failures with a doubling backoff and warning through OnEvent when the key is close
 // to expiry and rotation keeps failing.

@@ -38,3 +38,7 @@ func (s *FileStore) TryLock(ctx context.Context) (func(), error) {
 	}
 	return nil, ErrLocked
 }
+
+// LockHold implements ExpiringLocker: a lock file is taken over once it is staleLock old, so a
+// rotation under it is bounded a minute short of that (the file store's writes are local).
+func (s *FileStore) LockHold() time.Duration { return staleLock - time.Minute }
