@@ -115,8 +115,15 @@ func TestSpecTableIsBounded(t *testing.T) {
 	}
 	interned := len(c.specs.interned)
 	c.specs.mu.Unlock()
+	byAddr := 0
+	for i := range c.specs.byAddr {
+		if c.specs.byAddr[i].Load() != nil {
+			byAddr++
+		}
+	}
 	assert.LessOrEqual(t, used, specSlots)
-	assert.LessOrEqual(t, live, specSlots, "only the specs the table still holds are alive")
+	assert.LessOrEqual(t, byAddr, addrSlots)
+	assert.LessOrEqual(t, live, specSlots+addrSlots, "only the specs the tables still hold are alive")
 	assert.Less(t, interned, 2*(specSlots+500)+1, "dead interned specs are swept")
 
 	// A request too large for an entry is still served, validated on each call.
@@ -132,6 +139,11 @@ func TestSpecTableIsBounded(t *testing.T) {
 	for i := range c.specs.slots {
 		if e := c.specs.slots[i].Load(); e != nil {
 			assert.NotSame(t, spec, e.spec, "no entry keeps a request over specMaxBytes")
+		}
+	}
+	for i := range c.specs.byAddr {
+		if e := c.specs.byAddr[i].Load(); e != nil {
+			assert.NotSame(t, spec, e.spec, "no entry by address keeps a request over specMaxBytes")
 		}
 	}
 }

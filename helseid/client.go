@@ -349,11 +349,16 @@ func (c *Client) Token(ctx context.Context, req ClientCredentialsRequest) (*fapi
 }
 
 func (c *Client) cachedToken(ctx context.Context, spec *tokenSpec, fixed Organization) (*fapi.Token, error) {
-	org, err := c.organization(ctx, fixed)
-	if err != nil {
-		return nil, err
+	key, ok := c.keyFor(ctx, spec, &fixed)
+	if !ok {
+		// Whatever the fast path does not accept, organization says why (or accepts: the two
+		// agree on every valid organisation, see keyFor).
+		org, err := c.organization(ctx, fixed)
+		if err != nil {
+			return nil, err
+		}
+		key = newTokenKey(spec, org)
 	}
-	key := newTokenKey(spec, org)
 	if c.observer != nil {
 		// The hit is reported here, with the organisation kept beside the token: rebuilding it
 		// from the key (which holds the numbers as integers) would cost an allocation per hit.
