@@ -345,15 +345,15 @@ func (c *Client) Token(ctx context.Context, req ClientCredentialsRequest) (*fapi
 	if err != nil {
 		return nil, err
 	}
-	return c.cachedToken(ctx, spec, req.Organization)
+	return c.cachedToken(ctx, spec, &req.Organization)
 }
 
-func (c *Client) cachedToken(ctx context.Context, spec *tokenSpec, fixed Organization) (*fapi.Token, error) {
-	key, ok := c.keyFor(ctx, spec, &fixed)
+func (c *Client) cachedToken(ctx context.Context, spec *tokenSpec, fixed *Organization) (*fapi.Token, error) {
+	key, ok := c.keyFor(ctx, spec, fixed)
 	if !ok {
 		// Whatever the fast path does not accept, organization says why (or accepts: the two
 		// agree on every valid organisation, see keyFor).
-		org, err := c.organization(ctx, fixed)
+		org, err := c.organization(ctx, *fixed)
 		if err != nil {
 			return nil, err
 		}
