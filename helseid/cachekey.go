@@ -152,8 +152,12 @@ func (c *Client) requestHash(scopes []string, resource string, bearer bool) uint
 	return h
 }
 
-// addrSlots is the size of the table of entries by address: a power of two.
-const addrSlots = 64
+// addrSlots is the size of the table of entries by address: as many as the hash table has, so
+// that as many requests of fixed strings as that table keeps are found without hashing.
+const (
+	addrBits  = 8
+	addrSlots = 1 << addrBits
+)
 
 // addrIndex places a request in specCache.byAddr by the addresses and lengths of its strings.
 func addrIndex(scopes []string, resource string, bearer bool) uint64 {
@@ -165,7 +169,7 @@ func addrIndex(scopes []string, resource string, bearer bool) uint64 {
 	for _, s := range scopes {
 		h = (h ^ uint64(uintptr(unsafe.Pointer(unsafe.StringData(s))))) * 0x9e3779b97f4a7c15
 	}
-	return (h ^ h>>29) * 0xbf58476d1ce4e5b9 >> (64 - 6) // the top bits: addrSlots is 1<<6
+	return (h ^ h>>29) * 0xbf58476d1ce4e5b9 >> (64 - addrBits) // the top bits, the best mixed
 }
 
 // equal reports whether e was made from exactly this request (scopes in the same order).
