@@ -338,8 +338,9 @@ func (c *Client) ClientCredentials(ctx context.Context, req ClientCredentialsReq
 //
 // A request is validated and put in canonical form (scopes sorted) once; later calls with
 // the same scopes in the same order and the same resource find that again without sorting or
-// allocating, so building req at the call, as in the package example, costs nothing extra on
-// a cache hit. A Source saves the lookup as well.
+// allocating, and without hashing them when they are the same strings (literals, or values
+// loaded once), so building req at the call, as in the package example, costs nothing extra
+// on a cache hit. A Source saves the lookup as well.
 func (c *Client) Token(ctx context.Context, req ClientCredentialsRequest) (*fapi.Token, error) {
 	spec, err := c.spec(req.Scopes, req.Resource, req.Bearer)
 	if err != nil {
