@@ -352,8 +352,8 @@ func (c *Client) Token(ctx context.Context, req ClientCredentialsRequest) (*fapi
 func (c *Client) cachedToken(ctx context.Context, spec *tokenSpec, fixed *Organization) (*fapi.Token, error) {
 	key, ok := c.keyFor(ctx, spec, fixed)
 	if !ok {
-		// Whatever the fast path does not accept, organization says why (or accepts: the two
-		// agree on every valid organisation, see keyFor).
+		// keyFor accepts every organisation organization accepts, so this is the error path:
+		// organization says what is wrong.
 		org, err := c.organization(ctx, *fixed)
 		if err != nil {
 			return nil, err
