@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 	"weak"
 
 	"github.com/helseid-go/sdk/internal/tokencache"
@@ -116,6 +117,14 @@ type specCache struct {
 	slots  [specSlots]atomic.Pointer[specEntry]
 	victim atomic.Uint32 // rotates the way replaced when all are taken
 
+	// byAddr finds an entry before slots does, without hashing a byte: it is indexed by where
+	// the request's strings are in memory (see addrIndex), which is the same on every call
+	// for scopes written as literals or loaded once from configuration, as in the quick start.
+	// An entry found there is verified against the request like one found in slots, so a
+	// request whose strings are built anew for each call merely misses it and is found by
+	// hash; the address is only a hint and is never kept.
+	byAddr [addrSlots]atomic.Pointer[specEntry]
+
 	// interned maps a canonical request to its spec while anything (a table entry, a cache
 	// key, a Source) still holds it, so equal requests share one token; dead entries are
 	// swept when the map has doubled since the last sweep.
@@ -143,27 +152,81 @@ func (c *Client) requestHash(scopes []string, resource string, bearer bool) uint
 	return h
 }
 
+// addrSlots is the size of the table of entries by address: as many as the hash table has, so
+// that as many requests of fixed strings as that table keeps are found without hashing.
+const (
+	addrBits  = 8
+	addrSlots = 1 << addrBits
+)
+
+// addrIndex places a request in specCache.byAddr by the addresses and lengths of its strings.
+func addrIndex(scopes []string, resource string, bearer bool) uint64 {
+	h := uint64(len(scopes))<<1 | uint64(len(resource))<<8
+	if bearer {
+		h |= 1
+	}
+	h ^= uint64(uintptr(unsafe.Pointer(unsafe.StringData(resource))))
+	for _, s := range scopes {
+		h = (h ^ uint64(uintptr(unsafe.Pointer(unsafe.StringData(s))))) * 0x9e3779b97f4a7c15
+	}
+	return (h ^ h>>29) * 0xbf58476d1ce4e5b9 >> (64 - addrBits) // the top bits, the best mixed
+}
+
+// equal reports whether e was made from exactly this request (scopes in the same order).
+func (e *specEntry) equal(scopes []string, resource string, bearer bool) bool {
+	if e == nil || e.bearer != bearer || e.resource != resource || len(e.scopes) != len(scopes) {
+		return false
+	}
+	for i, s := range e.scopes {
+		if s != scopes[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // spec validates a request's scopes and resource and returns its interned spec (a Bearer one
-// with bearer): on a warm table without sorting, joining or allocating. Nothing of the
-// arguments is kept (entries hold copies), so a caller's request built on the stack stays there.
+// with bearer): on a warm table without sorting, joining or allocating, and for a request of
+// the same strings as before without hashing either. Nothing of the arguments is kept (entries
+// hold copies), so a caller's request built on the stack stays there.
 func (c *Client) spec(scopes []string, resource string, bearer bool) (*tokenSpec, error) {
+	a := addrIndex(scopes, resource, bearer)
+	if e := c.specs.byAddr[a].Load(); e.equal(scopes, resource, bearer) {
+		return e.spec, nil
+	}
+	if e := c.specs.byAddr[a^1].Load(); e.equal(scopes, resource, bearer) {
+		return e.spec, nil
+	}
 	h := c.requestHash(scopes, resource, bearer)
 	for i := uint64(0); i < specWays; i++ {
 		if e := c.specs.slots[(h+i)%specSlots].Load(); e.matches(h, scopes, resource, bearer) {
+			c.specs.rememberAddr(a, e)
 			return e.spec, nil
 		}
 	}
-	return c.newSpec(h, scopes, resource, bearer)
+	spec, e, err := c.newSpec(h, scopes, resource, bearer)
+	if e != nil {
+		c.specs.rememberAddr(a, e)
+	}
+	return spec, err
+}
+
+// rememberAddr puts e in the pair of byAddr slots at a: in a free one, else in place of the
+// first, so that two requests whose addresses share a pair are both found there.
+func (s *specCache) rememberAddr(a uint64, e *specEntry) {
+	if !s.byAddr[a].CompareAndSwap(nil, e) && !s.byAddr[a^1].CompareAndSwap(nil, e) {
+		s.byAddr[a].Store(e)
+	}
 }
 
 // newSpec validates and canonicalises a request, interns its spec and remembers it in the
-// table.
-func (c *Client) newSpec(h uint64, scopes []string, resource string, bearer bool) (*tokenSpec, error) {
+// table; it returns the table's new entry too, nil for a request too large for one.
+func (c *Client) newSpec(h uint64, scopes []string, resource string, bearer bool) (*tokenSpec, *specEntry, error) {
 	if err := checkScopes(scopes); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if strings.ContainsAny(resource, " \t\r\n") {
-		return nil, fmt.Errorf("%w: resource %.64q has white space", ErrInvalidRequestParams, strings.Clone(resource))
+		return nil, nil, fmt.Errorf("%w: resource %.64q has white space", ErrInvalidRequestParams, strings.Clone(resource))
 	}
 	kept := strings.Clone(resource) // a new variable: storing resource itself would move the caller's request to the heap
 	sorted := slices.Clone(scopes)
@@ -176,7 +239,7 @@ func (c *Client) newSpec(h uint64, scopes []string, resource string, bearer bool
 		size += len(s)
 	}
 	if size > specMaxBytes {
-		return spec, nil
+		return spec, nil, nil
 	}
 	given := make([]string, len(scopes))
 	for i, s := range scopes {
@@ -185,12 +248,12 @@ func (c *Client) newSpec(h uint64, scopes []string, resource string, bearer bool
 	e := &specEntry{hash: h, scopes: given, resource: kept, bearer: bearer, spec: spec}
 	for i := uint64(0); i < specWays; i++ {
 		if c.specs.slots[(h+i)%specSlots].CompareAndSwap(nil, e) {
-			return spec, nil
+			return spec, e, nil
 		}
 	}
 	way := uint64(c.specs.victim.Add(1)) % specWays
 	c.specs.slots[(h+way)%specSlots].Store(e)
-	return spec, nil
+	return spec, e, nil
 }
 
 // intern returns the live spec equal to spec, or spec itself, now interned.
@@ -240,4 +303,61 @@ func (c *Client) observeCache(ctx context.Context, k tokenKey, e tokencache.Even
 		return
 	}
 	c.observer.Observe(ctx, ev)
+}
+
+// keyFor is the hit path's organization and newTokenKey in one: it picks fixed, or else the
+// context's organisation, and validates and encodes its numbers in one pass over their digits,
+// without copying the Organization more than once. It returns false for anything it does not
+// accept as is (an invalid number, a multi-tenant call naming no organisation), which the
+// caller hands to organization for the error; for every organisation it accepts, the key is
+// the one newTokenKey makes of organization's answer.
+func (c *Client) keyFor(ctx context.Context, spec *tokenSpec, fixed *Organization) (tokenKey, bool) {
+	org := fixed
+	var fromCtx Organization
+	if org.IsZero() {
+		fromCtx, _ = ctx.Value(organizationKey{}).(Organization)
+		org = &fromCtx
+	}
+	parent, ok := orgDigits(org.Parent)
+	if !ok {
+		return tokenKey{}, false
+	}
+	child, ok := orgDigits(org.Child)
+	if !ok {
+		return tokenKey{}, false
+	}
+	switch {
+	case org.supplier:
+		if parent != 0 || child != 0 {
+			return tokenKey{}, false
+		}
+	case c.cfg.Tenancy == MultiTenant:
+		if parent == 0 { // no organisation (refused), or a child without its parent
+			return tokenKey{}, false
+		}
+	default:
+		if parent != 0 { // a single-tenant client names no parent
+			return tokenKey{}, false
+		}
+	}
+	return tokenKey{spec: spec, parent: parent, child: child}, true
+}
+
+// orgDigits is orgNumber for a number not yet validated: false unless s is empty or 9 digits.
+func orgDigits(s string) (uint32, bool) {
+	if s == "" {
+		return 0, true
+	}
+	if len(s) != 9 {
+		return 0, false
+	}
+	var n uint32
+	for i := 0; i < 9; i++ {
+		d := s[i] - '0'
+		if d > 9 {
+			return 0, false
+		}
+		n = n*10 + uint32(d)
+	}
+	return n | 1<<31, true
 }

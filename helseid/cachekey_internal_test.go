@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -115,8 +116,15 @@ func TestSpecTableIsBounded(t *testing.T) {
 	}
 	interned := len(c.specs.interned)
 	c.specs.mu.Unlock()
+	byAddr := 0
+	for i := range c.specs.byAddr {
+		if c.specs.byAddr[i].Load() != nil {
+			byAddr++
+		}
+	}
 	assert.LessOrEqual(t, used, specSlots)
-	assert.LessOrEqual(t, live, specSlots, "only the specs the table still holds are alive")
+	assert.LessOrEqual(t, byAddr, addrSlots)
+	assert.LessOrEqual(t, live, specSlots+addrSlots, "only the specs the tables still hold are alive")
 	assert.Less(t, interned, 2*(specSlots+500)+1, "dead interned specs are swept")
 
 	// A request too large for an entry is still served, validated on each call.
@@ -132,6 +140,11 @@ func TestSpecTableIsBounded(t *testing.T) {
 	for i := range c.specs.slots {
 		if e := c.specs.slots[i].Load(); e != nil {
 			assert.NotSame(t, spec, e.spec, "no entry keeps a request over specMaxBytes")
+		}
+	}
+	for i := range c.specs.byAddr {
+		if e := c.specs.byAddr[i].Load(); e != nil {
+			assert.NotSame(t, spec, e.spec, "no entry by address keeps a request over specMaxBytes")
 		}
 	}
 }
@@ -183,7 +196,10 @@ func TestSpecTableConcurrent(t *testing.T) {
 }
 
 // BenchmarkSpecHit is what client.Token adds to Source.Token on a warm table: finding the
-// request's spec again.
+// request's spec again. impl=by-address is a request of string literals, as the quick start
+// builds it (found by the addresses of its strings); impl=by-hash rotates through copies of
+// the request with strings of their own, more than the table by address holds, so that each is
+// found by the hash of its scopes.
 func BenchmarkSpecHit(b *testing.B) {
 	key, err := GenerateKey("ES256")
 	require.NoError(b, err)
@@ -192,10 +208,26 @@ func BenchmarkSpecHit(b *testing.B) {
 	b.Cleanup(func() { _ = c.Close() })
 	_, err = c.spec([]string{"nhn:kjernejournal/api"}, "", false)
 	require.NoError(b, err)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := c.spec([]string{"nhn:kjernejournal/api"}, "", false); err != nil {
-			b.Fatal(err)
+	b.Run("impl=by-address", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.spec([]string{"nhn:kjernejournal/api"}, "", false); err != nil {
+				b.Fatal(err)
+			}
 		}
+	})
+	copies := make([][]string, 4*addrSlots)
+	for i := range copies {
+		copies[i] = []string{strings.Clone("nhn:kjernejournal/api")}
 	}
+	b.Run("impl=by-hash", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := c.spec(copies[i%len(copies)], "", false); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
 }

@@ -337,22 +337,28 @@ func (c *Client) ClientCredentials(ctx context.Context, req ClientCredentialsReq
 //
 // A request is validated and put in canonical form (scopes sorted) once; later calls with
 // the same scopes in the same order and the same resource find that again without sorting or
-// allocating, so building req at the call, as in the package example, costs nothing extra on
-// a cache hit. A Source saves the lookup as well.
+// allocating, and without hashing them when they are the same strings (literals, or values
+// loaded once), so building req at the call, as in the package example, costs nothing extra
+// on a cache hit. A Source saves the lookup as well.
 func (c *Client) Token(ctx context.Context, req ClientCredentialsRequest) (*fapi.Token, error) {
 	spec, err := c.spec(req.Scopes, req.Resource, req.Bearer)
 	if err != nil {
 		return nil, err
 	}
-	return c.cachedToken(ctx, spec, req.Organization)
+	return c.cachedToken(ctx, spec, &req.Organization)
 }
 
-func (c *Client) cachedToken(ctx context.Context, spec *tokenSpec, fixed Organization) (*fapi.Token, error) {
-	org, err := c.organization(ctx, fixed)
-	if err != nil {
-		return nil, err
+func (c *Client) cachedToken(ctx context.Context, spec *tokenSpec, fixed *Organization) (*fapi.Token, error) {
+	key, ok := c.keyFor(ctx, spec, fixed)
+	if !ok {
+		// keyFor accepts every organisation organization accepts, so this is the error path:
+		// organization says what is wrong.
+		org, err := c.organization(ctx, *fixed)
+		if err != nil {
+			return nil, err
+		}
+		key = newTokenKey(spec, org)
 	}
-	key := newTokenKey(spec, org)
 	if c.observer != nil {
 		// The hit is reported here, with the organisation kept beside the token: rebuilding it
 		// from the key (which holds the numbers as integers) would cost an allocation per hit.

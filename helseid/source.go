@@ -41,7 +41,7 @@ func (c *Client) source(req ClientCredentialsRequest) (*Source, error) {
 
 // Token returns a cached token, as Client.Token does.
 func (s *Source) Token(ctx context.Context) (*fapi.Token, error) {
-	return s.client.cachedToken(ctx, s.spec, s.org)
+	return s.client.cachedToken(ctx, s.spec, &s.org)
 }
 
 // AccessToken returns the access token string (dpop.TokenSource).

@@ -40,7 +40,7 @@ func (s *tokenSource) Token() (*oauth2.Token, error) {
 	if s.err != nil {
 		return nil, s.err
 	}
-	tok, err := s.client.cachedToken(s.ctx, s.spec, s.org)
+	tok, err := s.client.cachedToken(s.ctx, s.spec, &s.org)
 	if err != nil {
 		return nil, err
 	}

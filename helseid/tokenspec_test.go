@@ -2,6 +2,13 @@ package helseid_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/helseid-go/sdk/helseid"
@@ -109,4 +116,91 @@ func TestTokenHitDoesNotAllocate(t *testing.T) {
 	assert.ErrorIs(t, err, helseid.ErrNoOrganization)
 	_, err = multi.client.Token(ctx, helseid.ClientCredentialsRequest{Scopes: []string{apiScope, writeScope}, Organization: helseid.Organization{Parent: "12345"}})
 	assert.ErrorIs(t, err, helseid.ErrInvalidOrganization)
+}
+
+// Many goroutines calling Token at once with requests that share strings (the same literals
+// in other orders, with and without a resource, bound and Bearer, for two organisations, on
+// the request or in the context), some with strings built anew on every call, each get a
+// token for exactly their request: its scopes, audience, organisation and binding.
+func TestTokenConcurrentRequestsGetTheirOwnTokens(t *testing.T) {
+	scopes := []string{apiScope, writeScope}
+	f := newFixture(t, helseidtest.Options{}, helseidtest.ClientRegistration{MultiTenant: true, Scopes: scopes, AllowBearer: true}, helseid.MultiTenant)
+	type want struct {
+		scopes []string
+		parent string
+		bearer bool
+	}
+	type request struct {
+		req helseid.ClientCredentialsRequest
+		ctx context.Context
+		want
+	}
+	ctx := context.Background()
+	inCtx := helseid.WithOrganization(ctx, helseid.Organization{Parent: specOtherParent})
+	parent := helseid.Organization{Parent: specParentOrg}
+	both := []string{apiScope, writeScope}
+	requests := []request{
+		{helseid.ClientCredentialsRequest{Scopes: []string{apiScope}, Organization: parent}, ctx, want{[]string{apiScope}, specParentOrg, false}},
+		{helseid.ClientCredentialsRequest{Scopes: []string{apiScope}}, inCtx, want{[]string{apiScope}, specOtherParent, false}},
+		{helseid.ClientCredentialsRequest{Scopes: []string{apiScope}, Organization: parent, Bearer: true}, ctx, want{[]string{apiScope}, specParentOrg, true}},
+		{helseid.ClientCredentialsRequest{Scopes: []string{apiScope}, Resource: "nhn:helseidtest-api", Organization: parent}, ctx, want{[]string{apiScope}, specParentOrg, false}},
+		{helseid.ClientCredentialsRequest{Scopes: []string{writeScope}, Organization: parent}, ctx, want{[]string{writeScope}, specParentOrg, false}},
+		{helseid.ClientCredentialsRequest{Scopes: []string{apiScope, writeScope}, Organization: parent}, ctx, want{both, specParentOrg, false}},
+		{helseid.ClientCredentialsRequest{Scopes: []string{writeScope, apiScope}}, inCtx, want{both, specOtherParent, false}},
+		{helseid.ClientCredentialsRequest{Scopes: []string{writeScope, apiScope}, Organization: parent, Bearer: true}, ctx, want{both, specParentOrg, true}},
+	}
+	var mu sync.Mutex
+	checked := map[string]want{} // access token -> the request it was checked against
+	check := func(tok string, w want) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if prev, ok := checked[tok]; ok {
+			if !reflect.DeepEqual(prev, w) {
+				return fmt.Errorf("one token for %+v and %+v", prev, w)
+			}
+			return nil
+		}
+		checked[tok] = w
+		var claims helseidtest.AccessTokenClaims
+		raw, err := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[1])
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(raw, &claims); err != nil {
+			return err
+		}
+		got := slices.Sorted(slices.Values(claims.Scope))
+		if !slices.Equal(got, w.scopes) || claims.OrgNrParent != w.parent || (claims.Confirmation.JKT == "") != w.bearer {
+			return fmt.Errorf("token with scopes %q, parent %q, cnf.jkt %q for %+v", got, claims.OrgNrParent, claims.Confirmation.JKT, w)
+		}
+		return nil
+	}
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				r := requests[(g+i)%len(requests)]
+				req := r.req
+				if (g+i)%3 == 0 { // strings of its own: found by hash, not by address
+					req.Scopes = make([]string, len(r.req.Scopes))
+					for j, s := range r.req.Scopes {
+						req.Scopes[j] = strings.Clone(s)
+					}
+					req.Resource = strings.Clone(r.req.Resource)
+				}
+				tok, err := f.client.Token(r.ctx, req)
+				if err == nil {
+					err = check(tok.AccessToken, r.want)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Len(t, checked, len(requests), "one token per distinct request")
 }
