@@ -155,7 +155,7 @@ func (a *AutoRotator) check(ctx context.Context) time.Duration {
 			return interval
 		}
 	}
-	rotated, err := a.Rotator.Rotate(ctx)
+	rotated, err := a.Rotator.rotateLocked(ctx)
 	if err != nil {
 		if rotated != nil {
 			a.setKeys(rotated)

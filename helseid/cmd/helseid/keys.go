@@ -80,6 +80,9 @@ func rotate(args []string, stdout, stderr io.Writer) error {
 	}
 	rot := &keystore.Rotator{Store: s.store, Authenticator: &keystore.TokenEndpoint{Config: s.cfg}, Registrar: reg, Algorithm: *alg}
 	keys, err := rot.Rotate(ctx)
+	if errors.Is(err, keystore.ErrLocked) {
+		return fmt.Errorf("a rotation is under way: another process holds %s.lock; the key file is unchanged", s.store.Path())
+	}
 	if err != nil {
 		return err
 	}

@@ -218,3 +218,22 @@ func TestVerify(t *testing.T) {
 		})
 	}
 }
+
+// rotate takes the key file's lock: while a service's rotation holds it, rotate fails with one
+// line and leaves the file alone.
+func TestRotateDuringAnotherRotation(t *testing.T) {
+	srv, path := server(t)
+	unlock, err := keystore.NewFileStore(path).TryLock(context.Background())
+	require.NoError(t, err)
+	defer unlock()
+	before, err := os.ReadFile(path)
+	require.NoError(t, err)
+	code, _, stderr := helseidCLI(t, "rotate", "-issuer", srv.Issuer(), "-client-id", clientID, "-key", path)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "a rotation is under way")
+	assert.Equal(t, 1, strings.Count(stderr, "\n"), "one line: %q", stderr)
+	after, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "the key file is untouched")
+	assert.Zero(t, srv.Stats().KeysRegistered)
+}
