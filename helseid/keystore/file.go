@@ -23,7 +23,9 @@ const maxFileSize = 256 << 10
 // FileStore keeps Keys in one JSON file of mode 0600: the current and pending keys as
 // private JWKs and the expiration. Every Save writes a temporary file in the same directory,
 // syncs it, renames it over the file and syncs the directory, so a crash or power loss leaves
-// the old file or the new one. Load also reads a file holding a single private JWK (as
+// the old file or the new one. The new file keeps the old one's owner and group (unix), so an
+// operator's `sudo helseid rotate` leaves the key readable by the service; a writer that may
+// not give it that owner (neither root nor the owner) gets an error and changes nothing. Load also reads a file holding a single private JWK (as
 // helseid.Key.PrivateJWK writes it) as the current key, so an existing key file can be used
 // as it is; the first Save rewrites it in the store's format.
 //
@@ -33,6 +35,11 @@ const maxFileSize = 256 << 10
 type FileStore struct {
 	path string
 	mu   sync.Mutex // serialises Saves of this process
+
+	// Test hooks (unix): the owner of the file a Save replaces, and the chown of its
+	// replacement; nil means the file's own and (*os.File).Chown.
+	ownerOf func(fs.FileInfo) (uid, gid int, ok bool)
+	chown   func(f *os.File, uid, gid int) error
 }
 
 // NewFileStore returns a store kept at path. It touches nothing until Load or Save.
@@ -136,12 +143,12 @@ func (s *FileStore) Save(ctx context.Context, keys *Keys) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return writeAtomic(s.path, append(data, '\n'))
+	return s.writeAtomic(s.path, append(data, '\n'))
 }
 
-// writeAtomic replaces path with data: temporary file (0600) in the same directory, fsync,
-// rename, directory fsync.
-func writeAtomic(path string, data []byte) (err error) {
+// writeAtomic replaces path with data: temporary file (0600, the replaced file's owner) in the
+// same directory, fsync, rename, directory fsync.
+func (s *FileStore) writeAtomic(path string, data []byte) (err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
@@ -155,6 +162,9 @@ func writeAtomic(path string, data []byte) (err error) {
 	}()
 	if err = tmp.Chmod(0o600); err != nil {
 		return fmt.Errorf("keystore: %w", err)
+	}
+	if err = s.keepOwner(tmp, path); err != nil {
+		return err
 	}
 	if _, err = tmp.Write(data); err != nil {
 		return fmt.Errorf("keystore: write %s: %w", tmp.Name(), err)

@@ -1,0 +1,97 @@
+//go:build unix
+
+package keystore_test
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/helseid-go/sdk/helseid/keystore"
+)
+
+// A Save replacing the key file gives the new file the old one's owner and group, or, when
+// the writer may not, refuses and leaves the file as it was.
+func TestFileStoreSaveKeepsTheOwner(t *testing.T) {
+	ctx := context.Background()
+	const serviceUID, serviceGID = 4242, 4343
+	type chowned struct{ uid, gid int }
+	cases := []struct {
+		name     string
+		owner    func(fs.FileInfo) (int, int, bool) // nil: the file's real owner (ours)
+		chownErr error
+		wantErr  string
+		want     []chowned
+	}{
+		{name: "same owner: no chown"},
+		{name: "another owner is kept",
+			owner: func(fs.FileInfo) (int, int, bool) { return serviceUID, serviceGID, true },
+			want:  []chowned{{serviceUID, serviceGID}}},
+		{name: "not permitted: refused",
+			owner:    func(fs.FileInfo) (int, int, bool) { return serviceUID, serviceGID, true },
+			chownErr: &os.PathError{Op: "chown", Path: "tmp", Err: syscall.EPERM},
+			wantErr:  "belongs to uid 4242 gid 4343",
+			want:     []chowned{{serviceUID, serviceGID}}},
+		{name: "other chown failure",
+			owner:    func(fs.FileInfo) (int, int, bool) { return serviceUID, serviceGID, true },
+			chownErr: &os.PathError{Op: "chown", Path: "tmp", Err: syscall.EIO},
+			wantErr:  "keep the owner of",
+			want:     []chowned{{serviceUID, serviceGID}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "key.json")
+			first := generate(t, "ES256")
+			require.NoError(t, keystore.NewFileStore(path).Save(ctx, &keystore.Keys{Current: first}))
+			before, err := os.ReadFile(path)
+			require.NoError(t, err)
+
+			store := keystore.NewFileStore(path)
+			var got []chowned
+			keystore.SetOwnerHooks(store, tc.owner, func(_ *os.File, uid, gid int) error {
+				got = append(got, chowned{uid, gid})
+				return tc.chownErr
+			})
+			err = store.Save(ctx, &keystore.Keys{Current: generate(t, "ES256")})
+			assert.Equal(t, tc.want, got)
+			entries, rerr := os.ReadDir(dir)
+			require.NoError(t, rerr)
+			assert.Len(t, entries, 1, "no temporary file is left behind")
+			if tc.wantErr == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.wantErr)
+			after, rerr := os.ReadFile(path)
+			require.NoError(t, rerr)
+			assert.Equal(t, before, after, "the key file is unchanged")
+		})
+	}
+}
+
+// The real thing, where the test may own a file as another user: root rotating a service's
+// key file leaves it the service's.
+func TestFileStoreSaveAsRootKeepsTheServicesOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root can hand a file to another user; TestFileStoreSaveKeepsTheOwner covers the logic")
+	}
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "key.json")
+	store := keystore.NewFileStore(path)
+	require.NoError(t, store.Save(ctx, &keystore.Keys{Current: generate(t, "ES256")}))
+	require.NoError(t, os.Chown(path, 4242, 4343))
+	require.NoError(t, store.Save(ctx, &keystore.Keys{Current: generate(t, "ES256")}))
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	st := fi.Sys().(*syscall.Stat_t)
+	assert.Equal(t, []uint32{4242, 4343}, []uint32{st.Uid, st.Gid})
+	assertPrivateFile(t, path)
+}
