@@ -27,7 +27,10 @@ const maxFileSize = 256 << 10
 // operator's `sudo helseid rotate` leaves the key readable by the service; a writer that may
 // not give it that owner (neither root nor the owner) gets an error and changes nothing. Load also reads a file holding a single private JWK (as
 // helseid.Key.PrivateJWK writes it) as the current key, so an existing key file can be used
-// as it is; the first Save rewrites it in the store's format.
+// as it is; the first Save rewrites it in the store's format. On unix, Load refuses a key file
+// that its group or others may read or write (as ssh does): chmod 600 it. A path that is a
+// symbolic link stays one: Save writes beside the link's target and renames over the target,
+// and the rotation lock is taken next to the target too.
 //
 // A FileStore holds keys that can be exported (helseid.Key.PrivateJWK); the file is the
 // secret, so keep it on a disk only the service can read. It is safe for concurrent use
@@ -68,6 +71,13 @@ func (s *FileStore) Load(ctx context.Context) (*Keys, error) {
 		return nil, fmt.Errorf("keystore: %w", err)
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("keystore: %w", err)
+	}
+	if err := checkPrivate(s.path, fi); err != nil {
+		return nil, err
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("keystore: read %s: %w", s.path, err)
@@ -143,7 +153,24 @@ func (s *FileStore) Save(ctx context.Context, keys *Keys) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.writeAtomic(s.path, append(data, '\n'))
+	path, err := s.target()
+	if err != nil {
+		return err
+	}
+	return s.writeAtomic(path, append(data, '\n'))
+}
+
+// target is the file a Save replaces: path, or the file it links to, so that a symlinked key
+// file (a secret mounted by a deployment tool, say) stays a link and its target gets the keys.
+func (s *FileStore) target() (string, error) {
+	path, err := filepath.EvalSymlinks(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s.path, nil // a first Save
+	}
+	if err != nil {
+		return "", fmt.Errorf("keystore: %w", err)
+	}
+	return path, nil
 }
 
 // writeAtomic replaces path with data: temporary file (0600, the replaced file's owner) in the

@@ -57,3 +57,12 @@ func fileOwner(fi fs.FileInfo) (uid, gid int, ok bool) {
 	}
 	return int(st.Uid), int(st.Gid), true
 }
+
+// checkPrivate refuses a key file its group or others may read or write: the private key may
+// already have leaked, and an operator should know (ssh refuses such a key the same way).
+func checkPrivate(path string, fi fs.FileInfo) error {
+	if mode := fi.Mode().Perm(); mode&0o077 != 0 {
+		return fmt.Errorf("keystore: %s holds a private key but has mode %04o, open to its group or others: chmod 600 %s (and replace the key if others may have read it)", path, mode, path)
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ package keystore_test
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -94,4 +95,84 @@ func TestFileStoreSaveAsRootKeepsTheServicesOwner(t *testing.T) {
 	st := fi.Sys().(*syscall.Stat_t)
 	assert.Equal(t, []uint32{4242, 4343}, []uint32{st.Uid, st.Gid})
 	assertPrivateFile(t, path)
+}
+
+// Load refuses a private key file its group or others may read or write, as ssh does, and
+// says how to fix it; the mode of a key file is never a silent matter.
+func TestFileStoreLoadRefusesAnOpenKeyFile(t *testing.T) {
+	key := generate(t, "ES256")
+	bare, err := key.PrivateJWK()
+	require.NoError(t, err)
+	cases := []struct {
+		mode os.FileMode
+		ok   bool
+	}{
+		{0o600, true},
+		{0o400, true},
+		{0o700, true},
+		{0o640, false},
+		{0o644, false},
+		{0o604, false},
+		{0o620, false},
+		{0o602, false},
+		{0o660, false},
+		{0o666, false},
+	}
+	for _, tc := range cases {
+		for _, format := range []string{"store", "bare jwk"} {
+			t.Run(fmt.Sprintf("%04o %s", tc.mode, format), func(t *testing.T) {
+				path := filepath.Join(t.TempDir(), "key.json")
+				if format == "bare jwk" {
+					require.NoError(t, os.WriteFile(path, bare, 0o600))
+				} else {
+					require.NoError(t, keystore.NewFileStore(path).Save(context.Background(), &keystore.Keys{Current: key}))
+				}
+				require.NoError(t, os.Chmod(path, tc.mode))
+				got, err := keystore.NewFileStore(path).Load(context.Background())
+				if tc.ok {
+					require.NoError(t, err)
+					assert.Equal(t, key.KeyID(), got.Current.KeyID())
+					return
+				}
+				require.Error(t, err)
+				assert.Nil(t, got)
+				assert.Contains(t, err.Error(), fmt.Sprintf("mode %04o", tc.mode))
+				assert.Contains(t, err.Error(), "chmod 600 "+path)
+				assert.NotContains(t, err.Error(), `"d"`, "no key in the error")
+			})
+		}
+	}
+}
+
+// A key file that is a symlink (a mounted secret) stays one: Save replaces the link's target,
+// and the lock is the target's, whichever link a process reaches it by.
+func TestFileStoreWritesThroughASymlink(t *testing.T) {
+	ctx := context.Background()
+	secrets, config := t.TempDir(), t.TempDir()
+	target := filepath.Join(secrets, "key.json")
+	link := filepath.Join(config, "helseid-key.json")
+	first, second := generate(t, "ES256"), generate(t, "ES256")
+	require.NoError(t, keystore.NewFileStore(target).Save(ctx, &keystore.Keys{Current: first}))
+	require.NoError(t, os.Symlink(target, link))
+
+	viaLink := keystore.NewFileStore(link)
+	require.NoError(t, viaLink.Save(ctx, &keystore.Keys{Current: second}))
+	fi, err := os.Lstat(link)
+	require.NoError(t, err)
+	assert.Equal(t, os.ModeSymlink, fi.Mode().Type(), "the link stays a link")
+	got, err := keystore.NewFileStore(target).Load(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, second.KeyID(), got.Current.KeyID(), "the target holds the new key")
+	assertPrivateFile(t, target)
+	for _, dir := range []string{secrets, config} {
+		entries, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		assert.Len(t, entries, 1, "nothing else in %s", dir)
+	}
+
+	unlock, err := viaLink.TryLock(ctx)
+	require.NoError(t, err)
+	_, err = keystore.NewFileStore(target).TryLock(ctx)
+	assert.ErrorIs(t, err, keystore.ErrLocked, "the link's lock is the target's")
+	unlock()
 }
