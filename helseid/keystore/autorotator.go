@@ -48,8 +48,9 @@ type AutoRotator struct {
 	// every failure.
 	WarnBefore time.Duration
 	// FleetDelay is waited between storing the pending key and registering it, so that every
-	// Watcher of the fleet has read it before HelseID may drop the old key: set it to the
-	// Watchers' Interval. Zero means no wait (one process).
+	// Watcher of the fleet has read it before HelseID may drop the old key: set it to at
+	// least 1.5 × the Watchers' Interval (a Watcher reads once per Interval, and its read or
+	// a slow Save may straddle the moment). Zero means no wait (one process).
 	FleetDelay time.Duration
 	// Now is the clock that times the key's lifetime; nil means time.Now.
 	Now func() time.Time

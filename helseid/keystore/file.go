@@ -23,7 +23,8 @@ const maxFileSize = 256 << 10
 // FileStore keeps Keys in one JSON file of mode 0600: the current and pending keys as
 // private JWKs and the expiration. Every Save writes a temporary file in the same directory,
 // syncs it, renames it over the file and syncs the directory, so a crash or power loss leaves
-// the old file or the new one. The new file keeps the old one's owner and group (unix), so an
+// the old file or the new one, and refuses (ErrStale) keys whose Generation is not the file's,
+// so a writer that loaded before another's Save cannot overwrite it. The new file keeps the old one's owner and group (unix), so an
 // operator's `sudo helseid rotate` leaves the key readable by the service; a writer that may
 // not give it that owner (neither root nor the owner) gets an error and changes nothing. Load also reads a file holding a single private JWK (as
 // helseid.Key.PrivateJWK writes it) as the current key, so an existing key file can be used
@@ -53,9 +54,10 @@ func (s *FileStore) Path() string { return s.path }
 
 // fileKeys is the file's format.
 type fileKeys struct {
-	Current json.RawMessage `json:"current"`
-	Expires *time.Time      `json:"expires,omitempty"`
-	Pending json.RawMessage `json:"pending,omitempty"`
+	Current    json.RawMessage `json:"current"`
+	Expires    *time.Time      `json:"expires,omitempty"`
+	Pending    json.RawMessage `json:"pending,omitempty"`
+	Generation uint64          `json:"generation,omitempty"`
 }
 
 // Load reads the file.
@@ -107,7 +109,7 @@ func parseFile(path string, data []byte) (*Keys, error) {
 	if len(fk.Current) == 0 {
 		return nil, fmt.Errorf("keystore: %s has no current key", path)
 	}
-	keys := &Keys{}
+	keys := &Keys{Generation: fk.Generation}
 	var err error
 	if keys.Current, err = helseid.ParseJWK(fk.Current, ""); err != nil {
 		return nil, fmt.Errorf("keystore: %s: current key: %w", path, err)
@@ -147,6 +149,7 @@ func (s *FileStore) Save(ctx context.Context, keys *Keys) error {
 		exp := keys.Expires.UTC()
 		fk.Expires = &exp
 	}
+	fk.Generation = keys.Generation + 1
 	data, err := json.MarshalIndent(fk, "", "  ")
 	if err != nil {
 		return fmt.Errorf("keystore: encode keys: %w", err)
@@ -157,7 +160,28 @@ func (s *FileStore) Save(ctx context.Context, keys *Keys) error {
 	if err != nil {
 		return err
 	}
+	if stored := storedGeneration(path); stored != keys.Generation {
+		return fmt.Errorf("%w: %s is at generation %d, these keys derive from %d", ErrStale, s.path, stored, keys.Generation)
+	}
 	return s.writeAtomic(path, append(data, '\n'))
+}
+
+// storedGeneration returns the generation of the file at path: 0 when there is none, or it
+// keeps none (a bare JWK, a file from before generations) or cannot be read (a Save may
+// repair it). Between processes the check is exact under the rotation lock, which Rotator
+// holds for every Save.
+func storedGeneration(path string) uint64 {
+	data, err := os.ReadFile(path)
+	if err != nil || len(data) > maxFileSize {
+		return 0
+	}
+	var fk struct {
+		Generation uint64 `json:"generation"`
+	}
+	if json.Unmarshal(data, &fk) != nil {
+		return 0
+	}
+	return fk.Generation
 }
 
 // target is the file a Save replaces: path, or the file it links to, so that a symlinked key

@@ -60,7 +60,7 @@ func TestFileStoreSaveKeepsTheOwner(t *testing.T) {
 				got = append(got, chowned{uid, gid})
 				return tc.chownErr
 			})
-			err = store.Save(ctx, &keystore.Keys{Current: generate(t, "ES256")})
+			err = store.Save(ctx, &keystore.Keys{Current: generate(t, "ES256"), Generation: 1})
 			assert.Equal(t, tc.want, got)
 			entries, rerr := os.ReadDir(dir)
 			require.NoError(t, rerr)
@@ -89,7 +89,7 @@ func TestFileStoreSaveAsRootKeepsTheServicesOwner(t *testing.T) {
 	store := keystore.NewFileStore(path)
 	require.NoError(t, store.Save(ctx, &keystore.Keys{Current: generate(t, "ES256")}))
 	require.NoError(t, os.Chown(path, 4242, 4343))
-	require.NoError(t, store.Save(ctx, &keystore.Keys{Current: generate(t, "ES256")}))
+	require.NoError(t, store.Save(ctx, &keystore.Keys{Current: generate(t, "ES256"), Generation: 1}))
 	fi, err := os.Stat(path)
 	require.NoError(t, err)
 	st := fi.Sys().(*syscall.Stat_t)
@@ -156,7 +156,7 @@ func TestFileStoreWritesThroughASymlink(t *testing.T) {
 	require.NoError(t, os.Symlink(target, link))
 
 	viaLink := keystore.NewFileStore(link)
-	require.NoError(t, viaLink.Save(ctx, &keystore.Keys{Current: second}))
+	require.NoError(t, viaLink.Save(ctx, &keystore.Keys{Current: second, Generation: 1}))
 	fi, err := os.Lstat(link)
 	require.NoError(t, err)
 	assert.Equal(t, os.ModeSymlink, fi.Mode().Type(), "the link stays a link")

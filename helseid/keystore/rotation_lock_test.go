@@ -11,6 +11,7 @@ import (
 
 	"github.com/helseid-go/sdk/helseid"
 	"github.com/helseid-go/sdk/helseid/keystore"
+	"github.com/helseid-go/sdk/helseid/selfservice"
 )
 
 // pausingAuthenticator tries keys at HelseID and, once it has tried two (a Resolve that found
@@ -115,4 +116,51 @@ func TestRotateRefusesWhileAnotherProcessRotates(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, registered)
 	assert.NotEqual(t, current.KeyID(), rotated.Current.KeyID())
+}
+
+// storeOnly hides a store's lock, as a lock that expired under a slow holder would.
+type storeOnly struct{ keystore.Store }
+
+// Without the lock, the generation still stops the replica's stale save: it derives from the
+// record holding the pending key, which the promotion replaced.
+func TestResolveCannotOverwriteANewerRotation(t *testing.T) {
+	ctx := context.Background()
+	srv, current := newServer(t)
+	cfg := helseid.Config{Issuer: srv.Issuer(), ClientID: clientID, HTTPClient: srv.Client()}
+	path := writeKeys(t, current, time.Time{})
+	m := newMember(t, srv, path, cfg)
+	ss, err := selfservice.NewClient(selfservice.Config{BaseURL: srv.SelfServiceURL(), Client: m.client})
+	require.NoError(t, err)
+	rot := &keystore.Rotator{Store: storeOnly{m.store}, Authenticator: tokenEndpoint(srv), Registrar: ss,
+		BeforeRegister: func(_ context.Context, keys *keystore.Keys) error {
+			return m.client.SetKeys(keys.Current, keys.Pending)
+		}}
+
+	promoted := make(chan struct{})
+	replicaDone := make(chan struct{})
+	auth := &pausingAuthenticator{inner: tokenEndpoint(srv), decided: make(chan struct{}), resume: promoted}
+	replica := &keystore.Rotator{Store: storeOnly{keystore.NewFileStore(path)}, Authenticator: auth}
+	var replicaErr error
+	keystore.SetStepHook(rot, func(step string) {
+		switch step {
+		case "pending-stored":
+			go func() {
+				defer close(replicaDone)
+				_, replicaErr = replica.Resolve(ctx)
+			}()
+			<-auth.decided // refused the pending key, accepted the current one
+		case "promoted":
+			close(promoted)
+			<-replicaDone
+		}
+	})
+	rotated, err := rot.Rotate(ctx)
+	require.NoError(t, err)
+	require.ErrorIs(t, replicaErr, keystore.ErrStale)
+
+	stored, err := keystore.NewFileStore(path).Load(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, rotated.Current.KeyID(), stored.Current.KeyID(), "the promotion is not overwritten")
+	assert.Equal(t, rotated.Generation, stored.Generation)
+	assert.NoError(t, tryKey(t, srv, stored.Current))
 }

@@ -124,10 +124,11 @@ func (r *Rotator) resolve(ctx context.Context) (*Keys, error) {
 	switch {
 	case err == nil:
 		// Registered, and its answer lost: HelseID may already refuse the current key.
-		promoted := &Keys{Current: keys.Pending}
+		promoted := &Keys{Current: keys.Pending, Generation: keys.Generation}
 		if err := r.Store.Save(context.WithoutCancel(ctx), promoted); err != nil {
 			return keys, fmt.Errorf("keystore: promote the pending key: %w", err)
 		}
+		promoted.Generation++
 		return promoted, nil
 	case !errors.Is(err, helseid.ErrInvalidClient):
 		return keys, fmt.Errorf("%w: trying it at the token endpoint: %w", ErrPendingUnresolved, err)
@@ -137,10 +138,11 @@ func (r *Rotator) resolve(ctx context.Context) (*Keys, error) {
 	if err := r.Authenticator.Authenticate(ctx, keys.Current); err != nil {
 		return keys, fmt.Errorf("%w: HelseID refuses the pending key, and trying the current key failed: %w", ErrPendingUnresolved, err)
 	}
-	kept := &Keys{Current: keys.Current, Expires: keys.Expires}
+	kept := &Keys{Current: keys.Current, Expires: keys.Expires, Generation: keys.Generation}
 	if err := r.Store.Save(ctx, kept); err != nil {
 		return keys, fmt.Errorf("keystore: drop the refused pending key: %w", err)
 	}
+	kept.Generation++
 	return kept, nil
 }
 
@@ -198,10 +200,11 @@ func (r *Rotator) rotate(ctx context.Context) (*Keys, error) {
 		return keys, fmt.Errorf("keystore: %w", err)
 	}
 	r.step(stepGenerated)
-	pending := &Keys{Current: keys.Current, Expires: keys.Expires, Pending: next}
+	pending := &Keys{Current: keys.Current, Expires: keys.Expires, Pending: next, Generation: keys.Generation}
 	if err := r.Store.Save(ctx, pending); err != nil {
 		return keys, fmt.Errorf("keystore: store the new key as pending: %w", err)
 	}
+	pending.Generation++
 	r.step(stepPendingStored)
 	if r.BeforeRegister != nil {
 		if err := r.BeforeRegister(ctx, pending); err != nil {
@@ -213,10 +216,11 @@ func (r *Rotator) rotate(ctx context.Context) (*Keys, error) {
 		return pending, fmt.Errorf("keystore: register the new key (kept as pending): %w", err)
 	}
 	r.step(stepRegistered)
-	promoted := &Keys{Current: next, Expires: expires}
+	promoted := &Keys{Current: next, Expires: expires, Generation: pending.Generation}
 	if err := r.Store.Save(context.WithoutCancel(ctx), promoted); err != nil {
 		return pending, fmt.Errorf("keystore: promote the registered key (kept as pending; Resolve promotes it): %w", err)
 	}
+	promoted.Generation++
 	r.step(stepPromoted)
 	return promoted, nil
 }
