@@ -19,3 +19,6 @@ func RenewAt(a *AutoRotator, kid string, expires time.Time) time.Time {
 func SetOwnerHooks(s *FileStore, ownerOf func(fs.FileInfo) (uid, gid int, ok bool), chown func(f *os.File, uid, gid int) error) {
 	s.ownerOf, s.chown = ownerOf, chown
 }
+
+// TryLockFile is the lock file of platforms without flock(2), here for every platform's tests.
+func TryLockFile(path string, stale time.Duration) (func(), error) { return tryLockFile(path, stale) }
