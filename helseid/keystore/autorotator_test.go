@@ -329,7 +329,7 @@ func TestAutoRotatorFailureCountResetsWhenNothingIsDue(t *testing.T) {
 				return time.Time{}, errNetwork
 			}),
 		},
-		RenewBefore: 7 * 24 * time.Hour, CheckInterval: time.Millisecond,
+		RenewBefore: 7 * 24 * time.Hour, CheckInterval: 5 * time.Millisecond,
 		MinBackoff: time.Millisecond, MaxBackoff: time.Hour,
 		OnEvent: ev.on,
 	}
