@@ -7,8 +7,8 @@
 //	go run ./examples/keyrotation
 //
 // In production the key lives months; keep the AutoRotator's defaults (renew 14 days before
-// expiry), point a Watcher of every replica at the same store, and set FleetDelay to the
-// Watchers' Interval.
+// expiry), point a Watcher of every replica at the same store, and set FleetDelay to at
+// least 1.5 × the Watchers' Interval.
 package main
 
 import (

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/helseid-go/sdk/helseid"
@@ -59,7 +60,11 @@ type KeyStoreConfig struct {
 //
 // The value is "<prefix>{<name>}:keys", sealed with AES-256-GCM under KeyStoreConfig.Key with
 // that Redis key name as associated data: Redis holds no private key in clear, and a value
-// copied to another name (another client's) does not open. The lock is
+// copied to another name (another client's) does not open. The sealed record carries its
+// generation (keystore.Keys.Generation): Save is a compare-and-set on it, and a KeyStore never
+// goes back to a lower one than it has read, so an older value written back by someone
+// without the sealing key is refused (keystore.ErrRollback), not taken up. (A process that
+// starts after such a write cannot tell; the lock's holder's next Save then fails as stale.) The lock is
 // "<prefix>{<name>}:lock", taken with SET NX PX and released only by its holder; both keys
 // share a Redis Cluster slot.
 type KeyStore struct {
@@ -69,6 +74,7 @@ type KeyStore struct {
 	lockKey string
 	lockTTL time.Duration
 	timeout time.Duration
+	highest atomic.Uint64 // the highest generation this store has read or written
 }
 
 var (
@@ -108,14 +114,17 @@ func NewKeyStore(cfg KeyStoreConfig) (*KeyStore, error) {
 
 // storedKeys is the sealed value's format.
 type storedKeys struct {
-	Current json.RawMessage `json:"current"`
-	Expires *time.Time      `json:"expires,omitempty"`
-	Pending json.RawMessage `json:"pending,omitempty"`
+	Current    json.RawMessage `json:"current"`
+	Expires    *time.Time      `json:"expires,omitempty"`
+	Pending    json.RawMessage `json:"pending,omitempty"`
+	Generation uint64          `json:"generation,omitempty"`
 }
 
 // Load implements keystore.Store. A value that does not open (changed, or copied from another
 // name) is an error, not an absence: the caller must not generate a key over it. A value sealed
-// under a key the store was not given is ErrUnknownSealKey.
+// under a key the store was not given is ErrUnknownSealKey. A value of a lower generation than
+// this store has read or written is an older record put back (by a writer without the sealing
+// key, replaying a copy): an error matching keystore.ErrRollback.
 func (s *KeyStore) Load(ctx context.Context) (*keystore.Keys, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -126,18 +135,18 @@ func (s *KeyStore) Load(ctx context.Context) (*keystore.Keys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("helseidredis: load keys: %w", err)
 	}
-	plain, err := s.sealer.Open(sealed, []byte(s.keysKey))
+	sk, err := s.open(sealed)
 	if err != nil {
 		if uk := unknownSealKey(err); uk != nil {
 			err = uk
 		}
-		return nil, fmt.Errorf("helseidredis: load keys: %s: %w", s.keysKey, err)
+		return nil, fmt.Errorf("helseidredis: load keys: %w", err)
 	}
-	var sk storedKeys
-	if err := json.Unmarshal(plain, &sk); err != nil || len(sk.Current) == 0 {
-		return nil, fmt.Errorf("helseidredis: load keys: %s: malformed value", s.keysKey)
+	if highest := s.highest.Load(); sk.Generation < highest {
+		return nil, fmt.Errorf("helseidredis: load keys: %s: %w: generation %d after %d", s.keysKey, keystore.ErrRollback, sk.Generation, highest)
 	}
-	keys := &keystore.Keys{}
+	s.raise(sk.Generation)
+	keys := &keystore.Keys{Generation: sk.Generation}
 	if keys.Current, err = helseid.ParseJWK(sk.Current, ""); err != nil {
 		return nil, fmt.Errorf("helseidredis: load keys: current key: %w", err)
 	}
@@ -152,7 +161,34 @@ func (s *KeyStore) Load(ctx context.Context) (*keystore.Keys, error) {
 	return keys, nil
 }
 
-// Save implements keystore.Store with one SET of the sealed keys, which never expire.
+// open unseals and decodes a stored value.
+func (s *KeyStore) open(sealed []byte) (*storedKeys, error) {
+	plain, err := s.sealer.Open(sealed, []byte(s.keysKey))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.keysKey, err)
+	}
+	defer clear(plain)
+	var sk storedKeys
+	if err := json.Unmarshal(plain, &sk); err != nil || len(sk.Current) == 0 {
+		return nil, fmt.Errorf("%s: malformed value", s.keysKey)
+	}
+	return &sk, nil
+}
+
+// raise records gen as seen, unless a higher one was.
+func (s *KeyStore) raise(gen uint64) {
+	for {
+		h := s.highest.Load()
+		if gen <= h || s.highest.CompareAndSwap(h, gen) {
+			return
+		}
+	}
+}
+
+// Save implements keystore.Store: a compare-and-set (WATCH, MULTI, SET) of the sealed keys,
+// which never expire, at generation keys.Generation+1. It refuses with keystore.ErrStale
+// when the stored value's generation is not keys.Generation, or the value changes while it
+// checks, and refuses to overwrite a value that does not open.
 func (s *KeyStore) Save(ctx context.Context, keys *keystore.Keys) error {
 	if keys == nil || keys.Current == nil {
 		return errors.New("helseidredis: no current key to save")
@@ -173,6 +209,7 @@ func (s *KeyStore) Save(ctx context.Context, keys *keystore.Keys) error {
 		exp := keys.Expires.UTC()
 		sk.Expires = &exp
 	}
+	sk.Generation = keys.Generation + 1
 	plain, err := json.Marshal(sk)
 	if err != nil {
 		return fmt.Errorf("helseidredis: save keys: encode: %w", err)
@@ -181,9 +218,36 @@ func (s *KeyStore) Save(ctx context.Context, keys *keystore.Keys) error {
 	clear(plain)
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	if err := s.rdb.Set(ctx, s.keysKey, sealed, 0).Err(); err != nil {
+	err = s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+		stored := uint64(0)
+		old, err := tx.Get(ctx, s.keysKey).Bytes()
+		switch {
+		case errors.Is(err, redis.Nil):
+		case err != nil:
+			return err
+		default:
+			sk, err := s.open(old)
+			if err != nil {
+				return fmt.Errorf("the stored value: %w", err)
+			}
+			stored = sk.Generation
+		}
+		if stored != keys.Generation {
+			return fmt.Errorf("%w: %s is at generation %d, these keys derive from %d", keystore.ErrStale, s.keysKey, stored, keys.Generation)
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, s.keysKey, sealed, 0)
+			return nil
+		})
+		return err
+	}, s.keysKey)
+	if errors.Is(err, redis.TxFailedErr) {
+		err = fmt.Errorf("%w: %s changed while saving", keystore.ErrStale, s.keysKey)
+	}
+	if err != nil {
 		return fmt.Errorf("helseidredis: save keys: %w", err)
 	}
+	s.raise(sk.Generation)
 	return nil
 }
 

@@ -59,7 +59,9 @@ func ExampleNewKeyStore() {
 		return
 	}
 	defer w.Close()
-	auto := &keystore.AutoRotator{Rotator: rot, Client: client, FleetDelay: w.Interval}
+	// FleetDelay of 1.5 Watcher Intervals: every replica reads the pending key before HelseID
+	// may drop the old one, even one whose read straddles the moment it was stored.
+	auto := &keystore.AutoRotator{Rotator: rot, Client: client, FleetDelay: w.Interval * 3 / 2}
 	if err := auto.Start(ctx); err != nil {
 		slog.Error("rotate the key", "err", err)
 		return

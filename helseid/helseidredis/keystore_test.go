@@ -71,7 +71,7 @@ func TestKeyStoreRoundTrip(t *testing.T) {
 	// A second store on the same name (another process) reads what the first saved, and its
 	// Save replaces the pending key and the unknown expiry too.
 	other := newKeyStore(t, helseidredis.KeyStoreConfig{Redis: rdb, Key: sealKey, Name: "client-a"})
-	require.NoError(t, other.Save(ctx, &keystore.Keys{Current: pending}))
+	require.NoError(t, other.Save(ctx, &keystore.Keys{Current: pending, Generation: got.Generation}))
 	got, err = s.Load(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, pending.KeyID(), got.Current.KeyID())
@@ -380,4 +380,92 @@ func nextEvent(t *testing.T, ch chan keystore.Event, kind keystore.EventKind) ke
 			require.FailNow(t, "no event", "waiting for %s", kind)
 		}
 	}
+}
+
+// The sealed record carries its generation: Save is a compare-and-set on it, and an older
+// value written back by someone without the sealing key (a copy replayed) is refused by a
+// store that has seen a newer one, and makes the next Save of a store that has not stale.
+func TestKeyStoreGenerations(t *testing.T) {
+	ctx := context.Background()
+	rdb, sealKey := keyRedis(t)
+	cfg := helseidredis.KeyStoreConfig{Redis: rdb, Key: sealKey, Name: "client-a"}
+	s := newKeyStore(t, cfg)
+	first, second := genKey(t, "ES256"), genKey(t, "ES256")
+	require.NoError(t, s.Save(ctx, &keystore.Keys{Current: first}))
+	got, err := s.Load(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), got.Generation)
+	old, err := rdb.Get(ctx, helseidredis.DefaultKeyPrefix+"{client-a}:keys").Bytes()
+	require.NoError(t, err)
+
+	require.ErrorIs(t, s.Save(ctx, &keystore.Keys{Current: second}), keystore.ErrStale, "derived from the empty store")
+	require.NoError(t, s.Save(ctx, &keystore.Keys{Current: second, Generation: 1}))
+	require.ErrorIs(t, newKeyStore(t, cfg).Save(ctx, &keystore.Keys{Current: first, Generation: 1}), keystore.ErrStale,
+		"a writer that loaded generation 1 cannot overwrite generation 2")
+	got, err = s.Load(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, second.KeyID(), got.Current.KeyID())
+	assert.Equal(t, uint64(2), got.Generation)
+
+	require.NoError(t, rdb.Set(ctx, helseidredis.DefaultKeyPrefix+"{client-a}:keys", old, 0).Err()) // replayed
+	_, err = s.Load(ctx)
+	require.ErrorIs(t, err, keystore.ErrRollback)
+	assert.NotContains(t, err.Error(), `"d"`)
+	fresh, err := newKeyStore(t, cfg).Load(ctx)
+	require.NoError(t, err, "a store that never saw generation 2 cannot tell")
+	assert.Equal(t, first.KeyID(), fresh.Current.KeyID())
+	require.ErrorIs(t, s.Save(ctx, &keystore.Keys{Current: genKey(t, "ES256"), Generation: 2}), keystore.ErrStale,
+		"the holder's next save finds the replayed record")
+
+	require.NoError(t, rdb.Set(ctx, helseidredis.DefaultKeyPrefix+"{client-a}:keys", "garbage", 0).Err())
+	err = s.Save(ctx, &keystore.Keys{Current: first, Generation: 0})
+	require.Error(t, err, "a value that does not open is not overwritten")
+	assert.NotErrorIs(t, err, keystore.ErrStale)
+}
+
+// A Watcher on the Redis store keeps its client on the newer keys when an older record is
+// written back.
+func TestKeyStoreWatcherIgnoresARollback(t *testing.T) {
+	ctx := context.Background()
+	rdb, sealKey := keyRedis(t)
+	cfg := helseidredis.KeyStoreConfig{Redis: rdb, Key: sealKey, Name: "client-a"}
+	writer := newKeyStore(t, cfg)
+	first, second := genKey(t, "ES256"), genKey(t, "ES256")
+	require.NoError(t, writer.Save(ctx, &keystore.Keys{Current: first}))
+	old, err := rdb.Get(ctx, helseidredis.DefaultKeyPrefix+"{client-a}:keys").Bytes()
+	require.NoError(t, err)
+	require.NoError(t, writer.Save(ctx, &keystore.Keys{Current: second, Generation: 1}))
+
+	ks := &recordingSetter{kids: make(chan string, 8)}
+	failed := make(chan error, 8)
+	w := &keystore.Watcher{Store: newKeyStore(t, cfg), Client: ks, Interval: 5 * time.Millisecond, OnEvent: func(e keystore.Event) {
+		if e.Kind == keystore.LoadFailed {
+			select {
+			case failed <- e.Err:
+			default:
+			}
+		}
+	}}
+	require.NoError(t, w.Start(ctx))
+	t.Cleanup(func() { w.Close() })
+	assert.Equal(t, second.KeyID(), <-ks.kids)
+	require.NoError(t, rdb.Set(ctx, helseidredis.DefaultKeyPrefix+"{client-a}:keys", old, 0).Err())
+	select {
+	case err := <-failed:
+		require.ErrorIs(t, err, keystore.ErrRollback)
+	case <-time.After(20 * time.Second):
+		require.FailNow(t, "the rollback was not reported")
+	}
+	require.NoError(t, w.Close())
+	assert.Empty(t, ks.kids, "the client keeps the newer key")
+}
+
+type recordingSetter struct{ kids chan string }
+
+func (r *recordingSetter) SetKeys(current, _ *helseid.Key) error {
+	select {
+	case r.kids <- current.KeyID():
+	default:
+	}
+	return nil
 }

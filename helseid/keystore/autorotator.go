@@ -21,8 +21,9 @@ const (
 // RenewBefore. Each process picks its own moment within Jitter of that, so a fleet does not
 // rotate at once; when the Store is a Locker, one process at a time rotates and the others
 // find the new key in the store (with a Watcher). Under a lock that lapses on its own
-// (ExpiringLocker) a rotation is cut short at the lock's LockHold. Failed rotations are retried with a
-// doubling backoff, and OnEvent hears of every check, rotation and failure, with an
+// (ExpiringLocker) a rotation is cut short at the lock's LockHold. Failed rotations are retried
+// with a doubling backoff, counted from the last check that found nothing due (this process's
+// rotation or another's), and OnEvent hears of every check, rotation and failure, with an
 // ExpiryWarning once the key is within WarnBefore of expiry and rotation keeps failing. Set
 // its fields, then call Start; Close stops it.
 type AutoRotator struct {
@@ -44,12 +45,14 @@ type AutoRotator struct {
 	// one minute and one hour when zero.
 	MinBackoff, MaxBackoff time.Duration
 	// WarnBefore is the remaining lifetime under which a failed rotation also sends an
-	// ExpiryWarning: RenewBefore/2 when zero.
+	// ExpiryWarning: RenewBefore/2 when zero. A key of unknown expiration is warned about on
+	// every failure.
 	WarnBefore time.Duration
 	// FleetDelay is waited between storing the pending key and registering it, so that every
-	// Watcher of the fleet has read it before HelseID may drop the old key: set it to the
-	// Watchers' Interval. Zero means no wait (one process). With an ExpiringLocker it must be
-	// shorter than LockHold, with room for the rest of a rotation.
+	// Watcher of the fleet has read it before HelseID may drop the old key: set it to at
+	// least 1.5 × the Watchers' Interval (a Watcher reads once per Interval, and its read or
+	// a slow Save may straddle the moment). Zero means no wait (one process). With an
+	// ExpiringLocker it must be shorter than LockHold, with room for the rest of a rotation.
 	FleetDelay time.Duration
 	// Now is the clock that times the key's lifetime; nil means time.Now.
 	Now func() time.Time
@@ -134,9 +137,9 @@ func (a *AutoRotator) check(ctx context.Context) time.Duration {
 		return a.failed(ctx, &Keys{}, fmt.Errorf("keystore: read the store: %w", err))
 	}
 	now := a.now()
-	left := keys.Expires.Sub(now)
-	a.emit(Event{Kind: KeyLifetime, KeyID: keys.Current.KeyID(), Expires: keys.Expires, Left: left})
+	a.emit(lifetime(Event{Kind: KeyLifetime, KeyID: keys.Current.KeyID()}, keys.Expires, now))
 	if !a.due(keys, now) {
+		a.failures = 0 // another process rotated, or nothing is due: a failure is not "in a row" any more
 		return interval
 	}
 	rctx := ctx // the rotation's; failures are reported against ctx, which only Close ends
@@ -164,11 +167,12 @@ func (a *AutoRotator) check(ctx context.Context) time.Duration {
 		}
 		keys = locked
 		if !a.due(keys, now) {
+			a.failures = 0
 			a.setKeys(keys)
 			return interval
 		}
 	}
-	rotated, err := a.Rotator.Rotate(rctx)
+	rotated, err := a.Rotator.rotateLocked(rctx)
 	if err != nil {
 		if rotated != nil {
 			a.setKeys(rotated)
@@ -177,8 +181,20 @@ func (a *AutoRotator) check(ctx context.Context) time.Duration {
 	}
 	a.failures = 0
 	a.setKeys(rotated)
-	a.emit(Event{Kind: Rotated, KeyID: rotated.Current.KeyID(), Expires: rotated.Expires, Left: rotated.Expires.Sub(a.now())})
+	a.emit(lifetime(Event{Kind: Rotated, KeyID: rotated.Current.KeyID()}, rotated.Expires, a.now()))
 	return interval
+}
+
+// lifetime sets e's Expires and Left, or ExpiryUnknown when expires is zero (a zero time's
+// distance from now would be the smallest Duration, some -106,752 days).
+func lifetime(e Event, expires, now time.Time) Event {
+	e.Expires = expires
+	if expires.IsZero() {
+		e.ExpiryUnknown = true
+		return e
+	}
+	e.Left = expires.Sub(now)
+	return e
 }
 
 // due reports whether keys need a rotation at now: a pending key to settle, an unknown
@@ -212,16 +228,17 @@ func (a *AutoRotator) failed(ctx context.Context, keys *Keys, err error) time.Du
 		wait *= 2
 	}
 	wait = min(wait, maxWait)
-	e := Event{Kind: RotationFailed, Attempt: a.failures, Wait: wait, Err: err, Expires: keys.Expires}
-	if keys.Current != nil {
-		e.KeyID = keys.Current.KeyID()
+	e := Event{Kind: RotationFailed, Attempt: a.failures, Wait: wait, Err: err}
+	if keys.Current == nil { // the store could not be read: nothing is known of the key
+		a.emit(e)
+		return wait
 	}
-	if !keys.Expires.IsZero() {
-		e.Left = keys.Expires.Sub(a.now())
-	}
+	e.KeyID = keys.Current.KeyID()
+	e = lifetime(e, keys.Expires, a.now())
 	a.emit(e)
+	// A key of unknown expiration may be the one about to expire: warn as for a close one.
 	warn := orDefault(a.WarnBefore, orDefault(a.RenewBefore, DefaultRenewBefore)/2)
-	if !keys.Expires.IsZero() && e.Left < warn {
+	if e.ExpiryUnknown || e.Left < warn {
 		e.Kind, e.Wait = ExpiryWarning, 0
 		a.emit(e)
 	}

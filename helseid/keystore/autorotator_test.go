@@ -273,3 +273,77 @@ func TestAutoRotatorAndWatcherNeedTheirFields(t *testing.T) {
 	require.NoError(t, (&keystore.AutoRotator{}).Close(), "closing an unstarted rotator")
 	require.NoError(t, (&keystore.Watcher{}).Close())
 }
+
+// A key of unknown expiration (promoted by Resolve, or given by an operator) may expire any
+// day: its lifetime is reported as unknown, not as the smallest Duration, and a failed
+// rotation warns about it as about a key close to expiry.
+func TestAutoRotatorWarnsAboutAnUnknownExpiration(t *testing.T) {
+	ctx := context.Background()
+	current := generate(t, "ES256")
+	store := &memStore{keys: keystore.Keys{Current: current}}
+	ev := make(events, 64)
+	rot := &keystore.AutoRotator{
+		Rotator: &keystore.Rotator{
+			Store:         store,
+			Authenticator: &verdicts{by: map[string]error{current.KeyID(): nil}},
+			Registrar:     registrarFunc(func(context.Context, *helseid.Key) (time.Time, error) { return time.Time{}, errNetwork }),
+		},
+		RenewBefore: 7 * 24 * time.Hour, WarnBefore: time.Hour,
+		MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond,
+		OnEvent: ev.on,
+	}
+	require.NoError(t, rot.Start(ctx))
+	t.Cleanup(func() { rot.Close() })
+	lt := ev.next(t, keystore.KeyLifetime)
+	assert.True(t, lt.ExpiryUnknown)
+	assert.Zero(t, lt.Left)
+	assert.Zero(t, lt.DaysLeft())
+	failed := ev.next(t, keystore.RotationFailed)
+	assert.True(t, failed.ExpiryUnknown)
+	assert.Zero(t, failed.Left)
+	warning := ev.next(t, keystore.ExpiryWarning)
+	assert.Equal(t, current.KeyID(), warning.KeyID)
+	assert.True(t, warning.ExpiryUnknown)
+	assert.Zero(t, warning.Left)
+	assert.Equal(t, 1, warning.Attempt)
+	require.NoError(t, rot.Close())
+}
+
+// Failures count in a row: a check that finds nothing due (here: another replica rotated
+// meanwhile) starts the count and the backoff afresh.
+func TestAutoRotatorFailureCountResetsWhenNothingIsDue(t *testing.T) {
+	ctx := context.Background()
+	first, replicas, later := generate(t, "ES256"), generate(t, "ES256"), generate(t, "ES256")
+	store := &memStore{keys: keystore.Keys{Current: first, Expires: time.Now().Add(time.Hour)}}
+	calls := 0
+	ev := make(events, 256)
+	rot := &keystore.AutoRotator{
+		Rotator: &keystore.Rotator{
+			Store:         store,
+			Authenticator: &verdicts{by: map[string]error{first.KeyID(): nil, replicas.KeyID(): nil, later.KeyID(): nil}},
+			Registrar: registrarFunc(func(ctx context.Context, _ *helseid.Key) (time.Time, error) {
+				calls++
+				if calls == 2 { // another replica rotates while this one fails
+					assert.NoError(t, store.Save(ctx, &keystore.Keys{Current: replicas, Expires: time.Now().Add(30 * 24 * time.Hour)}))
+				}
+				return time.Time{}, errNetwork
+			}),
+		},
+		RenewBefore: 7 * 24 * time.Hour, CheckInterval: 5 * time.Millisecond,
+		MinBackoff: time.Millisecond, MaxBackoff: time.Hour,
+		OnEvent: ev.on,
+	}
+	require.NoError(t, rot.Start(ctx))
+	t.Cleanup(func() { rot.Close() })
+	assert.Equal(t, 1, ev.next(t, keystore.RotationFailed).Attempt)
+	assert.Equal(t, 2, ev.next(t, keystore.RotationFailed).Attempt)
+	for ev.next(t, keystore.KeyLifetime).KeyID != replicas.KeyID() {
+	}
+	// The replica's key is not due; then a new one is, and its rotation fails.
+	require.NoError(t, store.Save(ctx, &keystore.Keys{Current: later, Expires: time.Now().Add(time.Hour)}))
+	failed := ev.next(t, keystore.RotationFailed)
+	assert.Equal(t, later.KeyID(), failed.KeyID)
+	assert.Equal(t, 1, failed.Attempt, "the count starts afresh")
+	assert.Equal(t, time.Millisecond, failed.Wait)
+	require.NoError(t, rot.Close())
+}

@@ -21,6 +21,11 @@
 // thrown away. A key promoted by Resolve has an unknown expiration (zero), because the answer
 // that stated it was lost: rotate again soon.
 //
+// When the Store is a Locker, Resolve and Rotate work under its lock, so a process starting
+// while another rotates leaves the pending key to it. Every record carries a generation
+// (Keys.Generation): a Save derived from an older record fails with ErrStale, and a Watcher
+// never goes back to an older record (ErrRollback).
+//
 // # Running for years
 //
 // A running helseid.Client takes a new key with SetKeys, without a restart or a failed

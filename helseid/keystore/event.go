@@ -11,7 +11,7 @@ const (
 	// LoadFailed: reading the store failed; the client keeps its key. Err says why.
 	LoadFailed
 	// KeyLifetime: an AutoRotator checked the current key; Expires and Left say how long it
-	// has (Expires zero: unknown, so it rotates).
+	// has (ExpiryUnknown: nobody knows, so it rotates).
 	KeyLifetime
 	// Rotated: the AutoRotator registered and promoted a new key (KeyID).
 	Rotated
@@ -21,7 +21,8 @@ const (
 	// RotationLocked: another process holds the store's rotation lock; this one waits.
 	RotationLocked
 	// ExpiryWarning: rotation keeps failing and the key expires within
-	// AutoRotator.WarnBefore: an operator must act (the helseid CLI's rotate, for one).
+	// AutoRotator.WarnBefore, or when is unknown (ExpiryUnknown): an operator must act (the
+	// helseid CLI's rotate, for one).
 	ExpiryWarning
 )
 
@@ -44,8 +45,13 @@ type Event struct {
 	PendingKeyID string
 	// Expires is when the current key expires; zero when unknown.
 	Expires time.Time
-	// Left is Expires less the time of the check (KeyLifetime, ExpiryWarning).
+	// Left is Expires less the time of the check (KeyLifetime, ExpiryWarning); zero when the
+	// expiration is unknown.
 	Left time.Duration
+	// ExpiryUnknown reports a current key whose expiration nobody knows (one promoted by
+	// Rotator.Resolve, or given by an operator): Expires and Left are zero, and the key may
+	// expire any day.
+	ExpiryUnknown bool
 	// Attempt counts failed rotations in a row (RotationFailed, ExpiryWarning).
 	Attempt int
 	// Wait is the time until the next try (RotationFailed).
@@ -54,5 +60,5 @@ type Event struct {
 	Err error
 }
 
-// DaysLeft is Left in days.
+// DaysLeft is Left in days; zero when ExpiryUnknown.
 func (e Event) DaysLeft() float64 { return e.Left.Hours() / 24 }

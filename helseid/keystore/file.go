@@ -23,9 +23,15 @@ const maxFileSize = 256 << 10
 // FileStore keeps Keys in one JSON file of mode 0600: the current and pending keys as
 // private JWKs and the expiration. Every Save writes a temporary file in the same directory,
 // syncs it, renames it over the file and syncs the directory, so a crash or power loss leaves
-// the old file or the new one. Load also reads a file holding a single private JWK (as
+// the old file or the new one, and refuses (ErrStale) keys whose Generation is not the file's,
+// so a writer that loaded before another's Save cannot overwrite it. The new file keeps the old one's owner and group (unix), so an
+// operator's `sudo helseid rotate` leaves the key readable by the service; a writer that may
+// not give it that owner (neither root nor the owner) gets an error and changes nothing. Load also reads a file holding a single private JWK (as
 // helseid.Key.PrivateJWK writes it) as the current key, so an existing key file can be used
-// as it is; the first Save rewrites it in the store's format.
+// as it is; the first Save rewrites it in the store's format. On unix, Load refuses a key file
+// that its group or others may read or write (as ssh does): chmod 600 it. A path that is a
+// symbolic link stays one: Save writes beside the link's target and renames over the target,
+// and the rotation lock is taken next to the target too.
 //
 // A FileStore holds keys that can be exported (helseid.Key.PrivateJWK); the file is the
 // secret, so keep it on a disk only the service can read. It is safe for concurrent use
@@ -33,6 +39,11 @@ const maxFileSize = 256 << 10
 type FileStore struct {
 	path string
 	mu   sync.Mutex // serialises Saves of this process
+
+	// Test hooks (unix): the owner of the file a Save replaces, and the chown of its
+	// replacement; nil means the file's own and (*os.File).Chown.
+	ownerOf func(fs.FileInfo) (uid, gid int, ok bool)
+	chown   func(f *os.File, uid, gid int) error
 }
 
 // NewFileStore returns a store kept at path. It touches nothing until Load or Save.
@@ -43,9 +54,10 @@ func (s *FileStore) Path() string { return s.path }
 
 // fileKeys is the file's format.
 type fileKeys struct {
-	Current json.RawMessage `json:"current"`
-	Expires *time.Time      `json:"expires,omitempty"`
-	Pending json.RawMessage `json:"pending,omitempty"`
+	Current    json.RawMessage `json:"current"`
+	Expires    *time.Time      `json:"expires,omitempty"`
+	Pending    json.RawMessage `json:"pending,omitempty"`
+	Generation uint64          `json:"generation,omitempty"`
 }
 
 // Load reads the file.
@@ -61,6 +73,13 @@ func (s *FileStore) Load(ctx context.Context) (*Keys, error) {
 		return nil, fmt.Errorf("keystore: %w", err)
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("keystore: %w", err)
+	}
+	if err := checkPrivate(s.path, fi); err != nil {
+		return nil, err
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("keystore: read %s: %w", s.path, err)
@@ -90,7 +109,7 @@ func parseFile(path string, data []byte) (*Keys, error) {
 	if len(fk.Current) == 0 {
 		return nil, fmt.Errorf("keystore: %s has no current key", path)
 	}
-	keys := &Keys{}
+	keys := &Keys{Generation: fk.Generation}
 	var err error
 	if keys.Current, err = helseid.ParseJWK(fk.Current, ""); err != nil {
 		return nil, fmt.Errorf("keystore: %s: current key: %w", path, err)
@@ -130,18 +149,57 @@ func (s *FileStore) Save(ctx context.Context, keys *Keys) error {
 		exp := keys.Expires.UTC()
 		fk.Expires = &exp
 	}
+	fk.Generation = keys.Generation + 1
 	data, err := json.MarshalIndent(fk, "", "  ")
 	if err != nil {
 		return fmt.Errorf("keystore: encode keys: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return writeAtomic(s.path, append(data, '\n'))
+	path, err := s.target()
+	if err != nil {
+		return err
+	}
+	if stored := storedGeneration(path); stored != keys.Generation {
+		return fmt.Errorf("%w: %s is at generation %d, these keys derive from %d", ErrStale, s.path, stored, keys.Generation)
+	}
+	return s.writeAtomic(path, append(data, '\n'))
 }
 
-// writeAtomic replaces path with data: temporary file (0600) in the same directory, fsync,
-// rename, directory fsync.
-func writeAtomic(path string, data []byte) (err error) {
+// storedGeneration returns the generation of the file at path: 0 when there is none, or it
+// keeps none (a bare JWK, a file from before generations) or cannot be read (a Save may
+// repair it). Between processes the check is exact under the rotation lock, which Rotator
+// holds for every Save.
+func storedGeneration(path string) uint64 {
+	data, err := os.ReadFile(path)
+	if err != nil || len(data) > maxFileSize {
+		return 0
+	}
+	var fk struct {
+		Generation uint64 `json:"generation"`
+	}
+	if json.Unmarshal(data, &fk) != nil {
+		return 0
+	}
+	return fk.Generation
+}
+
+// target is the file a Save replaces: path, or the file it links to, so that a symlinked key
+// file (a secret mounted by a deployment tool, say) stays a link and its target gets the keys.
+func (s *FileStore) target() (string, error) {
+	path, err := filepath.EvalSymlinks(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s.path, nil // a first Save
+	}
+	if err != nil {
+		return "", fmt.Errorf("keystore: %w", err)
+	}
+	return path, nil
+}
+
+// writeAtomic replaces path with data: temporary file (0600, the replaced file's owner) in the
+// same directory, fsync, rename, directory fsync.
+func (s *FileStore) writeAtomic(path string, data []byte) (err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
@@ -155,6 +213,9 @@ func writeAtomic(path string, data []byte) (err error) {
 	}()
 	if err = tmp.Chmod(0o600); err != nil {
 		return fmt.Errorf("keystore: %w", err)
+	}
+	if err = s.keepOwner(tmp, path); err != nil {
+		return err
 	}
 	if _, err = tmp.Write(data); err != nil {
 		return fmt.Errorf("keystore: write %s: %w", tmp.Name(), err)

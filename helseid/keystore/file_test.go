@@ -47,13 +47,22 @@ func TestFileStoreRoundTrip(t *testing.T) {
 	require.NotNil(t, got.Pending)
 	assert.Equal(t, pending.KeyID(), got.Pending.KeyID())
 	assert.Equal(t, "PS256", got.Pending.Algorithm())
+	assert.Equal(t, uint64(1), got.Generation)
 
-	require.NoError(t, store.Save(ctx, &keystore.Keys{Current: pending}))
+	require.NoError(t, store.Save(ctx, &keystore.Keys{Current: pending, Generation: got.Generation}))
 	got, err = store.Load(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, pending.KeyID(), got.Current.KeyID())
 	assert.Nil(t, got.Pending)
 	assert.True(t, got.Expires.IsZero())
+	assert.Equal(t, uint64(2), got.Generation)
+
+	// A writer that loaded generation 1 cannot overwrite generation 2.
+	err = store.Save(ctx, &keystore.Keys{Current: current, Generation: 1})
+	require.ErrorIs(t, err, keystore.ErrStale)
+	got, err = store.Load(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, pending.KeyID(), got.Current.KeyID(), "the newer keys stay")
 
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
@@ -145,12 +154,19 @@ func TestFileStoreConcurrentSavesLeaveOneWholeFile(t *testing.T) {
 		keys[i] = generate(t, "ES256")
 		go func(k *helseid.Key) { done <- store.Save(ctx, &keystore.Keys{Current: k}) }(keys[i])
 	}
+	saved := 0
 	for range keys {
-		require.NoError(t, <-done)
+		if err := <-done; err == nil {
+			saved++
+		} else {
+			require.ErrorIs(t, err, keystore.ErrStale)
+		}
 	}
+	assert.Equal(t, 1, saved, "all derive from the empty store: the first Save wins, the others are stale")
 	got, err := store.Load(ctx)
 	require.NoError(t, err)
 	assert.Contains(t, kidsOf(keys), got.Current.KeyID())
+	assert.Equal(t, uint64(1), got.Generation)
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	assert.Len(t, entries, 1)

@@ -16,8 +16,15 @@ type Locker interface {
 	TryLock(ctx context.Context) (unlock func(), err error)
 }
 
-// lockPath is the file FileStore locks: next to the key file, so the same disk and mounts.
-func (s *FileStore) lockPath() string { return s.path + ".lock" }
+// lockPath is the file FileStore locks: next to the key file (a symlink's target), so the
+// same disk and mounts, and the same lock for processes that reach the file by other links.
+func (s *FileStore) lockPath() string {
+	path, err := s.target()
+	if err != nil {
+		path = s.path
+	}
+	return path + ".lock"
+}
 
 // ExpiringLocker is a Locker whose lock lapses on its own after a while (a lease, such as a
 // Redis key with a TTL), so that a crashed holder blocks the fleet only that long. A lapsed

@@ -4,10 +4,6 @@ package keystore
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
 	"time"
 )
 
@@ -15,28 +11,14 @@ import (
 // a rotation takes seconds.
 const staleLock = 10 * time.Minute
 
-// TryLock creates the file next to the key file (path + ".lock") exclusively and removes it
-// on unlock. A lock file older than 10 minutes is taken to be a crashed holder's and removed.
+// TryLock creates the file next to the key file (path + ".lock") exclusively, writes a random
+// owner ID into it, and on unlock removes it only while it still holds that ID. A lock file
+// older than 10 minutes is taken to be a crashed holder's and taken over.
 func (s *FileStore) TryLock(ctx context.Context) (func(), error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	for range 2 {
-		f, err := os.OpenFile(s.lockPath(), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-		if err == nil {
-			f.Close()
-			return func() { os.Remove(s.lockPath()) }, nil
-		}
-		if !errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("keystore: create the lock file: %w", err)
-		}
-		fi, err := os.Stat(s.lockPath())
-		if err != nil || time.Since(fi.ModTime()) < staleLock {
-			return nil, ErrLocked
-		}
-		os.Remove(s.lockPath())
-	}
-	return nil, ErrLocked
+	return tryLockFile(s.lockPath(), staleLock)
 }
 
 // LockHold implements ExpiringLocker: a lock file is taken over once it is staleLock old, so a

@@ -10,7 +10,8 @@ import (
 	"syscall"
 )
 
-// TryLock takes an exclusive flock(2) on the file next to the key file (path + ".lock"). The
+// TryLock takes an exclusive flock(2) on the file next to the key file (path + ".lock", beside
+// a symlink's target). The
 // kernel drops it when the holder exits, killed or not, so a crash blocks no one. Each call
 // opens the file anew, so two FileStores on one file exclude each other within a process too.
 func (s *FileStore) TryLock(ctx context.Context) (func(), error) {

@@ -31,7 +31,8 @@ type Authenticator interface {
 
 // Rotator runs the rotation protocol (see the package documentation) on a Store. Set its
 // fields before first use and do not copy it. It is safe for concurrent use within a
-// process; processes sharing a store must not rotate at the same time.
+// process; processes sharing a store rotate one at a time when the Store is a Locker (Resolve
+// and Rotate take its lock), and must otherwise take care of that themselves.
 type Rotator struct {
 	// Store holds the keys. Required.
 	Store Store
@@ -68,16 +69,50 @@ func (r *Rotator) step(name string) {
 // call it on start, before using Keys.Current. A pending key HelseID accepts is promoted
 // (with an unknown expiration); one it refuses, while it accepts the current key, is
 // dropped. Otherwise the error matches ErrPendingUnresolved and the store is unchanged.
+//
+// When the Store is a Locker, Resolve settles the pending key under its lock. If another
+// process holds the lock, its rotation is under way and the pending key may be the one it is
+// registering: Resolve then returns the stored keys as they are, pending key included, and
+// saves nothing (a Watcher and helseid.Client.SetKeys keep the client on them until the
+// rotating process promotes its key).
 func (r *Rotator) Resolve(ctx context.Context) (*Keys, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err := r.check(); err != nil {
+		return nil, err
+	}
+	unlock, err := r.lock(ctx)
+	if errors.Is(err, ErrLocked) {
+		return r.Store.Load(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	return r.resolve(ctx)
 }
 
-func (r *Rotator) resolve(ctx context.Context) (*Keys, error) {
+func (r *Rotator) check() error {
 	if r.Store == nil || r.Authenticator == nil {
-		return nil, errors.New("keystore: Rotator needs a Store and an Authenticator")
+		return errors.New("keystore: Rotator needs a Store and an Authenticator")
 	}
+	return nil
+}
+
+// lock takes the Store's rotation lock when it is a Locker.
+func (r *Rotator) lock(ctx context.Context) (unlock func(), err error) {
+	l, ok := r.Store.(Locker)
+	if !ok {
+		return func() {}, nil
+	}
+	unlock, err = l.TryLock(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("keystore: take the rotation lock: %w", err)
+	}
+	return unlock, nil
+}
+
+func (r *Rotator) resolve(ctx context.Context) (*Keys, error) {
 	keys, err := r.Store.Load(ctx)
 	if err != nil {
 		return nil, err
@@ -89,10 +124,11 @@ func (r *Rotator) resolve(ctx context.Context) (*Keys, error) {
 	switch {
 	case err == nil:
 		// Registered, and its answer lost: HelseID may already refuse the current key.
-		promoted := &Keys{Current: keys.Pending}
+		promoted := &Keys{Current: keys.Pending, Generation: keys.Generation}
 		if err := r.Store.Save(context.WithoutCancel(ctx), promoted); err != nil {
 			return keys, fmt.Errorf("keystore: promote the pending key: %w", err)
 		}
+		promoted.Generation++
 		return promoted, nil
 	case !errors.Is(err, helseid.ErrInvalidClient):
 		return keys, fmt.Errorf("%w: trying it at the token endpoint: %w", ErrPendingUnresolved, err)
@@ -102,10 +138,11 @@ func (r *Rotator) resolve(ctx context.Context) (*Keys, error) {
 	if err := r.Authenticator.Authenticate(ctx, keys.Current); err != nil {
 		return keys, fmt.Errorf("%w: HelseID refuses the pending key, and trying the current key failed: %w", ErrPendingUnresolved, err)
 	}
-	kept := &Keys{Current: keys.Current, Expires: keys.Expires}
+	kept := &Keys{Current: keys.Current, Expires: keys.Expires, Generation: keys.Generation}
 	if err := r.Store.Save(ctx, kept); err != nil {
 		return keys, fmt.Errorf("keystore: drop the refused pending key: %w", err)
 	}
+	kept.Generation++
 	return kept, nil
 }
 
@@ -115,12 +152,41 @@ func (r *Rotator) resolve(ctx context.Context) (*Keys, error) {
 // pending, for the next Resolve or Rotate to settle, since an unanswered request may have
 // registered it all the same. Once the key is registered, promoting it is not cancelled by
 // ctx.
+//
+// When the Store is a Locker, Rotate holds its lock throughout, and fails with an error
+// matching ErrLocked, having changed nothing, when another process holds it.
 func (r *Rotator) Rotate(ctx context.Context) (*Keys, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.Registrar == nil {
-		return nil, errors.New("keystore: Rotator needs a Registrar to rotate")
+	if err := r.checkRotate(); err != nil {
+		return nil, err
 	}
+	unlock, err := r.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return r.rotate(ctx)
+}
+
+// rotateLocked is Rotate for a caller that holds the Store's lock already (AutoRotator).
+func (r *Rotator) rotateLocked(ctx context.Context) (*Keys, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.checkRotate(); err != nil {
+		return nil, err
+	}
+	return r.rotate(ctx)
+}
+
+func (r *Rotator) checkRotate() error {
+	if r.Registrar == nil {
+		return errors.New("keystore: Rotator needs a Registrar to rotate")
+	}
+	return r.check()
+}
+
+func (r *Rotator) rotate(ctx context.Context) (*Keys, error) {
 	keys, err := r.resolve(ctx)
 	if err != nil {
 		return keys, err
@@ -134,10 +200,11 @@ func (r *Rotator) Rotate(ctx context.Context) (*Keys, error) {
 		return keys, fmt.Errorf("keystore: %w", err)
 	}
 	r.step(stepGenerated)
-	pending := &Keys{Current: keys.Current, Expires: keys.Expires, Pending: next}
+	pending := &Keys{Current: keys.Current, Expires: keys.Expires, Pending: next, Generation: keys.Generation}
 	if err := r.Store.Save(ctx, pending); err != nil {
 		return keys, fmt.Errorf("keystore: store the new key as pending: %w", err)
 	}
+	pending.Generation++
 	r.step(stepPendingStored)
 	if r.BeforeRegister != nil {
 		if err := r.BeforeRegister(ctx, pending); err != nil {
@@ -149,10 +216,11 @@ func (r *Rotator) Rotate(ctx context.Context) (*Keys, error) {
 		return pending, fmt.Errorf("keystore: register the new key (kept as pending): %w", err)
 	}
 	r.step(stepRegistered)
-	promoted := &Keys{Current: next, Expires: expires}
+	promoted := &Keys{Current: next, Expires: expires, Generation: pending.Generation}
 	if err := r.Store.Save(context.WithoutCancel(ctx), promoted); err != nil {
 		return pending, fmt.Errorf("keystore: promote the registered key (kept as pending; Resolve promotes it): %w", err)
 	}
+	promoted.Generation++
 	r.step(stepPromoted)
 	return promoted, nil
 }

@@ -16,7 +16,8 @@ import (
 	"github.com/helseid-go/sdk/helseid/selfservice"
 )
 
-// memStore is a Store in memory that honours ctx like the file store.
+// memStore is a Store in memory that honours ctx like the file store and counts generations
+// (without refusing stale ones).
 type memStore struct {
 	mu    sync.Mutex
 	keys  keystore.Keys
@@ -37,6 +38,7 @@ func (s *memStore) Save(ctx context.Context, k *keystore.Keys) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.keys, s.saves = *k, s.saves+1
+	s.keys.Generation++
 	return nil
 }
 

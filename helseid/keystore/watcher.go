@@ -20,7 +20,10 @@ const DefaultWatchInterval = 30 * time.Second
 // Watcher keeps a running client on the keys in a Store, so that every process sharing the
 // store (a fleet on one file, or one Redis) signs with the key the rotating process promoted
 // within one Interval, and knows a pending key as soon as it reads it (see
-// helseid.Client.SetKeys). Set its fields, then call Start; Close stops it.
+// helseid.Client.SetKeys). It never goes back to keys of a lower Keys.Generation than it has
+// read (an old record written back: see ErrRollback); it reports them as LoadFailed and keeps
+// the client on its keys, so restart the fleet after replacing a store's keys by hand with
+// fresh ones. Set its fields, then call Start; Close stops it.
 type Watcher struct {
 	// Store holds the keys. Required.
 	Store Store
@@ -35,6 +38,7 @@ type Watcher struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	seen   string // key IDs last given to Client
+	gen    uint64 // the highest Generation read
 }
 
 // Start reads the store once, gives its keys to Client, and reads it again every Interval
@@ -92,6 +96,9 @@ func (w *Watcher) reload(ctx context.Context) error {
 	if keys.Current == nil {
 		return errors.New("keystore: watch: the store holds no current key")
 	}
+	if keys.Generation < w.gen {
+		return fmt.Errorf("keystore: watch: %w: generation %d after %d; keeping the newer keys", ErrRollback, keys.Generation, w.gen)
+	}
 	seen := keys.Current.KeyID()
 	pendingKID := ""
 	if keys.Pending != nil {
@@ -99,11 +106,13 @@ func (w *Watcher) reload(ctx context.Context) error {
 		seen += " " + pendingKID
 	}
 	if seen == w.seen {
+		w.gen = keys.Generation
 		return nil
 	}
 	if err := w.Client.SetKeys(keys.Current, keys.Pending); err != nil {
 		return fmt.Errorf("keystore: watch: %w", err)
 	}
+	w.gen = keys.Generation
 	first := w.seen == ""
 	w.seen = seen
 	if !first {

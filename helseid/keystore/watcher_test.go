@@ -89,3 +89,34 @@ func TestWatcherReportsFailedReadsAndKeepsTheKey(t *testing.T) {
 	assert.Empty(t, set.current, "unchanged keys are not given again")
 	assert.Zero(t, set.extra.Load())
 }
+
+// An old record written back (a stale writer, or a replayed copy) is not taken up: the
+// Watcher reports it and keeps the client on the newer keys.
+func TestWatcherNeverGoesBackAGeneration(t *testing.T) {
+	ctx := context.Background()
+	first, second := generate(t, "ES256"), generate(t, "ES256")
+	path := writeKeys(t, first, time.Time{})
+	old, err := os.ReadFile(path)
+	require.NoError(t, err)
+	store := keystore.NewFileStore(path)
+	ks := &setter{current: make(chan string, 8), pending: make(chan string, 8)}
+	ev := make(events, 16)
+	w := &keystore.Watcher{Store: store, Client: ks, Interval: 5 * time.Millisecond, OnEvent: ev.on}
+	require.NoError(t, w.Start(ctx))
+	t.Cleanup(func() { w.Close() })
+	assert.Equal(t, first.KeyID(), <-ks.current)
+	<-ks.pending
+
+	require.NoError(t, store.Save(ctx, &keystore.Keys{Current: second, Generation: 1}))
+	assert.Equal(t, second.KeyID(), ev.next(t, keystore.KeyReloaded).KeyID)
+	assert.Equal(t, second.KeyID(), <-ks.current)
+	<-ks.pending
+
+	require.NoError(t, os.WriteFile(path+".old", old, 0o600))
+	require.NoError(t, os.Rename(path+".old", path)) // generation 1 again
+	failed := ev.next(t, keystore.LoadFailed)
+	require.ErrorIs(t, failed.Err, keystore.ErrRollback)
+	require.NoError(t, w.Close())
+	assert.Empty(t, ks.current, "the client keeps the newer key")
+	assert.Zero(t, ks.extra.Load())
+}

@@ -3,6 +3,7 @@ package selfservice
 import (
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -15,13 +16,15 @@ func FuzzParseAnswer(f *testing.F) {
 		`{"expiration":"2027-03-01T12:00:00"}`,
 		`{"type":"about:blank","title":"Bad Request","status":400,"detail":"alg is missing","instance":"/v1/client-secret"}`,
 		`{"title":"` + strings.Repeat("é", 300) + `"}`,
+		`{"expiration":"0001-01-01T00:00:00"}`,
 		`{}`, `null`, `[]`, ``,
 	} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		if exp, err := parseExpiration(body); err == nil && exp.IsZero() {
-			t.Fatal("a zero expiration without error")
+		now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+		if exp, err := parseExpiration(body, now); err == nil && !exp.After(now) {
+			t.Fatalf("an expiration not in the future without error: %s", exp)
 		}
 		p := parseProblem(400, "application/problem+json", body)
 		for _, s := range []string{p.Type, p.Title, p.Detail, p.Instance} {

@@ -48,12 +48,15 @@ type Config struct {
 	// supplier's own, for a multi-tenant client) authenticate the calls, bound to its DPoP
 	// key. Required.
 	Client *helseid.Client
+	// Now is the clock an answered expiration must lie after; nil means time.Now.
+	Now func() time.Time
 }
 
 // Client calls the self-service API for one HelseID client. It is safe for concurrent use.
 type Client struct {
 	endpoint string
 	http     *http.Client
+	now      func() time.Time
 }
 
 // NewClient checks cfg and returns a Client. It makes no network call.
@@ -71,11 +74,15 @@ func NewClient(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("selfservice: %w", err)
 	}
-	return &Client{endpoint: strings.TrimSuffix(cfg.BaseURL, "/") + ClientSecretPath, http: hc}, nil
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Client{endpoint: strings.TrimSuffix(cfg.BaseURL, "/") + ClientSecretPath, http: hc, now: now}, nil
 }
 
 // RegisterKey registers key's public half (a JWK with alg, kid and use "sig") as the client's
-// key and returns when HelseID will stop accepting it. HelseID authenticates the client with
+// key and returns when HelseID will stop accepting it, a time after Config.Now. HelseID authenticates the client with
 // the new key from its answer on; store the key before relying on it.
 //
 // An error from the API is a *Problem. Any other error (a network failure, ErrInvalidResponse)
@@ -110,12 +117,14 @@ func (c *Client) RegisterKey(ctx context.Context, key *helseid.Key) (time.Time, 
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
 		return time.Time{}, parseProblem(resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
-	return parseExpiration(body)
+	return parseExpiration(body, c.now())
 }
 
 // parseExpiration reads {"expiration": ISO 8601}. .NET writes the time with or without a
-// zone; one without is taken as UTC.
-func parseExpiration(body []byte) (time.Time, error) {
+// zone; one without is taken as UTC. An expiration not after now is refused: .NET's default
+// DateTime ("0001-01-01T00:00:00") would otherwise read as the zero time, which a key store
+// takes for "unknown" and an AutoRotator for "rotate at once", registering a key per check.
+func parseExpiration(body []byte, now time.Time) (time.Time, error) {
 	var answer struct {
 		Expiration *string `json:"expiration"`
 	}
@@ -126,13 +135,16 @@ func parseExpiration(body []byte) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%w: answer has no expiration", ErrInvalidResponse)
 	}
 	s := *answer.Expiration
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		if t, err = time.ParseInLocation("2006-01-02T15:04:05.999999999", s, time.UTC); err != nil {
+			return time.Time{}, fmt.Errorf("%w: expiration %.40q is not an ISO 8601 time", ErrInvalidResponse, s)
+		}
 	}
-	if t, err := time.ParseInLocation("2006-01-02T15:04:05.999999999", s, time.UTC); err == nil {
-		return t, nil
+	if !t.After(now) {
+		return time.Time{}, fmt.Errorf("%w: expiration %s is not in the future", ErrInvalidResponse, t.UTC().Format(time.RFC3339))
 	}
-	return time.Time{}, fmt.Errorf("%w: expiration %.40q is not an ISO 8601 time", ErrInvalidResponse, s)
+	return t, nil
 }
 
 // Problem is an error answer of the self-service API: an RFC 9457 problem detail, or the

@@ -112,6 +112,12 @@ func TestRegisterKeyAnswers(t *testing.T) {
 			want: time.Date(2027, 3, 1, 12, 0, 0, 0, time.UTC)},
 		{name: "no expiration", status: 200, contentType: "application/json", body: `{}`, errIs: selfservice.ErrInvalidResponse},
 		{name: "bad expiration", status: 200, contentType: "application/json", body: `{"expiration":"next year"}`, errIs: selfservice.ErrInvalidResponse},
+		{name: "dotnet default DateTime", status: 200, contentType: "application/json", body: `{"expiration":"0001-01-01T00:00:00"}`, errIs: selfservice.ErrInvalidResponse},
+		{name: "zero time in utc", status: 200, contentType: "application/json", body: `{"expiration":"0001-01-01T00:00:00Z"}`, errIs: selfservice.ErrInvalidResponse},
+		{name: "in the past", status: 200, contentType: "application/json", body: `{"expiration":"2026-11-30T12:00:00Z"}`, errIs: selfservice.ErrInvalidResponse},
+		{name: "now is not the future", status: 200, contentType: "application/json", body: `{"expiration":"2026-12-01T13:00:00+01:00"}`, errIs: selfservice.ErrInvalidResponse},
+		{name: "a second ahead", status: 200, contentType: "application/json", body: `{"expiration":"2026-12-01T12:00:01Z"}`,
+			want: time.Date(2026, 12, 1, 12, 0, 1, 0, time.UTC)},
 		{name: "not json", status: 200, contentType: "text/html", body: `<html>`, errIs: selfservice.ErrInvalidResponse},
 		{name: "problem json", status: 400, contentType: "application/problem+json",
 			body:    `{"type":"https://tools.ietf.org/html/rfc9110#section-15.5.1","title":"One or more validation errors occurred.","status":400,"detail":"alg is missing","instance":"/v1/client-secret"}`,
@@ -137,7 +143,8 @@ func TestRegisterKeyAnswers(t *testing.T) {
 				_, _ = w.Write([]byte(tc.body))
 			}))
 			t.Cleanup(api.Close)
-			ss, err := selfservice.NewClient(selfservice.Config{BaseURL: api.URL + "/", Client: f.client})
+			ss, err := selfservice.NewClient(selfservice.Config{BaseURL: api.URL + "/", Client: f.client,
+				Now: func() time.Time { return time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC) }})
 			require.NoError(t, err)
 
 			got, err := ss.RegisterKey(context.Background(), f.key)

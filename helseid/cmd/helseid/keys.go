@@ -78,12 +78,23 @@ func rotate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rot := &keystore.Rotator{Store: s.store, Authenticator: &keystore.TokenEndpoint{Config: s.cfg}, Registrar: reg, Algorithm: *alg}
+	replaced := s.keys.Current
+	rot := &keystore.Rotator{Store: s.store, Authenticator: &keystore.TokenEndpoint{Config: s.cfg}, Registrar: reg, Algorithm: *alg,
+		// The client was built with the file's current key, but Rotate may first have promoted
+		// a pending key an interrupted rotation registered (HelseID then refuses the old one):
+		// the self-service token must be signed with the key the store now holds.
+		BeforeRegister: func(_ context.Context, keys *keystore.Keys) error {
+			replaced = keys.Current
+			return s.client.SetKeys(keys.Current, keys.Pending)
+		}}
 	keys, err := rot.Rotate(ctx)
+	if errors.Is(err, keystore.ErrLocked) {
+		return fmt.Errorf("a rotation is under way: another process holds %s.lock; the key file is unchanged", s.store.Path())
+	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "rotated: kid %s replaces %s\n", keys.Current.KeyID(), s.keys.Current.KeyID())
+	fmt.Fprintf(stdout, "rotated: kid %s replaces %s\n", keys.Current.KeyID(), replaced.KeyID())
 	printExpiry(stdout, keys, time.Now())
 	return nil
 }

@@ -218,3 +218,56 @@ func TestVerify(t *testing.T) {
 		})
 	}
 }
+
+// rotate takes the key file's lock: while a service's rotation holds it, rotate fails with one
+// line and leaves the file alone.
+func TestRotateDuringAnotherRotation(t *testing.T) {
+	srv, path := server(t)
+	unlock, err := keystore.NewFileStore(path).TryLock(context.Background())
+	require.NoError(t, err)
+	defer unlock()
+	before, err := os.ReadFile(path)
+	require.NoError(t, err)
+	code, _, stderr := helseidCLI(t, "rotate", "-issuer", srv.Issuer(), "-client-id", clientID, "-key", path)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "a rotation is under way")
+	assert.Equal(t, 1, strings.Count(stderr, "\n"), "one line: %q", stderr)
+	after, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "the key file is untouched")
+	assert.Zero(t, srv.Stats().KeysRegistered)
+}
+
+// A rotation interrupted after registering leaves the file's current key refused and its
+// pending key registered: rotate settles it and rotates on its first run, the self-service
+// call signed with the promoted key.
+func TestRotateAfterACrashAfterRegistering(t *testing.T) {
+	ctx := context.Background()
+	srv, path := server(t)
+	store := keystore.NewFileStore(path)
+	keys, err := store.Load(ctx)
+	require.NoError(t, err)
+	old := keys.Current
+	c, err := helseid.NewClient(helseid.Config{Issuer: srv.Issuer(), ClientID: clientID, Key: old, HTTPClient: srv.Client()})
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	ss, err := selfservice.NewClient(selfservice.Config{BaseURL: srv.SelfServiceURL(), Client: c})
+	require.NoError(t, err)
+	pending, err := helseid.GenerateKey("ES256")
+	require.NoError(t, err)
+	require.NoError(t, store.Save(ctx, &keystore.Keys{Current: old, Pending: pending}))
+	_, err = ss.RegisterKey(ctx, pending) // and the process died before promoting it
+	require.NoError(t, err)
+	kids, _, _ := srv.ClientKeyIDs(clientID)
+	require.Equal(t, []string{pending.KeyID()}, kids, "HelseID dropped the old key")
+
+	code, stdout, stderr := helseidCLI(t, "rotate", "-issuer", srv.Issuer(), "-client-id", clientID, "-key", path)
+	require.Equal(t, 0, code, stderr)
+	rotated, err := store.Load(ctx)
+	require.NoError(t, err)
+	assert.Nil(t, rotated.Pending)
+	assert.NotEqual(t, pending.KeyID(), rotated.Current.KeyID())
+	kids, _, _ = srv.ClientKeyIDs(clientID)
+	assert.Equal(t, []string{rotated.Current.KeyID()}, kids, "the stored key is the one HelseID holds")
+	assert.Contains(t, stdout, "rotated: kid "+rotated.Current.KeyID()+" replaces "+pending.KeyID())
+}
