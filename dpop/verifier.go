@@ -181,7 +181,7 @@ type Proof struct {
 // accessToken is the token the request presents and jkt the thumbprint it is bound to (its
 // cnf.jkt); both are "" where no token is presented (a token endpoint).
 func (v *Verifier) Verify(ctx context.Context, r *http.Request, accessToken, jkt string) (*Proof, error) {
-	vals := r.Header.Values("DPoP")
+	vals := r.Header["Dpop"] // Values("DPoP") would canonicalise the name into a new string per request
 	switch len(vals) {
 	case 0:
 		return nil, fmt.Errorf("%w: the DPoP header is missing", ErrInvalidProof)
@@ -449,10 +449,16 @@ func (c *headerCache) put(encoded string, h *parsedHeader) {
 	c.m[encoded] = h
 }
 
-// htuMatches compares a proof's htu with the request URL after HTU normalises both.
+// htuMatches compares a proof's htu with the request URL after HTU normalises both. An htu
+// that is already the request URL's normal form, as a client's Proofer writes it, is found
+// equal without parsing it.
 func (v *Verifier) htuMatches(htu string, u *url.URL) bool {
 	if htu == "" || u == nil {
 		return false
+	}
+	want := HTU(u)
+	if htu == want && u.Host != "" && (strings.HasPrefix(want, "https://") || strings.HasPrefix(want, "http://")) {
+		return true
 	}
 	// RFC 9449 §4.2: htu carries no query and no fragment. A proof with either is refused,
 	// as the OpenID conformance suite does, rather than compared without them.
@@ -463,7 +469,7 @@ func (v *Verifier) htuMatches(htu string, u *url.URL) bool {
 	if err != nil || claimed.Host == "" || (claimed.Scheme != "https" && claimed.Scheme != "http") || claimed.User != nil {
 		return false
 	}
-	return HTU(claimed) == HTU(u)
+	return HTU(claimed) == want
 }
 
 // replayID scopes a jti to the key that signed it and hashes the two, so a store sees a fixed
