@@ -462,7 +462,7 @@ func (v *AccessTokenValidator) lastingClaims(payload []byte) (*AccessTokenClaims
 		dst   *string
 	}{{ClaimOrgNrParent, &c.OrgNrParent}, {ClaimOrgNrChild, &c.OrgNrChild}, {ClaimOrgNrSupplier, &c.OrgNrSupplier},
 		{ClaimClientTenancy, &c.ClientTenancy}, {ClaimPID, &c.PID}, {ClaimSecurityLevel, &c.SecurityLevel}, {ClaimHPRNumber, &c.HPRNumber}} {
-		if v, ok := raw[f.claim]; ok && json.Unmarshal(v, f.dst) != nil {
+		if _, err := stringClaim(raw[f.claim], f.dst); err != nil {
 			return nil, invalidToken("claim %s is not a string", f.claim)
 		}
 	}
@@ -523,6 +523,9 @@ func numberClaim(raw json.RawMessage, dst **json.Number) error {
 
 // singleAudience accepts aud as a string or an array of exactly one string.
 func singleAudience(raw json.RawMessage) (string, error) {
+	if one, present, ok := jose.StringMember(raw); present && ok && one != "" {
+		return one, nil
+	}
 	var one string
 	if json.Unmarshal(raw, &one) == nil && one != "" {
 		return one, nil
@@ -544,8 +547,7 @@ func scopes(raw json.RawMessage) ([]string, error) {
 	if raw == nil {
 		return nil, nil
 	}
-	var list []string
-	if json.Unmarshal(raw, &list) == nil {
+	if list, ok := jose.StringsMember(raw); ok {
 		return list, nil
 	}
 	var s string

@@ -137,9 +137,14 @@ func parseHeader(raw []byte) (Header, error) {
 		dst  *string
 	}{{"alg", &h.Alg}, {"kid", &h.Kid}, {"typ", &h.Typ}} {
 		v, ok := m[f.name]
-		if ok && (len(v) == 0 || v[0] != '"' || json.Unmarshal(v, f.dst) != nil) {
+		if !ok {
+			continue
+		}
+		s, present, isString := StringMember(v)
+		if !present || !isString {
 			return Header{}, fmt.Errorf("%w: its header's %s is not a string", ErrMalformed, f.name)
 		}
+		*f.dst = s
 	}
 	if h.Alg == "" {
 		return Header{}, fmt.Errorf("%w: its header has no alg", ErrMalformed)

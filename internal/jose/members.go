@@ -92,7 +92,8 @@ func asciiFoldEqual(a []byte, b string) bool {
 	return true
 }
 
-// StringMember reads a member's raw value as a JSON string: present is false for null, ok is
+// StringMember reads a member's raw value, valid JSON as EachMember and DecodeObject give it,
+// as a JSON string: present is false for null, ok is
 // false for any other type. A string in plain ASCII without escapes is copied as it is; others
 // are decoded by encoding/json, so the value is the one a json.Unmarshal into a string gives.
 func StringMember(raw []byte) (s string, present, ok bool) {
@@ -109,4 +110,40 @@ func StringMember(raw []byte) (s string, present, ok bool) {
 		return "", true, false
 	}
 	return s, true, true
+}
+
+// StringsMember reads a member's raw value, valid JSON as EachMember and DecodeObject give it,
+// as an array of strings, as a
+// json.Unmarshal into a []string does (null is a nil slice): an array of strings in plain ASCII
+// without escapes is split where it lies, anything else goes through encoding/json.
+func StringsMember(raw []byte) ([]string, bool) {
+	if len(raw) > 0 && raw[0] == '[' && raw[len(raw)-1] == ']' {
+		var list []string
+		for i := skipSpace(raw, 1); i < len(raw) && raw[i] != ']'; {
+			if raw[i] != '"' {
+				return slowStrings(raw)
+			}
+			end := skipValue(raw, i)
+			if !plainName(raw[i+1 : end-1]) {
+				return slowStrings(raw)
+			}
+			list = append(list, string(raw[i+1:end-1]))
+			if i = skipSpace(raw, end); i < len(raw) && raw[i] == ',' {
+				i = skipSpace(raw, i+1)
+			}
+		}
+		if list == nil {
+			list = []string{}
+		}
+		return list, true
+	}
+	return slowStrings(raw)
+}
+
+func slowStrings(raw []byte) ([]string, bool) {
+	var list []string
+	if json.Unmarshal(raw, &list) != nil {
+		return nil, false
+	}
+	return list, true
 }

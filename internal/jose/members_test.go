@@ -37,7 +37,7 @@ func TestStringMember(t *testing.T) {
 // FuzzEachMember: EachMember never panics, accepts exactly the JSON objects encoding/json
 // accepts as a map, and gives the members DecodeObject gives (when no name appears twice).
 func FuzzEachMember(f *testing.F) {
-	for _, seed := range []string{`{"a":1,"b":[1,{"c":"}"}],"d":"\u0065"}`, ` { } `, `{"a":1}x`, `[]`, `{"\u00e9":null,"b":true}`, "{\"\xff\":1}", `{"a":1,"A":2}`} {
+	for _, seed := range []string{`{"a":1,"b":[1,{"c":"}"}],"d":"\u0065"}`, `{"s":["a", "b\u0020" ,"c"],"t":[],"u":[null],"v":"x"}`, ` { } `, `{"a":1}x`, `[]`, `{"\u00e9":null,"b":true}`, "{\"\xff\":1}", `{"a":1,"A":2}`} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -60,6 +60,26 @@ func FuzzEachMember(f *testing.F) {
 		require.Len(t, names, len(want))
 		for i, name := range names {
 			assert.Equal(t, string(want[name]), values[i], name)
+			// The fast readers of a member read what encoding/json reads.
+			var one string
+			s, present, ok := StringMember([]byte(values[i]))
+			if jerr := json.Unmarshal([]byte(values[i]), &one); jerr != nil || values[i] == "null" {
+				assert.False(t, ok && present, "StringMember read a %s", values[i])
+			} else {
+				assert.True(t, ok && present)
+				assert.Equal(t, one, s)
+			}
+			var many []string
+			list, ok := StringsMember([]byte(values[i]))
+			if jerr := json.Unmarshal([]byte(values[i]), &many); jerr != nil {
+				assert.False(t, ok, "StringsMember read a %s", values[i])
+			} else {
+				assert.True(t, ok)
+				assert.Equal(t, len(many), len(list))
+				for j := range many {
+					assert.Equal(t, many[j], list[j])
+				}
+			}
 		}
 	})
 }
