@@ -271,7 +271,7 @@ func (v *Verifier) VerifyProof(ctx context.Context, proof string, req ProofReque
 	if err != nil {
 		return nil, invalid("its signature is not base64url")
 	}
-	if err := jose.Verify(h.alg, h.pub, []byte(proof[:len(encHeader)+1+len(encPayload)]), sig); err != nil {
+	if err := jose.VerifyString(h.alg, h.pub, proof[:len(encHeader)+1+len(encPayload)], sig); err != nil {
 		return nil, invalid("the signature does not verify with its jwk")
 	}
 
@@ -308,7 +308,7 @@ func (v *Verifier) VerifyProof(ctx context.Context, proof string, req ProofReque
 			return nil, invalid("ath is present, but no access token is")
 		}
 	} else {
-		sum := sha256.Sum256([]byte(req.AccessToken))
+		sum := sha256.Sum256(jose.ReadOnlyBytes(req.AccessToken)) // not copied: a token is a kilobyte or two
 		var want [43]byte
 		base64.RawURLEncoding.Encode(want[:], sum[:])
 		if !c.hasATH || subtle.ConstantTimeCompare([]byte(c.ath), want[:]) != 1 {

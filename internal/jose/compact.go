@@ -114,12 +114,19 @@ func (c *Compact) Verify(pub crypto.PublicKey) error {
 	if c.signingInput == "" {
 		return fmt.Errorf("%w: not parsed", ErrMalformed)
 	}
-	return Verify(c.Header.Alg, pub, []byte(c.signingInput), c.signature)
+	return VerifyString(c.Header.Alg, pub, c.signingInput, c.signature)
 }
 
-func isB64URL(c byte) bool {
-	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
-}
+func isB64URL(c byte) bool { return b64URL[c] }
+
+// b64URL marks the bytes of the base64url alphabet: one load per byte of a token, where five
+// range comparisons were measurable over a kilobyte.
+var b64URL = func() (t [256]bool) {
+	for c := range t {
+		t[c] = 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+	}
+	return t
+}()
 
 var headerNames = []string{"alg", "kid", "typ", "crit"}
 
