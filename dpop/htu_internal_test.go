@@ -23,14 +23,15 @@ func TestHTUMatchesNormalForm(t *testing.T) {
 		htu string
 		u   *url.URL
 	}{
-		"no host":         {"http:///x", &url.URL{Scheme: "http", Path: "/x"}},
-		"ftp":             {"ftp://a.example/x", &url.URL{Scheme: "ftp", Host: "a.example", Path: "/x"}},
-		"no scheme":       {"://a.example/x", &url.URL{Host: "a.example", Path: "/x"}},
-		"another path":    {"https://a.example/y", &url.URL{Scheme: "https", Host: "a.example", Path: "/x"}},
-		"a query too":     {"https://a.example/x?", &url.URL{Scheme: "https", Host: "a.example", Path: "/x"}},
-		"empty":           {"", &url.URL{Scheme: "https", Host: "a.example", Path: "/x"}},
-		"a user":          {"https://u@a.example/x", &url.URL{Scheme: "https", Host: "a.example", Path: "/x"}},
-		"scheme-relative": {"//a.example/x", &url.URL{Scheme: "https", Host: "a.example", Path: "/x"}},
+		"no host":                   {"http:///x", &url.URL{Scheme: "http", Path: "/x"}},
+		"ftp":                       {"ftp://a.example/x", &url.URL{Scheme: "ftp", Host: "a.example", Path: "/x"}},
+		"no scheme":                 {"://a.example/x", &url.URL{Host: "a.example", Path: "/x"}},
+		"another path":              {"https://a.example/y", &url.URL{Scheme: "https", Host: "a.example", Path: "/x"}},
+		"a query too":               {"https://a.example/x?", &url.URL{Scheme: "https", Host: "a.example", Path: "/x"}},
+		"empty":                     {"", &url.URL{Scheme: "https", Host: "a.example", Path: "/x"}},
+		"a user":                    {"https://u@a.example/x", &url.URL{Scheme: "https", Host: "a.example", Path: "/x"}},
+		"scheme-relative":           {"//a.example/x", &url.URL{Scheme: "https", Host: "a.example", Path: "/x"}},
+		"a user in the Host header": {"http://user@a.example/x", &url.URL{Scheme: "http", Host: "user@a.example", Path: "/x"}},
 	} {
 		assert.False(t, v.htuMatches(tc.htu, tc.u), name)
 	}

@@ -457,7 +457,9 @@ func (v *Verifier) htuMatches(htu string, u *url.URL) bool {
 		return false
 	}
 	want := HTU(u)
-	if htu == want && u.Host != "" && (strings.HasPrefix(want, "https://") || strings.HasPrefix(want, "http://")) {
+	// Only for a plain host (no "@", "?", "#" or "%"), so that the htu parses back to the same
+	// scheme, host and no user, as the full comparison below requires.
+	if htu == want && u.Host != "" && plainHost(u.Hostname()) && (strings.HasPrefix(want, "https://") || strings.HasPrefix(want, "http://")) {
 		return true
 	}
 	// RFC 9449 §4.2: htu carries no query and no fragment. A proof with either is refused,
