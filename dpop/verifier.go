@@ -181,7 +181,7 @@ type Proof struct {
 // accessToken is the token the request presents and jkt the thumbprint it is bound to (its
 // cnf.jkt); both are "" where no token is presented (a token endpoint).
 func (v *Verifier) Verify(ctx context.Context, r *http.Request, accessToken, jkt string) (*Proof, error) {
-	vals := r.Header.Values("DPoP")
+	vals := r.Header["Dpop"] // Values("DPoP") would canonicalise the name into a new string per request
 	switch len(vals) {
 	case 0:
 		return nil, fmt.Errorf("%w: the DPoP header is missing", ErrInvalidProof)
@@ -222,22 +222,13 @@ func (v *Verifier) requestURL(r *http.Request) *url.URL {
 // and none may appear twice.
 var proofHeaderNames = []string{"typ", "alg", "jwk", "crit"}
 
-// proofHeader and proofClaims are the members a proof is checked on. Unknown members are
-// ignored, as RFC 7515 §4 and RFC 9449 §4.2 allow.
+// proofHeader holds the header members a proof is checked on. Unknown members are ignored, as
+// RFC 7515 §4 and RFC 9449 §4.2 allow.
 type proofHeader struct {
 	Typ  string          `json:"typ"`
 	Alg  string          `json:"alg"`
 	JWK  json.RawMessage `json:"jwk"`
 	Crit json.RawMessage `json:"crit"`
-}
-
-type proofClaims struct {
-	JTI   string   `json:"jti"`
-	HTM   string   `json:"htm"`
-	HTU   string   `json:"htu"`
-	IAT   *float64 `json:"iat"`
-	Nonce *string  `json:"nonce"`
-	ATH   *string  `json:"ath"`
 }
 
 // VerifyProof checks a compact DPoP proof for req in this order: JWS structure; typ dpop+jwt;
@@ -280,30 +271,30 @@ func (v *Verifier) VerifyProof(ctx context.Context, proof string, req ProofReque
 	if err != nil {
 		return nil, invalid("its signature is not base64url")
 	}
-	if err := jose.Verify(h.alg, h.pub, []byte(proof[:len(encHeader)+1+len(encPayload)]), sig); err != nil {
+	if err := jose.VerifyString(h.alg, h.pub, proof[:len(encHeader)+1+len(encPayload)], sig); err != nil {
 		return nil, invalid("the signature does not verify with its jwk")
 	}
 
-	var c proofClaims
-	if err := json.Unmarshal(payload, &c); err != nil {
-		return nil, invalid("its claims are not a JSON object of the expected types")
+	c, err := parseProofClaims(payload)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidProof, err)
 	}
-	if c.JTI == "" || len(c.JTI) > maxJTILen {
+	if c.jti == "" || len(c.jti) > maxJTILen {
 		return nil, invalid("jti is missing or longer than %d bytes", maxJTILen)
 	}
-	if c.HTM != req.Method {
+	if c.htm != req.Method {
 		return nil, invalid("htm is not the request method")
 	}
-	if !v.htuMatches(c.HTU, req.URL) {
+	if !v.htuMatches(c.htu, req.URL) {
 		return nil, invalid("htu is not the request url")
 	}
-	if c.IAT == nil {
+	if !c.hasIAT {
 		return nil, invalid("iat is missing")
 	}
-	if *c.IAT < 0 || *c.IAT > 1e11 { // JSON has no NaN or infinity; this bounds the conversion
+	if c.iat < 0 || c.iat > 1e11 { // JSON has no NaN or infinity; this bounds the conversion
 		return nil, invalid("iat is not a numeric date")
 	}
-	sec, frac := math.Modf(*c.IAT)
+	sec, frac := math.Modf(c.iat)
 	iat := time.Unix(int64(sec), int64(frac*1e9))
 	now := v.now()
 	switch {
@@ -313,28 +304,25 @@ func (v *Verifier) VerifyProof(ctx context.Context, proof string, req ProofReque
 		return nil, invalid("iat is older than %s", v.maxAge)
 	}
 	if req.AccessToken == "" {
-		if c.ATH != nil {
+		if c.hasATH {
 			return nil, invalid("ath is present, but no access token is")
 		}
 	} else {
-		sum := sha256.Sum256([]byte(req.AccessToken))
+		sum := sha256.Sum256(jose.ReadOnlyBytes(req.AccessToken)) // not copied: a token is a kilobyte or two
 		var want [43]byte
 		base64.RawURLEncoding.Encode(want[:], sum[:])
-		if c.ATH == nil || subtle.ConstantTimeCompare([]byte(*c.ATH), want[:]) != 1 {
+		if !c.hasATH || subtle.ConstantTimeCompare([]byte(c.ath), want[:]) != 1 {
 			return nil, invalid("ath is not the hash of the access token")
 		}
 	}
-	p := &Proof{JKT: h.jkt, Algorithm: h.alg, PublicKey: h.pub, JTI: c.JTI, IssuedAt: iat}
-	if c.Nonce != nil {
-		p.Nonce = *c.Nonce
-	}
+	p := &Proof{JKT: h.jkt, Algorithm: h.alg, PublicKey: h.pub, JTI: c.jti, IssuedAt: iat, Nonce: c.nonce}
 	if v.nonces != nil && !v.nonces.Valid(p.Nonce) {
 		if p.Nonce == "" {
 			return nil, fmt.Errorf("%w: the proof has no nonce", ErrUseNonce)
 		}
 		return nil, fmt.Errorf("%w: the proof's nonce is not current", ErrUseNonce)
 	}
-	fresh, err := v.replay.CheckAndSet(ctx, replayID(p.JKT, c.JTI), iat.Add(v.maxAge+v.leeway+time.Second))
+	fresh, err := v.replay.CheckAndSet(ctx, replayID(p.JKT, c.jti), iat.Add(v.maxAge+v.leeway+time.Second))
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("%w: %w", ErrReplayCheck, err)
@@ -461,10 +449,18 @@ func (c *headerCache) put(encoded string, h *parsedHeader) {
 	c.m[encoded] = h
 }
 
-// htuMatches compares a proof's htu with the request URL after HTU normalises both.
+// htuMatches compares a proof's htu with the request URL after HTU normalises both. An htu
+// that is already the request URL's normal form, as a client's Proofer writes it, is found
+// equal without parsing it.
 func (v *Verifier) htuMatches(htu string, u *url.URL) bool {
 	if htu == "" || u == nil {
 		return false
+	}
+	want := HTU(u)
+	// Only for a plain host (no "@", "?", "#" or "%"), so that the htu parses back to the same
+	// scheme, host and no user, as the full comparison below requires.
+	if htu == want && u.Host != "" && plainHost(u.Hostname()) && (strings.HasPrefix(want, "https://") || strings.HasPrefix(want, "http://")) {
+		return true
 	}
 	// RFC 9449 §4.2: htu carries no query and no fragment. A proof with either is refused,
 	// as the OpenID conformance suite does, rather than compared without them.
@@ -475,7 +471,7 @@ func (v *Verifier) htuMatches(htu string, u *url.URL) bool {
 	if err != nil || claimed.Host == "" || (claimed.Scheme != "https" && claimed.Scheme != "http") || claimed.User != nil {
 		return false
 	}
-	return HTU(claimed) == HTU(u)
+	return HTU(claimed) == want
 }
 
 // replayID scopes a jti to the key that signed it and hashes the two, so a store sees a fixed

@@ -119,6 +119,9 @@ func TestVerifyRefusals(t *testing.T) {
 	}{
 		{name: "wrong htm", mutate: func(pp *proofParts) { pp.claims["htm"] = "POST" }, want: "htm"},
 		{name: "lower-case htm", mutate: func(pp *proofParts) { pp.claims["htm"] = "get" }, want: "htm"},
+		// encoding/json would read these case-insensitively; a proof names its claims exactly.
+		{name: "htm spelt HTM", mutate: func(pp *proofParts) { delete(pp.claims, "htm"); pp.claims["HTM"] = "GET" }, want: "types"},
+		{name: "htm also spelt Htm", mutate: func(pp *proofParts) { pp.claims["Htm"] = "POST" }, want: "types"},
 		{name: "htu with another host", mutate: func(pp *proofParts) { pp.claims["htu"] = "https://evil.example.no/journal/patients" }, want: "htu"},
 		{name: "htu with another path", mutate: func(pp *proofParts) { pp.claims["htu"] = "https://api.example.no/journal/other" }, want: "htu"},
 		{name: "htu with another scheme", mutate: func(pp *proofParts) { pp.claims["htu"] = "http://api.example.no/journal/patients" }, want: "htu"},

@@ -173,13 +173,23 @@ const maxTokenSize = 16 << 10
 // is refreshed, as without the cache). Calls with the same token share the claims' Scopes,
 // Actor and Raw: treat them as read-only.
 func (v *AccessTokenValidator) Validate(ctx context.Context, token string) (*AccessTokenClaims, error) {
-	return v.validate(ctx, token, true)
+	return copyClaims(v.validate(ctx, token, true))
+}
+
+// copyClaims gives a caller its own AccessTokenClaims: validate's are shared with the
+// verified-token cache.
+func copyClaims(c *AccessTokenClaims, err error) (*AccessTokenClaims, error) {
+	if c == nil {
+		return nil, err
+	}
+	own := *c
+	return &own, err
 }
 
 // validate is Validate for a DPoP-bound token (bound) or for one presented as Bearer, which
 // must have no cnf at all: a bound token sent as Bearer is refused (RFC 9449 §7.2). The
 // binding is checked on every call, remembered token or not, since one token may be presented
-// either way.
+// either way. The claims it returns may be the verified-token cache's own: read only.
 func (v *AccessTokenValidator) validate(ctx context.Context, token string, bound bool) (*AccessTokenClaims, error) {
 	if len(token) > maxTokenSize {
 		return nil, invalidToken("it is larger than %d bytes", maxTokenSize)
@@ -203,8 +213,8 @@ func (v *AccessTokenValidator) validate(ctx context.Context, token string, bound
 	return claims, nil
 }
 
-// remembered answers for a token the validator has verified before: its claims when they
-// still hold, an error when a fresh check would refuse the token now, or nil and nil when the
+// remembered answers for a token the validator has verified before: its claims (the cache's
+// own, read only) when they still hold, an error when a fresh check would refuse the token now, or nil and nil when the
 // token must be verified afresh (not remembered, or its kid now names another key).
 func (v *AccessTokenValidator) remembered(ctx context.Context, digest [32]byte) (*AccessTokenClaims, error) {
 	e := v.verified.get(digest)
@@ -228,8 +238,7 @@ func (v *AccessTokenValidator) remembered(ctx context.Context, digest [32]byte) 
 		v.verified.drop(digest, e)
 		return nil, nil
 	}
-	c := *e.claims
-	return &c, nil
+	return e.claims, nil
 }
 
 // verify checks a token the validator does not remember, and remembers it if it passes.
@@ -250,8 +259,7 @@ func (v *AccessTokenValidator) verify(ctx context.Context, token string, digest 
 	e := &verifiedToken{claims: claims, kid: jwt.Header.Kid, alg: jwt.Header.Alg, key: key,
 		expires: claims.Expiry.Add(v.cfg.Leeway), size: 2*len(token) + 64*len(claims.Raw) + 256}
 	v.verified.put(digest, e, now)
-	c := *claims
-	return &c, nil
+	return claims, nil
 }
 
 func (v *AccessTokenValidator) keySet(ctx context.Context) (*jwks.Set, error) {
@@ -462,7 +470,7 @@ func (v *AccessTokenValidator) lastingClaims(payload []byte) (*AccessTokenClaims
 		dst   *string
 	}{{ClaimOrgNrParent, &c.OrgNrParent}, {ClaimOrgNrChild, &c.OrgNrChild}, {ClaimOrgNrSupplier, &c.OrgNrSupplier},
 		{ClaimClientTenancy, &c.ClientTenancy}, {ClaimPID, &c.PID}, {ClaimSecurityLevel, &c.SecurityLevel}, {ClaimHPRNumber, &c.HPRNumber}} {
-		if v, ok := raw[f.claim]; ok && json.Unmarshal(v, f.dst) != nil {
+		if _, err := stringClaim(raw[f.claim], f.dst); err != nil {
 			return nil, invalidToken("claim %s is not a string", f.claim)
 		}
 	}
@@ -523,6 +531,9 @@ func numberClaim(raw json.RawMessage, dst **json.Number) error {
 
 // singleAudience accepts aud as a string or an array of exactly one string.
 func singleAudience(raw json.RawMessage) (string, error) {
+	if one, present, ok := jose.StringMember(raw); present && ok && one != "" {
+		return one, nil
+	}
 	var one string
 	if json.Unmarshal(raw, &one) == nil && one != "" {
 		return one, nil
@@ -544,8 +555,7 @@ func scopes(raw json.RawMessage) ([]string, error) {
 	if raw == nil {
 		return nil, nil
 	}
-	var list []string
-	if json.Unmarshal(raw, &list) == nil {
+	if list, ok := jose.StringsMember(raw); ok {
 		return list, nil
 	}
 	var s string

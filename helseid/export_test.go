@@ -1,5 +1,10 @@
 package helseid
 
+import (
+	"context"
+	"time"
+)
+
 // Verifications returns how many tokens v has checked in full (signature and claims), so
 // tests can tell a remembered token from a verified one.
 func Verifications(v *AccessTokenValidator) uint64 { return v.verifications.Load() }
@@ -17,3 +22,12 @@ func ForgetVerifiedTokens(v *AccessTokenValidator) { v.verified.disabled = true 
 // SetRefreshStepHook makes c call hook at each step of a stored session's refresh, for the
 // tests that crash a process there.
 func SetRefreshStepHook(c *Client, hook func(step string)) { c.testRefreshStep = hook }
+
+// SubjectTokenFromContext returns the token an on-behalf-of call would exchange, and its exp.
+func SubjectTokenFromContext(ctx context.Context) (string, time.Time) {
+	subj, ok := ctx.Value(subjectKey{}).(*subjectToken)
+	if !ok {
+		return "", time.Time{}
+	}
+	return subj.token, subj.expiry
+}

@@ -111,6 +111,37 @@ var errNoCredentials = errors.New("no authorization header")
 
 type claimsKey struct{}
 
+// guardContext is what Middleware adds to a request's context, in one allocation: the
+// handler's own copy of the claims (ClaimsFromContext) and the token for on-behalf-of calls,
+// as WithSubjectToken would add it.
+type guardContext struct {
+	context.Context
+	claims  AccessTokenClaims
+	subject subjectToken
+}
+
+func newGuardContext(parent context.Context, claims *AccessTokenClaims, token string) *guardContext {
+	return &guardContext{Context: parent, claims: *claims, subject: subjectToken{token: token, expiry: claims.Expiry}}
+}
+
+func (c *guardContext) Value(key any) any {
+	switch key.(type) {
+	case claimsKey:
+		return &c.claims
+	case subjectKey:
+		return &c.subject
+	}
+	return c.Context.Value(key)
+}
+
+// String names the values as context.WithValue does, and shows neither.
+func (c *guardContext) String() string {
+	return fmt.Sprint(c.Context) + ".WithValue(helseid.claimsKey, helseid.subjectKey)"
+}
+
+// GoString keeps %#v from printing the claims and the token's fields.
+func (c *guardContext) GoString() string { return c.String() }
+
 // ClaimsFromContext returns the claims a Guard's Middleware put in the request's context.
 func ClaimsFromContext(ctx context.Context) (*AccessTokenClaims, bool) {
 	c, ok := ctx.Value(claimsKey{}).(*AccessTokenClaims)
@@ -120,11 +151,11 @@ func ClaimsFromContext(ctx context.Context) (*AccessTokenClaims, bool) {
 // Authenticate checks r and returns the token's claims, or an *AuthError.
 func (g *Guard) Authenticate(r *http.Request) (*AccessTokenClaims, error) {
 	claims, _, err := g.authenticate(r)
-	return claims, err
+	return copyClaims(claims, err)
 }
 
 // authenticate is Authenticate that also returns the accepted token; it reports the decision
-// to the observer.
+// to the observer. The claims may be the verified-token cache's own: read only.
 func (g *Guard) authenticate(r *http.Request) (*AccessTokenClaims, string, error) {
 	if g.observer == nil {
 		return g.check(r)
@@ -150,7 +181,7 @@ func (g *Guard) check(r *http.Request) (*AccessTokenClaims, string, error) {
 	if bearer {
 		return g.authenticateBearer(r, token)
 	}
-	claims, err := g.tokens.Validate(r.Context(), token)
+	claims, err := g.tokens.validate(r.Context(), token, true) // shared claims: copied before they leave the Guard
 	insufficient := errors.Is(err, ErrInsufficientScope)
 	switch {
 	case err == nil || insufficient:
@@ -204,7 +235,7 @@ func (g *Guard) authenticateBearer(r *http.Request, token string) (*AccessTokenC
 // Bearer <token>" when allowBearer (bearer is then true), refusing other schemes, several
 // Authorization headers, and tokens in the URL (RFC 6750 §2, RFC 9449 §7.2).
 func accessTokenOf(r *http.Request, allowBearer bool) (token string, bearer bool, _ *AuthError) {
-	if r.URL.Query().Has("access_token") {
+	if r.URL.RawQuery != "" && r.URL.Query().Has("access_token") {
 		return "", false, &AuthError{Status: http.StatusBadRequest, Code: "invalid_request", Err: errors.New("access token in the url")}
 	}
 	values := r.Header.Values("Authorization")
@@ -218,7 +249,7 @@ func accessTokenOf(r *http.Request, allowBearer bool) (token string, bearer bool
 	scheme, token, ok := strings.Cut(values[0], " ")
 	token = strings.TrimLeft(token, " ")
 	switch {
-	case !ok || token == "" || strings.ContainsAny(token, " \t,"):
+	case !ok || token == "" || hasSeparator(token):
 		return "", false, &AuthError{Status: http.StatusBadRequest, Code: "invalid_request", Err: errors.New("malformed authorization header")}
 	case strings.EqualFold(scheme, "DPoP"):
 		return token, false, nil
@@ -230,6 +261,17 @@ func accessTokenOf(r *http.Request, allowBearer bool) (token string, bearer bool
 		// The scheme is not quoted: a client that put a secret there would find it in logs.
 		return "", false, &AuthError{Status: http.StatusUnauthorized, Code: "invalid_token", Err: errors.New("unsupported authorization scheme")}
 	}
+}
+
+// hasSeparator reports whether token holds a space, a tab or a comma: a loop over bytes, since
+// strings.ContainsAny costs several times more over a kilobyte-long token.
+func hasSeparator(token string) bool {
+	for i := 0; i < len(token); i++ {
+		if c := token[i]; c == ' ' || c == '\t' || c == ',' {
+			return true
+		}
+	}
+	return false
 }
 
 // Middleware calls next with the token's claims in the request context (ClaimsFromContext),
@@ -255,9 +297,7 @@ func (g *Guard) Middleware(next http.Handler, onError func(*http.Request, *AuthE
 			g.refuse(w, aerr)
 			return
 		}
-		ctx := context.WithValue(r.Context(), claimsKey{}, claims)
-		ctx = WithSubjectToken(ctx, token, claims.Expiry)
-		next.ServeHTTP(w, r.WithContext(ctx))
+		next.ServeHTTP(w, r.WithContext(newGuardContext(r.Context(), claims, token)))
 	})
 }
 

@@ -3,6 +3,7 @@ package helseid_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -291,4 +292,58 @@ func TestGuardDoesNotLogTheAuthorizationValue(t *testing.T) {
 	e := g.lastErr.Load()
 	require.NotNil(t, e)
 	assert.NotContains(t, e.Error(), "s3cr3t")
+}
+
+// A remembered token's claims are shared by the Guard's requests, so what a handler or a
+// caller of Authenticate does to the copy it is given must not reach the next request; and
+// the context carries the token for on-behalf-of calls without printing it.
+func TestGuardClaimsAreTheCallersOwn(t *testing.T) {
+	g := newGuardFixture(t, nil)
+	proofer := g.client.Proofer()
+	var subjects []string
+	api := httptest.NewServer(g.guard.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		claims, ok := helseid.ClaimsFromContext(r.Context())
+		require.True(t, ok)
+		subjects = append(subjects, claims.Subject)
+		claims.Subject, claims.JKT, claims.Expiry = "changed by a handler", "", time.Time{}
+		again, _ := helseid.ClaimsFromContext(r.Context())
+		assert.Same(t, claims, again, "one request's claims are one value")
+		printed := fmt.Sprintf("%v %+v %#v %s", r.Context(), r.Context(), r.Context(), r.Context())
+		assert.NotContains(t, printed, strings.Split(r.Header.Get("Authorization"), " ")[1][:40])
+		assert.NotContains(t, printed, "changed by a handler")
+	}), nil))
+	t.Cleanup(api.Close)
+	for range 2 {
+		resp, _ := do(t, g.signed(t, http.MethodGet, api.URL+"/patients", proofer, "DPoP"))
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	require.Len(t, subjects, 2)
+	assert.Equal(t, subjects[0], subjects[1])
+	assert.NotEqual(t, "changed by a handler", subjects[1])
+
+	r := g.signed(t, http.MethodGet, api.URL+"/patients", proofer, "DPoP")
+	r.URL.Path = "/patients" // Authenticate sees the request as the server would
+	r.Host = r.URL.Host
+	claims, err := g.guard.Authenticate(r)
+	require.NoError(t, err)
+	claims.Subject = "changed by a caller"
+	resp, _ := do(t, g.signed(t, http.MethodGet, api.URL+"/patients", proofer, "DPoP"))
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, subjects[0], subjects[2])
+}
+
+// The token a Guard accepted is in its handler's context for on-behalf-of calls, with its exp.
+func TestGuardContextCarriesTheSubjectToken(t *testing.T) {
+	g := newGuardFixture(t, nil)
+	var got string
+	var expiry time.Time
+	api := httptest.NewServer(g.guard.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, expiry = helseid.SubjectTokenFromContext(r.Context())
+	}), nil))
+	t.Cleanup(api.Close)
+	req := g.signed(t, http.MethodGet, api.URL+"/patients", g.client.Proofer(), "DPoP")
+	resp, _ := do(t, req)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, strings.TrimPrefix(req.Header.Get("Authorization"), "DPoP "), got)
+	assert.False(t, expiry.IsZero())
 }

@@ -114,12 +114,19 @@ func (c *Compact) Verify(pub crypto.PublicKey) error {
 	if c.signingInput == "" {
 		return fmt.Errorf("%w: not parsed", ErrMalformed)
 	}
-	return Verify(c.Header.Alg, pub, []byte(c.signingInput), c.signature)
+	return VerifyString(c.Header.Alg, pub, c.signingInput, c.signature)
 }
 
-func isB64URL(c byte) bool {
-	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
-}
+func isB64URL(c byte) bool { return b64URL[c] }
+
+// b64URL marks the bytes of the base64url alphabet: one load per byte of a token, where five
+// range comparisons were measurable over a kilobyte.
+var b64URL = func() (t [256]bool) {
+	for c := range t {
+		t[c] = 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+	}
+	return t
+}()
 
 var headerNames = []string{"alg", "kid", "typ", "crit"}
 
@@ -137,9 +144,14 @@ func parseHeader(raw []byte) (Header, error) {
 		dst  *string
 	}{{"alg", &h.Alg}, {"kid", &h.Kid}, {"typ", &h.Typ}} {
 		v, ok := m[f.name]
-		if ok && (len(v) == 0 || v[0] != '"' || json.Unmarshal(v, f.dst) != nil) {
+		if !ok {
+			continue
+		}
+		s, present, isString := StringMember(v)
+		if !present || !isString {
 			return Header{}, fmt.Errorf("%w: its header's %s is not a string", ErrMalformed, f.name)
 		}
+		*f.dst = s
 	}
 	if h.Alg == "" {
 		return Header{}, fmt.Errorf("%w: its header has no alg", ErrMalformed)

@@ -7,7 +7,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
-	"math/big"
+	"unsafe"
 )
 
 // ErrSignature reports a JWS signature that does not verify.
@@ -39,9 +39,10 @@ func Verify(alg string, pub crypto.PublicKey, signingInput, sig []byte) error {
 		if len(sig) != 2*a.size {
 			return fmt.Errorf("%w: %s signature has %d bytes, want %d", ErrSignature, a.name, len(sig), 2*a.size)
 		}
-		r := new(big.Int).SetBytes(sig[:a.size])
-		s := new(big.Int).SetBytes(sig[a.size:])
-		if !ecdsa.Verify(pub.(*ecdsa.PublicKey), digest, r, s) {
+		// The ASN.1 form crypto/ecdsa reads, built on the stack: ecdsa.Verify would make two
+		// big.Ints and encode them on the heap on every call.
+		var der [maxECDSADER]byte
+		if !ecdsa.VerifyASN1(pub.(*ecdsa.PublicKey), digest, appendECDSADER(der[:0], sig[:a.size], sig[a.size:])) {
 			return ErrSignature
 		}
 	case familyRSAPKCS1:
@@ -56,4 +57,57 @@ func Verify(alg string, pub crypto.PublicKey, signingInput, sig []byte) error {
 		}
 	}
 	return nil
+}
+
+// VerifyString is Verify for a signing input held in a string, the prefix of a compact JWS as
+// it arrived, without copying it (a kilobyte or two per token otherwise).
+func VerifyString(alg string, pub crypto.PublicKey, signingInput string, sig []byte) error {
+	return Verify(alg, pub, ReadOnlyBytes(signingInput), sig)
+}
+
+// ReadOnlyBytes returns the bytes of s without a copy, for a function that only reads them (a
+// hash, a signature check) and keeps none. Writing to them is undefined behaviour.
+func ReadOnlyBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// maxECDSADER is the longest DER ECDSA signature appendECDSADER writes: P-521's, two
+// 66-byte integers with a sign byte each under a SEQUENCE with a two-byte length.
+const maxECDSADER = 3 + 2*(2+67)
+
+// appendECDSADER appends SEQUENCE { INTEGER r, INTEGER s } in DER (minimal, non-negative
+// integers) for the big-endian unsigned r and s, each at most 66 bytes: the form
+// ecdsa.VerifyASN1 reads, and the one ecdsa.Verify builds from its big.Ints.
+func appendECDSADER(dst, r, s []byte) []byte {
+	r, s = trimZeros(r), trimZeros(s)
+	body := intDERLen(r) + intDERLen(s)
+	dst = append(dst, 0x30)
+	if body >= 0x80 {
+		dst = append(dst, 0x81)
+	}
+	dst = append(dst, byte(body))
+	return appendIntDER(appendIntDER(dst, r), s)
+}
+
+// trimZeros drops leading zero bytes, keeping none for zero.
+func trimZeros(b []byte) []byte {
+	for len(b) > 0 && b[0] == 0 {
+		b = b[1:]
+	}
+	return b
+}
+
+// intDERLen is the length of the DER INTEGER appendIntDER writes for the trimmed v.
+func intDERLen(v []byte) int {
+	if len(v) == 0 || v[0]&0x80 != 0 {
+		return 2 + len(v) + 1
+	}
+	return 2 + len(v)
+}
+
+// appendIntDER appends the DER INTEGER of the trimmed, non-negative v: a zero byte before a
+// set high bit, and a single zero byte for zero.
+func appendIntDER(dst, v []byte) []byte {
+	if len(v) == 0 || v[0]&0x80 != 0 {
+		return append(append(dst, 0x02, byte(len(v)+1), 0), v...)
+	}
+	return append(append(dst, 0x02, byte(len(v))), v...)
 }

@@ -1,9 +1,14 @@
 package jose
 
 import (
+	"bytes"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
+	"math/big"
 	"strings"
 	"testing"
 
@@ -89,4 +94,65 @@ func TestParsePublicKey(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+// appendECDSADER must write exactly what encoding/asn1 writes for the same two integers, the
+// form ecdsa.VerifyASN1 reads: leading zeros dropped, a zero byte before a set high bit, zero
+// as one zero byte, and a long-form length for P-521.
+func TestAppendECDSADER(t *testing.T) {
+	full := func(b byte, n int) []byte { return bytes.Repeat([]byte{b}, n) }
+	for name, tc := range map[string]struct{ r, s []byte }{
+		"P-256 high bits":   {full(0xff, 32), full(0x80, 32)},
+		"P-256 low bits":    {full(0x7f, 32), full(0x01, 32)},
+		"leading zeros":     {append(full(0, 5), full(0x90, 27)...), append(full(0, 31), 0x05)},
+		"zero":              {full(0, 32), full(0, 32)},
+		"P-384":             {full(0xaa, 48), full(0x55, 48)},
+		"P-521 long length": {append([]byte{0x01}, full(0xff, 65)...), append([]byte{0x01}, full(0x80, 65)...)},
+		"P-521 high bits":   {full(0xff, 66), full(0xff, 66)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			want, err := asn1.Marshal(struct{ R, S *big.Int }{new(big.Int).SetBytes(tc.r), new(big.Int).SetBytes(tc.s)})
+			require.NoError(t, err)
+			var buf [maxECDSADER]byte
+			got := appendECDSADER(buf[:0], tc.r, tc.s)
+			assert.Equal(t, want, got)
+			assert.LessOrEqual(t, len(got), maxECDSADER)
+		})
+	}
+}
+
+// The ECDSA branch of Verify allocates only what crypto/ecdsa's own API moves to the heap (the
+// digest and the DER signature it is given) beyond a bare VerifyASN1 of a DER signature built
+// in advance: no big.Int and no ASN.1 builder per call.
+func TestVerifyECDSAAllocations(t *testing.T) {
+	k := loadKeys(t)
+	signer, err := NewSigner(k.p256, "ES256")
+	require.NoError(t, err)
+	token, err := signer.SignCompact(EncodeHeader([]byte(`{"alg":"ES256"}`)), []byte(`{}`))
+	require.NoError(t, err)
+	dot := strings.LastIndexByte(token, '.')
+	sig, err := DecodeSegment(token[dot+1:])
+	require.NoError(t, err)
+	input, pub := []byte(token[:dot]), k.p256.Public()
+	require.NoError(t, Verify("ES256", pub, input, sig))
+	digest := sha256.Sum256(input)
+	der := appendECDSADER(nil, sig[:32], sig[32:])
+	bare := testing.AllocsPerRun(20, func() { ecdsa.VerifyASN1(pub.(*ecdsa.PublicKey), digest[:], der) })
+	ours := testing.AllocsPerRun(20, func() { _ = Verify("ES256", pub, input, sig) })
+	assert.LessOrEqual(t, ours, bare+2)
+}
+
+// Compact.Verify reads the signing input where it lies in the token: an Ed25519 token of a
+// kilobyte verifies without an allocation.
+func TestCompactVerifyDoesNotCopy(t *testing.T) {
+	k := loadKeys(t)
+	signer, err := NewSigner(k.ed, "EdDSA")
+	require.NoError(t, err)
+	token, err := signer.SignCompact(EncodeHeader([]byte(`{"alg":"EdDSA"}`)), []byte(`{"pad":"`+strings.Repeat("x", 1024)+`"}`))
+	require.NoError(t, err)
+	c, err := ParseCompact(token)
+	require.NoError(t, err)
+	pub := k.ed.Public()
+	require.NoError(t, c.Verify(pub))
+	assert.Zero(t, testing.AllocsPerRun(20, func() { _ = c.Verify(pub) }))
 }
