@@ -322,7 +322,10 @@ func (v *Verifier) VerifyProof(ctx context.Context, proof string, req ProofReque
 		}
 		return nil, fmt.Errorf("%w: the proof's nonce is not current", ErrUseNonce)
 	}
-	fresh, err := v.replay.CheckAndSet(ctx, replayID(p.JKT, c.jti), iat.Add(v.maxAge+v.leeway+time.Second))
+	// The record outlives this machine's acceptance window (iat + MaxAge + Leeway) by Leeway
+	// more: another machine of a fleet sharing the store, whose clock is up to Leeway behind,
+	// still accepts the proof that much later by true time, and must find it recorded.
+	fresh, err := v.replay.CheckAndSet(ctx, replayID(p.JKT, c.jti), iat.Add(v.maxAge+2*v.leeway+time.Second))
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("%w: %w", ErrReplayCheck, err)

@@ -436,6 +436,35 @@ func TestVerifyReplayStoreFailureRefuses(t *testing.T) {
 	assert.NotErrorIs(t, err, ErrInvalidProof)
 }
 
+// TestVerifyReplayAcrossSkewedClocks is two API machines sharing one replay store (its clock
+// the true time, as Redis's TTLs are), the second machine's clock 4 s behind (inside the
+// default Leeway): a proof the first accepted near the end of its window is still recorded
+// when the second, by its own clock, would still accept it.
+func TestVerifyReplayAcrossSkewedClocks(t *testing.T) {
+	truth := fakeclock.New(verifierNow)
+	store := NewMemoryReplayStore(MemoryReplayStoreConfig{Now: truth.Now})
+	const skew = 4 * time.Second
+	behind := func() time.Time { return truth.Now().Add(-skew) }
+	a, err := NewVerifier(VerifierConfig{Replay: store, Now: truth.Now})
+	require.NoError(t, err)
+	b, err := NewVerifier(VerifierConfig{Replay: store, Now: behind})
+	require.NoError(t, err)
+	proofer, err := NewProofer(ProoferConfig{Now: func() time.Time { return verifierNow }})
+	require.NoError(t, err)
+	u := mustURL(t, "https://api.example.no/x")
+	proof, err := proofer.Proof("GET", u, "", "tok")
+	require.NoError(t, err)
+	req := ProofRequest{Method: "GET", URL: u, AccessToken: "tok"}
+
+	truth.Advance(DefaultMaxAge + DefaultLeeway) // the last moment machine a accepts it
+	_, err = a.VerifyProof(context.Background(), proof, req)
+	require.NoError(t, err)
+	// Past the end of a's window and of a record kept only that long, inside b's window.
+	truth.Advance(skew - time.Millisecond)
+	_, err = b.VerifyProof(context.Background(), proof, req)
+	assert.ErrorIs(t, err, ErrReplayed)
+}
+
 func TestMemoryReplayStore(t *testing.T) {
 	clock := fakeclock.New(verifierNow)
 	s := NewMemoryReplayStore(MemoryReplayStoreConfig{Capacity: replayShards, Now: clock.Now}) // one per shard
