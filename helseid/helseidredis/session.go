@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/helseid-go/sdk/helseid/fapi"
 	"strconv"
 	"time"
 
@@ -51,55 +49,6 @@ func (st *SessionStore) keys(id string) (data, lease string) {
 
 func sessionAAD(id string) []byte { return []byte("helseid-session-v1\x00" + id) }
 
-// storedJSON is the sealed layout of a helseid.StoredSession: the Organization's supplier
-// mark, which its own fields do not show, is kept explicitly.
-type storedJSON struct {
-	Generation    uint64                  `json:"gen"`
-	RefreshToken  string                  `json:"rt"`
-	RefreshExpiry time.Time               `json:"rt_exp"`
-	DPoPKey       json.RawMessage         `json:"dpop_jwk"`
-	IDToken       string                  `json:"id_token,omitempty"`
-	Claims        *helseid.IDTokenClaims  `json:"claims,omitempty"`
-	OrgParent     string                  `json:"org_parent,omitempty"`
-	OrgChild      string                  `json:"org_child,omitempty"`
-	OrgSupplier   bool                    `json:"org_supplier,omitempty"`
-	Resource      string                  `json:"resource,omitempty"`
-	Tokens        map[string]storedAccess `json:"tokens,omitempty"`
-}
-
-type storedAccess struct {
-	AccessToken string    `json:"at"`
-	Expiry      time.Time `json:"exp"`
-}
-
-func encodeSession(rec *helseid.StoredSession) ([]byte, error) {
-	j := storedJSON{Generation: rec.Generation, RefreshToken: rec.RefreshToken, RefreshExpiry: rec.RefreshExpiry,
-		DPoPKey: rec.DPoPKey, IDToken: rec.IDToken, Claims: rec.Claims, Resource: rec.Resource,
-		OrgParent: rec.Organization.Parent, OrgChild: rec.Organization.Child,
-		OrgSupplier: rec.Organization == helseid.SupplierOrganization(), Tokens: map[string]storedAccess{}}
-	for r, t := range rec.Tokens {
-		j.Tokens[r] = storedAccess{AccessToken: t.AccessToken, Expiry: t.Expiry}
-	}
-	return json.Marshal(j)
-}
-
-func decodeSession(b []byte) (*helseid.StoredSession, error) {
-	var j storedJSON
-	if err := json.Unmarshal(b, &j); err != nil {
-		return nil, err
-	}
-	rec := &helseid.StoredSession{Generation: j.Generation, RefreshToken: j.RefreshToken, RefreshExpiry: j.RefreshExpiry,
-		DPoPKey: j.DPoPKey, IDToken: j.IDToken, Claims: j.Claims, Resource: j.Resource,
-		Organization: helseid.Organization{Parent: j.OrgParent, Child: j.OrgChild}, Tokens: map[string]fapi.Token{}}
-	if j.OrgSupplier {
-		rec.Organization = helseid.SupplierOrganization()
-	}
-	for r, t := range j.Tokens {
-		rec.Tokens[r] = fapi.Token{AccessToken: t.AccessToken, Expiry: t.Expiry}
-	}
-	return rec, nil
-}
-
 // LoadSession implements helseid.SessionStore. A record that does not open (another sealing
 // key, moved from another session) or whose sealed generation is not the stored one counts as
 // absent: the session has ended.
@@ -121,7 +70,7 @@ func (st *SessionStore) LoadSession(ctx context.Context, id string) (*helseid.St
 		return nil, nil
 	}
 	rec, err := decodeSession(plain)
-	if err != nil || strconv.FormatUint(rec.Generation, 10) != gen {
+	if g, perr := strconv.ParseUint(gen, 10, 64); err != nil || perr != nil || rec.Generation != g {
 		return nil, nil
 	}
 	return rec, nil
@@ -141,10 +90,7 @@ func (st *SessionStore) SaveSession(ctx context.Context, id string, rec *helseid
 	if ttl <= 0 {
 		return false, errors.New("helseidredis: save session: its refresh token has expired")
 	}
-	plain, err := encodeSession(rec)
-	if err != nil {
-		return false, fmt.Errorf("helseidredis: save session: %w", err)
-	}
+	plain := encodeSession(rec)
 	ctx, cancel := context.WithTimeout(ctx, st.s.timeout)
 	defer cancel()
 	dk, _ := st.keys(id)
