@@ -3,6 +3,7 @@ package helseidredis
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -47,7 +48,21 @@ func (st *SessionStore) keys(id string) (data, lease string) {
 	return base + "data", base + "lease"
 }
 
-func sessionAAD(id string) []byte { return []byte("helseid-session-v1\x00" + id) }
+// dataKey is keys' data key in one allocation: LoadSession runs on every replica switch.
+func (st *SessionStore) dataKey(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	var buf [128]byte
+	k := append(buf[:0], st.s.prefix...)
+	k = append(k, "session:{"...)
+	k = base64.RawURLEncoding.AppendEncode(k, sum[:])
+	return string(append(k, "}:data"...))
+}
+
+const sessionAADPrefix = "helseid-session-v1\x00"
+
+func sessionAAD(id string) []byte {
+	return append(append(make([]byte, 0, len(sessionAADPrefix)+len(id)), sessionAADPrefix...), id...)
+}
 
 // LoadSession implements helseid.SessionStore. A record that does not open (another sealing
 // key, moved from another session) or whose sealed generation is not the stored one counts as
@@ -55,8 +70,7 @@ func sessionAAD(id string) []byte { return []byte("helseid-session-v1\x00" + id)
 func (st *SessionStore) LoadSession(ctx context.Context, id string) (*helseid.StoredSession, error) {
 	ctx, cancel := context.WithTimeout(ctx, st.s.timeout)
 	defer cancel()
-	dk, _ := st.keys(id)
-	vals, err := st.s.rdb.HMGet(ctx, dk, "gen", "data").Result()
+	vals, err := st.s.rdb.HMGet(ctx, st.dataKey(id), "gen", "data").Result()
 	if err != nil {
 		return nil, fmt.Errorf("helseidredis: load session: %w", err)
 	}

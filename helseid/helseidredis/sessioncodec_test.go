@@ -3,11 +3,13 @@ package helseidredis
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/helseid-go/sdk/helseid"
 	"github.com/helseid-go/sdk/helseid/fapi"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -142,4 +144,16 @@ func FuzzDecodeSession(f *testing.F) {
 		require.NoError(t, err)
 		assert.Equal(t, rec, again)
 	})
+}
+
+func TestSessionDataKey(t *testing.T) {
+	for _, prefix := range []string{"", "app:", strings.Repeat("long-prefix:", 20)} {
+		st, err := NewSessionStore(StoreConfig{Redis: redis.NewClient(&redis.Options{}), Key: make([]byte, 32), Prefix: prefix})
+		require.NoError(t, err)
+		for _, id := range []string{"", "abc", strings.Repeat("x", 300)} {
+			dk, _ := st.keys(id)
+			assert.Equal(t, dk, st.dataKey(id))
+		}
+	}
+	assert.Equal(t, []byte("helseid-session-v1\x00abc"), sessionAAD("abc"))
 }
