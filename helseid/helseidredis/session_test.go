@@ -297,3 +297,22 @@ func TestRedisDeadLeaseHolderBlocksUntilTheLeaseExpires(t *testing.T) {
 	assert.GreaterOrEqual(t, time.Since(taken), leaseTTL-50*time.Millisecond, "no refresh while the dead holder's lease lived")
 	assert.Zero(t, f.srv.Stats().TokenErrors, "nothing lost")
 }
+
+// A replica switch costs one read of the store, one open and a one-pass decode of the record,
+// and the session's setup: a bound on its allocations keeps a costlier record layout (JSON
+// took 137) from coming back unnoticed; BenchmarkSessionToken measures the time.
+func TestRedisSessionLoadAllocations(t *testing.T) {
+	f := newEHRFleet(t, 2)
+	ctx := context.Background()
+	started, _ := f.login(t)
+	allocs := testing.AllocsPerRun(50, func() {
+		s, err := f.replicas[0].LoadUserSession(ctx, started.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Token(ctx, "nhn:service-a"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	assert.LessOrEqual(t, allocs, 70.0)
+}
