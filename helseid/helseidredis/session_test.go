@@ -299,8 +299,9 @@ func TestRedisDeadLeaseHolderBlocksUntilTheLeaseExpires(t *testing.T) {
 }
 
 // A replica switch costs one read of the store, one open and a one-pass decode of the record,
-// and the session's setup: a bound on its allocations keeps a costlier record layout (JSON
-// took 137) from coming back unnoticed; BenchmarkSessionToken measures the time.
+// and a session that builds its refresh machinery only when it needs to refresh: a bound on
+// the allocations keeps a costlier record layout (JSON took 133) or an eager build (54) from
+// coming back unnoticed; BenchmarkSessionToken measures the time.
 func TestRedisSessionLoadAllocations(t *testing.T) {
 	f := newEHRFleet(t, 2)
 	ctx := context.Background()
@@ -314,5 +315,6 @@ func TestRedisSessionLoadAllocations(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	assert.LessOrEqual(t, allocs, 70.0)
+	t.Logf("%.0f allocations", allocs)
+	assert.LessOrEqual(t, allocs, 50.0)
 }
