@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/helseid-go/sdk/helseid/fapi"
-	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,7 +19,7 @@ type storedSession struct {
 	store SessionStore
 	id    string
 	key   []byte        // the DPoP key's private JWK, as stored
-	lane  chan struct{} // one goroutine of this process asks the fleet at a time
+	lane  chan struct{} // one goroutine of this process asks the fleet at a time; made by build
 
 	mu     sync.Mutex
 	gen    uint64                // the generation this process last read or wrote
@@ -38,8 +38,25 @@ type storedSession struct {
 type loadedTokens struct {
 	refreshToken  string
 	refreshExpiry time.Time
-	tokens        map[string]*fapi.Token // never changed: dropping one stores a copy
-	ended         bool                   // EndUserSession ended it before build
+	tokens        []loadedToken // never changed: dropping one stores a copy
+	ended         bool          // EndUserSession ended it before build
+}
+
+// loadedToken is one resource's token in loadedTokens: a session has a few, so a search
+// costs less than a map and one allocation holds them all.
+type loadedToken struct {
+	resource string
+	token    fapi.Token
+}
+
+// find returns resource's token, or nil.
+func (lt *loadedTokens) find(resource string) *fapi.Token {
+	for i := range lt.tokens {
+		if lt.tokens[i].resource == resource {
+			return &lt.tokens[i].token
+		}
+	}
+	return nil
 }
 
 // loadedMargin is how close to its expiry a token of the record is no longer handed out
@@ -138,12 +155,12 @@ func (c *Client) sessionFrom(id string, rec *StoredSession) (*UserSession, error
 		return nil, err
 	}
 	s := &UserSession{client: c, proofer: proofer, claims: rec.Claims, idToken: rec.IDToken, resource: rec.Resource,
-		fleet: &storedSession{store: c.sessionStore, id: id, key: rec.DPoPKey, lane: make(chan struct{}, 1), gen: rec.Generation, tokens: rec.Tokens}}
+		fleet: &storedSession{store: c.sessionStore, id: id, key: rec.DPoPKey, gen: rec.Generation, tokens: rec.Tokens}}
 	org := rec.Organization
 	s.org.Store(&org)
-	lt := &loadedTokens{refreshToken: rec.RefreshToken, refreshExpiry: rec.RefreshExpiry, tokens: make(map[string]*fapi.Token, len(rec.Tokens))}
+	lt := &loadedTokens{refreshToken: rec.RefreshToken, refreshExpiry: rec.RefreshExpiry, tokens: make([]loadedToken, 0, len(rec.Tokens))}
 	for res, tok := range rec.Tokens {
-		lt.tokens[res] = &tok
+		lt.tokens = append(lt.tokens, loadedToken{resource: res, token: tok})
 	}
 	s.fleet.loaded.Store(lt)
 	return s, nil
@@ -166,9 +183,10 @@ func (s *UserSession) build(ctx context.Context) error {
 		s.tokens = nil
 		return err
 	}
-	for res, tok := range lt.tokens {
-		s.tokens.Put(res, *tok)
+	for _, t := range lt.tokens {
+		s.tokens.Put(t.resource, t.token)
 	}
+	f.lane = make(chan struct{}, 1)
 	if lt.ended {
 		s.tokens.End(ErrSessionEnded)
 	}
@@ -181,7 +199,7 @@ func (s *UserSession) cachedToken(resource string) *fapi.Token {
 	if s.fleet.built.Load() {
 		return s.tokens.Cached(resource)
 	}
-	tok := s.fleet.loaded.Load().tokens[resource]
+	tok := s.fleet.loaded.Load().find(resource)
 	if tok != nil && s.client.now().Before(tok.Expiry.Add(-loadedMargin)) { // a zero Expiry waits for build
 		return tok
 	}
@@ -195,10 +213,9 @@ func (s *UserSession) invalidate(resource, token string) {
 		f.buildMu.Lock()
 		defer f.buildMu.Unlock()
 		if lt := f.loaded.Load(); !f.built.Load() {
-			if t := lt.tokens[resource]; t != nil && t.AccessToken == token {
+			if t := lt.find(resource); t != nil && t.AccessToken == token {
 				next := *lt
-				next.tokens = maps.Clone(lt.tokens)
-				delete(next.tokens, resource)
+				next.tokens = slices.DeleteFunc(slices.Clone(lt.tokens), func(t loadedToken) bool { return t.resource == resource })
 				f.loaded.Store(&next)
 			}
 			return
