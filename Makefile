@@ -90,4 +90,5 @@ bench: redis-check
 	$(BENCHSTAT) -filter '.name:Guard' -col '/impl@(bare-rsa-ecdsa bare-ecdsa guard-first-seen guard)' bench.txt
 	$(BENCHSTAT) -filter '.name:VerifyJWS' -col '/impl@(bare jose jwx)' bench.txt
 	$(BENCHSTAT) -filter '.name:ClientToken' -col '/impl@(oauth2-reuse client-token client-token-org tokensource source)' bench.txt
-	$(BENCHSTAT) -filter '-.name:(ProofES256 OR Assertion OR Hit OR TransportRoundTrip OR Tenants OR VerifyES256 OR ReplayStore OR CacheHit OR SessionHit OR VerifyProofReplay OR Guard OR VerifyJWS OR ClientToken)' bench.txt
+	$(BENCHSTAT) -filter '.name:SessionToken' -col '/impl@(bare-roundtrip-open redis local)' bench.txt
+	$(BENCHSTAT) -filter '-.name:(ProofES256 OR Assertion OR Hit OR TransportRoundTrip OR Tenants OR VerifyES256 OR ReplayStore OR CacheHit OR SessionHit OR VerifyProofReplay OR Guard OR VerifyJWS OR ClientToken OR SessionToken)' bench.txt

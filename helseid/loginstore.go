@@ -2,6 +2,7 @@ package helseid
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -26,30 +27,64 @@ type LoginStore interface {
 	TakeLogin(ctx context.Context, state string) (*LoginState, error)
 }
 
-// NewMemoryLoginStore returns the LoginStore of one process, the Client's default.
+// MaxPendingLogins bounds the logins NewMemoryLoginStore keeps waiting for their callback
+// (each lives 10 minutes): anyone can start a login, so without a bound a stream of started
+// and abandoned logins would grow the process's memory without end.
+const MaxPendingLogins = 10_000
+
+// ErrTooManyLogins reports a login refused because the login store is full of logins still
+// waiting for their callback (MaxPendingLogins). Answer it as a temporary failure (503):
+// the logins already started, the real users' among them, stay and can finish.
+var ErrTooManyLogins = errors.New("too many logins waiting for their callback")
+
+// NewMemoryLoginStore returns the LoginStore of one process, the Client's default. It keeps at
+// most MaxPendingLogins: expired logins are dropped first, and when the store is still full a
+// new login is refused with ErrTooManyLogins rather than evicting one already started. Under a
+// flood of started logins, evicting the oldest would let the attacker push every real user's
+// login out before its callback (each would fail after the user had signed in); refusing keeps
+// them, turns new logins away only while the flood lasts (10 minutes at most after it stops),
+// and tells the application so it can answer 503.
 func NewMemoryLoginStore(now func() time.Time) LoginStore {
+	return newMemoryLoginStore(now, MaxPendingLogins)
+}
+
+func newMemoryLoginStore(now func() time.Time, max int) *memoryLogins {
 	if now == nil {
 		now = time.Now
 	}
-	return &memoryLogins{now: now, logins: map[string]LoginState{}}
+	return &memoryLogins{now: now, max: max, logins: map[string]LoginState{}}
 }
 
 type memoryLogins struct {
-	now    func() time.Time
-	mu     sync.Mutex
-	logins map[string]LoginState
+	now     func() time.Time
+	max     int
+	mu      sync.Mutex
+	logins  map[string]LoginState
+	sweepAt time.Time // no login expires before this; zero: sweep on the next save
 }
 
 func (m *memoryLogins) SaveLogin(_ context.Context, st *LoginState) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
-	for k, v := range m.logins { // logins abandoned in the browser do not pile up
-		if !now.Before(v.Expiry) {
-			delete(m.logins, k)
+	if len(m.logins) > 0 && !now.Before(m.sweepAt) { // logins abandoned in the browser do not pile up
+		m.sweepAt = time.Time{}
+		for k, v := range m.logins {
+			switch {
+			case !now.Before(v.Expiry):
+				delete(m.logins, k)
+			case m.sweepAt.IsZero() || v.Expiry.Before(m.sweepAt):
+				m.sweepAt = v.Expiry
+			}
 		}
 	}
+	if _, ok := m.logins[st.State]; !ok && len(m.logins) >= m.max {
+		return ErrTooManyLogins
+	}
 	m.logins[st.State] = *st
+	if len(m.logins) == 1 || st.Expiry.Before(m.sweepAt) {
+		m.sweepAt = st.Expiry
+	}
 	return nil
 }
 

@@ -101,7 +101,12 @@ func (s *UserSession) Claims() *IDTokenClaims { return s.claims }
 func (s *UserSession) IDToken() string { return s.idToken }
 
 // RefreshToken returns the newest refresh token and its expiry.
-func (s *UserSession) RefreshToken() (string, time.Time) { return s.tokens.RefreshToken() }
+func (s *UserSession) RefreshToken() (string, time.Time) {
+	if s.fleet != nil {
+		return s.refreshToken()
+	}
+	return s.tokens.RefreshToken()
+}
 
 // Token returns an access token for one API (its resource, such as "nhn:kjernejournal"),
 // refreshing with exactly that resource when none is cached. Refreshes of the session run one
@@ -118,7 +123,7 @@ func (s *UserSession) Token(ctx context.Context, resource string) (*fapi.Token, 
 	if s.fleet == nil {
 		return s.tokens.Token(ctx, resource)
 	}
-	if tok := s.tokens.Cached(resource); tok != nil {
+	if tok := s.cachedToken(resource); tok != nil {
 		return tok, nil
 	}
 	return s.fleetToken(ctx, resource)
@@ -176,6 +181,10 @@ func (src sessionSource) AccessToken(ctx context.Context) (string, error) {
 // InvalidateToken drops a token the API refused (dpop.TokenInvalidator), so the retry gets a
 // new one from a refresh.
 func (src sessionSource) InvalidateToken(_ context.Context, token string) {
+	if src.s.fleet != nil {
+		src.s.invalidate(src.resource, token)
+		return
+	}
 	src.s.tokens.Invalidate(src.resource, token)
 }
 

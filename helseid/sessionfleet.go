@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"github.com/helseid-go/sdk/helseid/fapi"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/helseid-go/sdk/dpop"
@@ -17,12 +19,50 @@ type storedSession struct {
 	store SessionStore
 	id    string
 	key   []byte        // the DPoP key's private JWK, as stored
-	lane  chan struct{} // one goroutine of this process asks the fleet at a time
+	lane  chan struct{} // one goroutine of this process asks the fleet at a time; made by build
 
 	mu     sync.Mutex
 	gen    uint64                // the generation this process last read or wrote
 	tokens map[string]fapi.Token // that generation's access tokens
+
+	// A loaded session's refresh machinery (its resource.Session, with a token-endpoint
+	// client) is built on the first call that needs more than a token the record has: most
+	// requests after a replica switch need only that. Until built is set, UserSession.tokens
+	// is nil and loaded holds the record's refresh token and the tokens it can serve.
+	buildMu sync.Mutex
+	built   atomic.Bool
+	loaded  atomic.Pointer[loadedTokens]
 }
+
+// loadedTokens is what a loaded session serves before its refresh machinery is built.
+type loadedTokens struct {
+	refreshToken  string
+	refreshExpiry time.Time
+	tokens        []loadedToken // never changed: dropping one stores a copy
+	ended         bool          // EndUserSession ended it before build
+}
+
+// loadedToken is one resource's token in loadedTokens: a session has a few, so a search
+// costs less than a map and one allocation holds them all.
+type loadedToken struct {
+	resource string
+	token    fapi.Token
+}
+
+// find returns resource's token, or nil.
+func (lt *loadedTokens) find(resource string) *fapi.Token {
+	for i := range lt.tokens {
+		if lt.tokens[i].resource == resource {
+			return &lt.tokens[i].token
+		}
+	}
+	return nil
+}
+
+// loadedMargin is how close to its expiry a token of the record is no longer handed out
+// before the session is built: resource.Config's default ExpiryMargin, which the built
+// session keeps (TestLoadedSessionMargin holds them equal).
+const loadedMargin = 10 * time.Second
 
 // Steps of a stored session's refresh, for the tests that crash a process at each.
 const (
@@ -77,14 +117,23 @@ func (c *Client) StartUserSession(ctx context.Context, login *LoginResult) (*Use
 	if _, err := c.sessionStore.SaveSession(ctx, id, rec, 0); err != nil {
 		return nil, fmt.Errorf("helseid: store session: %w", err)
 	}
-	return c.sessionFrom(ctx, id, rec)
+	s, err := c.sessionFrom(id, rec)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.build(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // LoadUserSession returns the stored user session id, as the newest record in
 // Config.Sessions has it, or ErrSessionEnded when the store has none (ended by EndUserSession
 // on any process, or expired with its refresh token). It costs one read of the store: loading
 // the session per request makes a logout on any process effective on every process at once.
-// Its HTTP clients sign with the session's DPoP key.
+// Its HTTP clients sign with the session's DPoP key. The session's refresh machinery is set
+// up on the first call that needs more than a token the record has, so a request served from
+// the record costs the read, its decryption, and little more.
 func (c *Client) LoadUserSession(ctx context.Context, id string) (*UserSession, error) {
 	rec, err := c.sessionStore.LoadSession(ctx, id)
 	if err != nil {
@@ -93,24 +142,99 @@ func (c *Client) LoadUserSession(ctx context.Context, id string) (*UserSession, 
 	if rec == nil {
 		return nil, ErrSessionEnded
 	}
-	return c.sessionFrom(ctx, id, rec)
+	return c.sessionFrom(id, rec)
 }
 
-// sessionFrom is the UserSession of a stored record.
-func (c *Client) sessionFrom(ctx context.Context, id string, rec *StoredSession) (*UserSession, error) {
+// sessionFrom is the UserSession of a stored record, not yet built (see build).
+func (c *Client) sessionFrom(id string, rec *StoredSession) (*UserSession, error) {
+	if err := rec.Organization.Validate(c.cfg.Tenancy); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)
+	}
 	proofer, err := c.sessionProofer(rec.DPoPKey)
 	if err != nil {
 		return nil, err
 	}
 	s := &UserSession{client: c, proofer: proofer, claims: rec.Claims, idToken: rec.IDToken, resource: rec.Resource,
-		fleet: &storedSession{store: c.sessionStore, id: id, key: rec.DPoPKey, lane: make(chan struct{}, 1), gen: rec.Generation, tokens: rec.Tokens}}
-	if _, err := c.resumeUserSession(ctx, rec.RefreshToken, rec.RefreshExpiry, SessionOptions{Organization: rec.Organization, Persist: s.persistStored}, s); err != nil {
-		return nil, err
-	}
+		fleet: &storedSession{store: c.sessionStore, id: id, key: rec.DPoPKey, gen: rec.Generation, tokens: rec.Tokens}}
+	org := rec.Organization
+	s.org.Store(&org)
+	lt := &loadedTokens{refreshToken: rec.RefreshToken, refreshExpiry: rec.RefreshExpiry, tokens: make([]loadedToken, 0, len(rec.Tokens))}
 	for res, tok := range rec.Tokens {
-		s.tokens.Put(res, tok)
+		lt.tokens = append(lt.tokens, loadedToken{resource: res, token: tok})
 	}
+	s.fleet.loaded.Store(lt)
 	return s, nil
+}
+
+// build sets a loaded session's refresh machinery up, once: the resource.Session with the
+// record's refresh token and the tokens it still has.
+func (s *UserSession) build(ctx context.Context) error {
+	f := s.fleet
+	if f.built.Load() {
+		return nil
+	}
+	f.buildMu.Lock()
+	defer f.buildMu.Unlock()
+	if f.built.Load() {
+		return nil
+	}
+	lt := f.loaded.Load()
+	if _, err := s.client.resumeUserSession(ctx, lt.refreshToken, lt.refreshExpiry, SessionOptions{Organization: *s.org.Load(), Persist: s.persistStored}, s); err != nil {
+		s.tokens = nil
+		return err
+	}
+	for _, t := range lt.tokens {
+		s.tokens.Put(t.resource, t.token)
+	}
+	f.lane = make(chan struct{}, 1)
+	if lt.ended {
+		s.tokens.End(ErrSessionEnded)
+	}
+	f.built.Store(true)
+	return nil
+}
+
+// cachedToken is resource's usable token in this process, before or after build.
+func (s *UserSession) cachedToken(resource string) *fapi.Token {
+	if s.fleet.built.Load() {
+		return s.tokens.Cached(resource)
+	}
+	tok := s.fleet.loaded.Load().find(resource)
+	if tok != nil && s.client.now().Before(tok.Expiry.Add(-loadedMargin)) { // a zero Expiry waits for build
+		return tok
+	}
+	return nil
+}
+
+// invalidate drops resource's token if it is token, before or after build.
+func (s *UserSession) invalidate(resource, token string) {
+	f := s.fleet
+	if !f.built.Load() {
+		f.buildMu.Lock()
+		defer f.buildMu.Unlock()
+		if lt := f.loaded.Load(); !f.built.Load() {
+			if t := lt.find(resource); t != nil && t.AccessToken == token {
+				next := *lt
+				next.tokens = slices.DeleteFunc(slices.Clone(lt.tokens), func(t loadedToken) bool { return t.resource == resource })
+				f.loaded.Store(&next)
+			}
+			return
+		}
+	}
+	s.tokens.Invalidate(resource, token)
+}
+
+// refreshToken is RefreshToken, before or after build.
+func (s *UserSession) refreshToken() (string, time.Time) {
+	f := s.fleet
+	if !f.built.Load() {
+		f.buildMu.Lock()
+		defer f.buildMu.Unlock()
+		if lt := f.loaded.Load(); !f.built.Load() {
+			return lt.refreshToken, lt.refreshExpiry
+		}
+	}
+	return s.tokens.RefreshToken()
 }
 
 // sessionProofer is the proofer of a stored session's DPoP key: the Client's own, or one
@@ -153,9 +277,31 @@ func (s *UserSession) EndUserSession(ctx context.Context) error {
 			return fmt.Errorf("helseid: delete session: %w", err)
 		}
 	}
-	rt, _ := s.tokens.RefreshToken()
-	s.tokens.End(ErrSessionEnded)
+	var rt string
+	if s.fleet == nil {
+		rt, _ = s.tokens.RefreshToken()
+		s.tokens.End(ErrSessionEnded)
+	} else {
+		rt = s.endFleet()
+	}
 	return s.client.RevokeRefreshToken(ctx, rt)
+}
+
+// endFleet ends a stored session in this process, before or after build, and returns its
+// refresh token.
+func (s *UserSession) endFleet() string {
+	f := s.fleet
+	f.buildMu.Lock()
+	defer f.buildMu.Unlock()
+	if f.built.Load() {
+		rt, _ := s.tokens.RefreshToken()
+		s.tokens.End(ErrSessionEnded)
+		return rt
+	}
+	lt := *f.loaded.Load() // nothing is served from the record any more
+	lt.tokens, lt.ended = nil, true
+	f.loaded.Store(&lt)
+	return lt.refreshToken
 }
 
 // record is the session's record of generation gen with refresh token rt, as this process
@@ -232,6 +378,9 @@ func (s *UserSession) fleetToken(ctx context.Context, res string) (*fapi.Token, 
 // what the store has; a process that finds the lease taken waits for the holder's record.
 func (s *UserSession) underLease(ctx context.Context, have func() *fapi.Token, res string, refresh func(context.Context) (*fapi.Token, error)) (*fapi.Token, error) {
 	f := s.fleet
+	if err := s.build(ctx); err != nil {
+		return nil, err
+	}
 	select {
 	case f.lane <- struct{}{}:
 	case <-ctx.Done():

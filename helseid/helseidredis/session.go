@@ -3,11 +3,10 @@ package helseidredis
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/helseid-go/sdk/helseid/fapi"
 	"strconv"
 	"time"
 
@@ -49,55 +48,20 @@ func (st *SessionStore) keys(id string) (data, lease string) {
 	return base + "data", base + "lease"
 }
 
-func sessionAAD(id string) []byte { return []byte("helseid-session-v1\x00" + id) }
-
-// storedJSON is the sealed layout of a helseid.StoredSession: the Organization's supplier
-// mark, which its own fields do not show, is kept explicitly.
-type storedJSON struct {
-	Generation    uint64                  `json:"gen"`
-	RefreshToken  string                  `json:"rt"`
-	RefreshExpiry time.Time               `json:"rt_exp"`
-	DPoPKey       json.RawMessage         `json:"dpop_jwk"`
-	IDToken       string                  `json:"id_token,omitempty"`
-	Claims        *helseid.IDTokenClaims  `json:"claims,omitempty"`
-	OrgParent     string                  `json:"org_parent,omitempty"`
-	OrgChild      string                  `json:"org_child,omitempty"`
-	OrgSupplier   bool                    `json:"org_supplier,omitempty"`
-	Resource      string                  `json:"resource,omitempty"`
-	Tokens        map[string]storedAccess `json:"tokens,omitempty"`
+// dataKey is keys' data key in one allocation: LoadSession runs on every replica switch.
+func (st *SessionStore) dataKey(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	var buf [128]byte
+	k := append(buf[:0], st.s.prefix...)
+	k = append(k, "session:{"...)
+	k = base64.RawURLEncoding.AppendEncode(k, sum[:])
+	return string(append(k, "}:data"...))
 }
 
-type storedAccess struct {
-	AccessToken string    `json:"at"`
-	Expiry      time.Time `json:"exp"`
-}
+const sessionAADPrefix = "helseid-session-v1\x00"
 
-func encodeSession(rec *helseid.StoredSession) ([]byte, error) {
-	j := storedJSON{Generation: rec.Generation, RefreshToken: rec.RefreshToken, RefreshExpiry: rec.RefreshExpiry,
-		DPoPKey: rec.DPoPKey, IDToken: rec.IDToken, Claims: rec.Claims, Resource: rec.Resource,
-		OrgParent: rec.Organization.Parent, OrgChild: rec.Organization.Child,
-		OrgSupplier: rec.Organization == helseid.SupplierOrganization(), Tokens: map[string]storedAccess{}}
-	for r, t := range rec.Tokens {
-		j.Tokens[r] = storedAccess{AccessToken: t.AccessToken, Expiry: t.Expiry}
-	}
-	return json.Marshal(j)
-}
-
-func decodeSession(b []byte) (*helseid.StoredSession, error) {
-	var j storedJSON
-	if err := json.Unmarshal(b, &j); err != nil {
-		return nil, err
-	}
-	rec := &helseid.StoredSession{Generation: j.Generation, RefreshToken: j.RefreshToken, RefreshExpiry: j.RefreshExpiry,
-		DPoPKey: j.DPoPKey, IDToken: j.IDToken, Claims: j.Claims, Resource: j.Resource,
-		Organization: helseid.Organization{Parent: j.OrgParent, Child: j.OrgChild}, Tokens: map[string]fapi.Token{}}
-	if j.OrgSupplier {
-		rec.Organization = helseid.SupplierOrganization()
-	}
-	for r, t := range j.Tokens {
-		rec.Tokens[r] = fapi.Token{AccessToken: t.AccessToken, Expiry: t.Expiry}
-	}
-	return rec, nil
+func sessionAAD(id string) []byte {
+	return append(append(make([]byte, 0, len(sessionAADPrefix)+len(id)), sessionAADPrefix...), id...)
 }
 
 // LoadSession implements helseid.SessionStore. A record that does not open (changed, moved
@@ -107,8 +71,7 @@ func decodeSession(b []byte) (*helseid.StoredSession, error) {
 func (st *SessionStore) LoadSession(ctx context.Context, id string) (*helseid.StoredSession, error) {
 	ctx, cancel := context.WithTimeout(ctx, st.s.timeout)
 	defer cancel()
-	dk, _ := st.keys(id)
-	vals, err := st.s.rdb.HMGet(ctx, dk, "gen", "data").Result()
+	vals, err := st.s.rdb.HMGet(ctx, st.dataKey(id), "gen", "data").Result()
 	if err != nil {
 		return nil, fmt.Errorf("helseidredis: load session: %w", err)
 	}
@@ -125,7 +88,7 @@ func (st *SessionStore) LoadSession(ctx context.Context, id string) (*helseid.St
 		return nil, nil
 	}
 	rec, err := decodeSession(plain)
-	if err != nil || strconv.FormatUint(rec.Generation, 10) != gen {
+	if g, perr := strconv.ParseUint(gen, 10, 64); err != nil || perr != nil || rec.Generation != g {
 		return nil, nil
 	}
 	return rec, nil
@@ -145,10 +108,7 @@ func (st *SessionStore) SaveSession(ctx context.Context, id string, rec *helseid
 	if ttl <= 0 {
 		return false, errors.New("helseidredis: save session: its refresh token has expired")
 	}
-	plain, err := encodeSession(rec)
-	if err != nil {
-		return false, fmt.Errorf("helseidredis: save session: %w", err)
-	}
+	plain := encodeSession(rec)
 	ctx, cancel := context.WithTimeout(ctx, st.s.timeout)
 	defer cancel()
 	dk, _ := st.keys(id)

@@ -297,3 +297,24 @@ func TestRedisDeadLeaseHolderBlocksUntilTheLeaseExpires(t *testing.T) {
 	assert.GreaterOrEqual(t, time.Since(taken), leaseTTL-50*time.Millisecond, "no refresh while the dead holder's lease lived")
 	assert.Zero(t, f.srv.Stats().TokenErrors, "nothing lost")
 }
+
+// A replica switch costs one read of the store, one open and a one-pass decode of the record,
+// and a session that builds its refresh machinery only when it needs to refresh: a bound on
+// the allocations keeps a costlier record layout (JSON took 133) or an eager build (54) from
+// coming back unnoticed; BenchmarkSessionToken measures the time.
+func TestRedisSessionLoadAllocations(t *testing.T) {
+	f := newEHRFleet(t, 2)
+	ctx := context.Background()
+	started, _ := f.login(t)
+	allocs := testing.AllocsPerRun(50, func() {
+		s, err := f.replicas[0].LoadUserSession(ctx, started.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Token(ctx, "nhn:service-a"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Logf("%.0f allocations", allocs)
+	assert.LessOrEqual(t, allocs, 48.0)
+}
