@@ -24,7 +24,7 @@ func BenchmarkSessionToken(b *testing.B) {
 	keys, err := f.rdb.Keys(ctx, "*session:*:data").Result()
 	require.NoError(b, err)
 	require.Len(b, keys, 1)
-	sealer, err := seal.New(f.sealKey)
+	sealer, err := seal.New(f.sealKey, nil)
 	require.NoError(b, err)
 
 	b.Run("impl=bare-roundtrip-open", func(b *testing.B) {
