@@ -5,11 +5,12 @@ BENCHCOUNT ?= 6
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHSTAT ?= $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
-# Every fuzz target as package:Target. A short run of each is part of `make test`; run one
+# Every fuzz target as package:Target, or module=package:Target for a nested module's. A short run of each is part of `make test`; run one
 # longer with e.g. `make fuzz FUZZTIME=5m`.
 FUZZ_TARGETS := \
 	./dpop:FuzzParseChallenges \
 	./dpop:FuzzVerifyProof \
+	./dpop:FuzzParseProofClaims \
 	./helseid:FuzzAccessTokenClaims \
 	./helseid:FuzzParseCallback \
 	./helseid:FuzzParseJWK \
@@ -17,12 +18,15 @@ FUZZ_TARGETS := \
 	./helseid/selfservice:FuzzParseAnswer \
 	./internal/discovery:FuzzParse \
 	./internal/jose:FuzzAppendJSONString \
+	./internal/jose:FuzzEachMember \
 	./internal/jose:FuzzDecodeObject \
 	./internal/jose:FuzzParseCompact \
 	./internal/jwks:FuzzParseSet \
 	./helseid/fapi:FuzzParseError \
 	./helseid/fapi:FuzzParseResponse \
-	./internal/accesstoken:FuzzJWTExpiry
+	./internal/accesstoken:FuzzJWTExpiry \
+	helseid/helseidredis=./internal/seal:FuzzOpen \
+	helseid/helseidredis=.:FuzzDecodeSession
 
 INTEROP_SERVER := internal/interop/testdata/server
 
@@ -70,9 +74,10 @@ interop: interop-deps
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
+		mod=.; case $$t in *=*) mod=$${t%%=*}; t=$${t#*=};; esac; \
 		pkg=$${t%%:*}; name=$${t##*:}; \
-		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
-		$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) $$pkg; \
+		echo "fuzz $$mod $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -C $$mod -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) $$pkg; \
 	done
 
 # Benchmarks compare each hot path with its baseline in the same run; see BENCHMARKS.md.
