@@ -36,6 +36,11 @@ type SharedTokenCache interface {
 	// ReleaseLease gives up lease, if it is still held, after a failed fetch, so that another
 	// process may try at once.
 	ReleaseLease(ctx context.Context, key, lease string) error
+	// InvalidateToken deletes key's token if it is still accessToken, which an API rejected
+	// (401 invalid_token): otherwise every process would keep taking the rejected token from
+	// the shared cache until it nears expiry. A newer token another process stored meanwhile
+	// must stay: compare and delete in one step.
+	InvalidateToken(ctx context.Context, key, accessToken string) error
 }
 
 // SharedToken is what a SharedTokenCache stores: the token (which formats as REDACTED) and
@@ -167,6 +172,20 @@ func (c *Client) sharedFresh(rec SharedToken) bool {
 	}
 	window += window / 5
 	return c.now().Before(rec.Expiry.Add(-window))
+}
+
+// invalidateShared deletes token from the shared cache if it still holds it there, so that the
+// next miss of any process requests a new token instead of loading the rejected one. A failure
+// counts as the shared cache being down; while it is, nothing is asked (the next fetch is local
+// anyway).
+func (c *Client) invalidateShared(ctx context.Context, key tokenKey, token string) {
+	s := c.shared
+	if s == nil || c.now().UnixNano() < s.downUntil.Load() {
+		return
+	}
+	if err := s.store.InvalidateToken(ctx, s.keyFor(key), token); err != nil {
+		c.sharedDown(ctx, key, err)
+	}
 }
 
 // fetchLocal requests the token without the fleet, after the shared cache failed with cause

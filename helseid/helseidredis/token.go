@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -138,7 +139,8 @@ if held or redis.call('EXISTS', KEYS[1]) == 0 then
 end
 return 0`)
 
-// releaseScript deletes the lease only if it is still the caller's.
+// releaseScript deletes KEYS[1] only if it still holds ARGV[1]: a lease only if it is still
+// the caller's, and (InvalidateToken) a token only if it is still the value the caller read.
 var releaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`)
@@ -166,6 +168,35 @@ func (c *TokenCache) ReleaseLease(ctx context.Context, key, lease string) error 
 	_, lk := c.keys(key)
 	if err := releaseScript.Run(ctx, c.rdb, []string{lk}, lease).Err(); err != nil {
 		return fmt.Errorf("helseidredis: release lease: %w", err)
+	}
+	return nil
+}
+
+// InvalidateToken implements helseid.SharedTokenCache. The stored value is read and opened
+// here, since only this side holds the sealing key, and deleted by a script only if it is still
+// the very value read: a newer token another process stored meanwhile stays. Two round trips,
+// once per token an API rejected.
+func (c *TokenCache) InvalidateToken(ctx context.Context, key, accessToken string) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	tk, _ := c.keys(key)
+	sealed, err := c.rdb.Get(ctx, tk).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("helseidredis: invalidate token: %w", err)
+	}
+	plain, err := c.sealer.Open(sealed, []byte(key))
+	if err != nil {
+		return nil // not a value LoadToken would hand out: nothing to invalidate
+	}
+	tok, ok := decodeToken(plain)
+	if !ok || subtle.ConstantTimeCompare([]byte(tok.AccessToken), []byte(accessToken)) != 1 {
+		return nil
+	}
+	if err := releaseScript.Run(ctx, c.rdb, []string{tk}, sealed).Err(); err != nil {
+		return fmt.Errorf("helseidredis: invalidate token: %w", err)
 	}
 	return nil
 }

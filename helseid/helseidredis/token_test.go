@@ -342,7 +342,8 @@ func (*recordingCache) AcquireLease(context.Context, string) (string, bool, erro
 func (*recordingCache) StoreToken(context.Context, string, helseid.SharedToken, string) error {
 	return nil
 }
-func (*recordingCache) ReleaseLease(context.Context, string, string) error { return nil }
+func (*recordingCache) ReleaseLease(context.Context, string, string) error    { return nil }
+func (*recordingCache) InvalidateToken(context.Context, string, string) error { return nil }
 
 func TestRedisDownFallsBackToLocalAndRecovers(t *testing.T) {
 	clock := fakeclock.New(time.Now())
