@@ -95,7 +95,7 @@ func NewReplayStore(client redis.UniversalClient, opts ReplayStoreOptions) (*Rep
 		return nil, fmt.Errorf("%w: negative timeout", ErrInvalidReplayStoreOptions)
 	}
 	if !contextTimeoutEnabled(client) {
-		return nil, fmt.Errorf("%w: the redis client must have ContextTimeoutEnabled, or a hung redis would hold each request for its ReadTimeout instead of the store's timeout", ErrInvalidReplayStoreOptions)
+		return nil, fmt.Errorf("%w: %s", ErrInvalidReplayStoreOptions, errNoContextTimeout)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -116,35 +116,6 @@ func checkNamespace(ns string) error {
 		}
 	}
 	return nil
-}
-
-// isNil reports a nil client, a nil *redis.Client in the interface included.
-func isNil(client redis.UniversalClient) bool {
-	switch c := client.(type) {
-	case nil:
-		return true
-	case *redis.Client:
-		return c == nil
-	case *redis.ClusterClient:
-		return c == nil
-	case *redis.Ring:
-		return c == nil
-	}
-	return false
-}
-
-// contextTimeoutEnabled reports whether the client honours context deadlines, for the
-// client types go-redis makes; others are trusted.
-func contextTimeoutEnabled(client redis.UniversalClient) bool {
-	switch c := client.(type) {
-	case *redis.Client:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.ClusterClient:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.Ring:
-		return c.Options().ContextTimeoutEnabled
-	}
-	return true
 }
 
 // CheckAndSet implements dpop.ReplayStore with one SET NX PX round trip, bounded by the

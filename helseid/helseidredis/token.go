@@ -25,8 +25,9 @@ const (
 
 // TokenCacheConfig configures a TokenCache.
 type TokenCacheConfig struct {
-	// Redis is the client, for example redis.NewClient(opts) from redis.ParseURL. Required.
-	// The TokenCache does not close it.
+	// Redis is the client, for example redis.NewClient(opts) from redis.ParseURL, with
+	// opts.ContextTimeoutEnabled = true (NewTokenCache refuses a client without it, which would
+	// ignore Timeout). Required. The TokenCache does not close it.
 	Redis redis.UniversalClient
 	// Key is the 32-byte AES-256 key that seals tokens at rest, the same on every process of
 	// the fleet. Without it nothing in Redis is a usable token. Required.
@@ -63,8 +64,11 @@ var _ helseid.SharedTokenCache = (*TokenCache)(nil)
 
 // NewTokenCache checks cfg and returns a TokenCache; it makes no network call.
 func NewTokenCache(cfg TokenCacheConfig) (*TokenCache, error) {
-	if cfg.Redis == nil {
+	if isNil(cfg.Redis) {
 		return nil, errors.New("helseidredis: TokenCacheConfig.Redis is nil")
+	}
+	if !contextTimeoutEnabled(cfg.Redis) {
+		return nil, errors.New("helseidredis: TokenCacheConfig.Redis: " + errNoContextTimeout)
 	}
 	sealer, err := seal.New(cfg.Key)
 	if err != nil {

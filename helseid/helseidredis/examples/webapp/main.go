@@ -62,6 +62,7 @@ func run(ctx context.Context, getenv func(string) string, warn io.Writer, ready 
 	if err != nil {
 		return fmt.Errorf("HELSEID_REDIS_URL: %w", err)
 	}
+	opts.ContextTimeoutEnabled = true // the stores' per-call Timeout holds only with it
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
 	cfg := helseidredis.StoreConfig{Redis: rdb, Key: key}

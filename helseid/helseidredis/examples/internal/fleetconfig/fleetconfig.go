@@ -82,6 +82,7 @@ func (s Settings) NewClient(tenancy helseid.Tenancy, obs helseid.Observer) (*hel
 	if err != nil {
 		return nil, nil, fmt.Errorf("HELSEID_REDIS_URL: %w", err)
 	}
+	opts.ContextTimeoutEnabled = true // the stores' per-call Timeout holds only with it
 	rdb := redis.NewClient(opts)
 	shared, err := helseidredis.NewTokenCache(helseidredis.TokenCacheConfig{Redis: rdb, Key: sealKey})
 	if err != nil {
