@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/helseid-go/sdk/helseid/fapi"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -69,18 +70,35 @@ type sharedTokens struct {
 }
 
 func newSharedTokens(store SharedTokenCache, cfg Config, jkt string) *sharedTokens {
-	return &sharedTokens{store: store, prefix: "helseid-token-v1\x00" + cfg.Issuer + "\x00" + cfg.ClientID + "\x00" + jkt + "\x00"}
+	var b []byte
+	for _, f := range [...]string{"helseid-token-v2", cfg.Issuer, cfg.ClientID, jkt} {
+		b = appendKeyField(b, f)
+	}
+	return &sharedTokens{store: store, prefix: string(b)}
 }
 
-// keyFor is the shared key of k: every input that changes the token, separated by NUL, which
-// none of them can contain (scopes, resources and organisation numbers are validated).
+// keyFor is the shared key of k: every input that changes the token, each prefixed with its
+// length, so that no two distinct sets of inputs make the same key (or the same associated
+// data) whatever bytes they hold: a separator alone would not do, since scopes and resources
+// may contain any byte but white space.
 func (s *sharedTokens) keyFor(k tokenKey) string {
-	key := s.prefix + k.spec.grant + "\x00" + k.spec.scope + "\x00" + k.spec.resource + "\x00" +
-		orgString(k.parent) + "\x00" + orgString(k.child)
+	tt := "DPoP"
 	if k.spec.bearer {
-		key += "\x00Bearer"
+		tt = "Bearer"
 	}
-	return key
+	b := make([]byte, 0, len(s.prefix)+len(k.spec.grant)+len(k.spec.scope)+len(k.spec.resource)+48)
+	b = append(b, s.prefix...)
+	for _, f := range [...]string{k.spec.grant, k.spec.scope, k.spec.resource, orgString(k.parent), orgString(k.child), tt} {
+		b = appendKeyField(b, f)
+	}
+	return string(b)
+}
+
+// appendKeyField appends f to b as its decimal length, a colon and f.
+func appendKeyField(b []byte, f string) []byte {
+	b = strconv.AppendInt(b, int64(len(f)), 10)
+	b = append(b, ':')
+	return append(b, f...)
 }
 
 // fetchShared is the token cache's Fetch when a shared cache is configured: a token another
