@@ -44,6 +44,19 @@ type SharedTokenCache interface {
 	InvalidateToken(ctx context.Context, key, accessToken string) error
 }
 
+// SharedLeaseRenewer is implemented by a SharedTokenCache whose leases their holder can extend
+// (helseidredis.TokenCache is one). While its token request runs, the Client renews its lease
+// every LeaseRenewEvery, so that a request slower than the lease (a slow HelseID, retries) does
+// not let another process start a second one, while a crashed holder still blocks the others
+// for one lease at most. Renewal stops when the request ends.
+type SharedLeaseRenewer interface {
+	// RenewLease extends lease to its full time to live if it is still held; held is false
+	// when it is not (it expired and another process may hold the key's lease now).
+	RenewLease(ctx context.Context, key, lease string) (held bool, err error)
+	// LeaseRenewEvery is how often to renew: a fraction of the lease's time to live.
+	LeaseRenewEvery() time.Duration
+}
+
 // SharedToken is what a SharedTokenCache stores: the token (which formats as REDACTED) and
 // when it was fetched, from which other processes judge how much of its lifetime is left.
 type SharedToken struct {
@@ -156,7 +169,9 @@ func (c *Client) fetchLeased(ctx context.Context, key tokenKey, name, lease stri
 		c.observeShared(ctx, key, Event{Kind: SharedLeaseWaited, Wait: time.Since(waitStart)})
 	}
 	fetched := c.now()
+	stop := c.renewLease(ctx, name, lease)
 	tok, expiry, err := c.fetchToken(ctx, key)
+	stop()
 	if err != nil {
 		_ = s.store.ReleaseLease(context.WithoutCancel(ctx), name, lease)
 		return nil, time.Time{}, err
@@ -165,6 +180,42 @@ func (c *Client) fetchLeased(ctx context.Context, key tokenKey, name, lease stri
 		c.sharedDown(ctx, key, err)
 	}
 	return tok, expiry, nil
+}
+
+// renewLease keeps lease held while this process requests the token, if the shared cache can
+// renew leases; stop ends the renewal and returns once its goroutine has ended.
+func (c *Client) renewLease(ctx context.Context, name, lease string) (stop func()) {
+	r, ok := c.shared.store.(SharedLeaseRenewer)
+	if !ok {
+		return func() {}
+	}
+	every := r.LeaseRenewEvery()
+	if every <= 0 {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				// A failed renewal is not retried: the lease then expires as if this process had
+				// crashed, and StoreToken's fencing keeps a newer token another process stored.
+				if held, err := r.RenewLease(ctx, name, lease); err != nil || !held {
+					return
+				}
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 func (c *Client) sharedHit(ctx context.Context, key tokenKey, rec SharedToken, waitStart time.Time) (*fapi.Token, time.Time, error) {

@@ -36,7 +36,8 @@ type TokenCacheConfig struct {
 	Prefix string
 	// LeaseTTL is how long one process may fetch a token for the fleet before another may
 	// take over: DefaultLeaseTTL when zero. A crashed holder delays the others by at most
-	// this; it should exceed a token request with its retries.
+	// this. A live holder renews its lease every third of it while its request runs, so a
+	// request slower than the lease (a slow HelseID, retries) is not duplicated.
 	LeaseTTL time.Duration
 	// Timeout bounds each Redis call: DefaultTokenTimeout when zero. A slower Redis counts as
 	// down, and the client requests its token itself.
@@ -60,7 +61,10 @@ type TokenCache struct {
 	timeout  time.Duration
 }
 
-var _ helseid.SharedTokenCache = (*TokenCache)(nil)
+var (
+	_ helseid.SharedTokenCache   = (*TokenCache)(nil)
+	_ helseid.SharedLeaseRenewer = (*TokenCache)(nil)
+)
 
 // NewTokenCache checks cfg and returns a TokenCache; it makes no network call.
 func NewTokenCache(cfg TokenCacheConfig) (*TokenCache, error) {
@@ -114,23 +118,65 @@ func (c *TokenCache) LoadToken(ctx context.Context, key string) (helseid.SharedT
 	return tok, ok, nil
 }
 
-// AcquireLease implements helseid.SharedTokenCache with one SET NX PX.
+// acquireScript takes a lease: set it if absent (SET NX PX), and count it as taken if it is
+// already the caller's own id, which happens when go-redis resends the command after losing
+// the first reply. A plain SET NX would then answer "held by another" to its own holder, who
+// would wait behind its own lease. (SET NX GET does the same from Redis 7.0; the script also
+// runs on Redis 6.)
+var acquireScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if not cur then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if cur == ARGV[1] then return 1 end
+return 0`)
+
+// renewScript extends a lease to its full time to live if it is still the caller's.
+var renewScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`)
+
+// AcquireLease implements helseid.SharedTokenCache with one script: SET NX PX, or the lease
+// is already the caller's.
 func (c *TokenCache) AcquireLease(ctx context.Context, key string) (string, bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
 	var id [16]byte
 	_, _ = rand.Read(id[:])
 	lease := base64.RawURLEncoding.EncodeToString(id[:])
 	_, lk := c.keys(key)
-	err := c.rdb.SetArgs(ctx, lk, lease, redis.SetArgs{Mode: "NX", TTL: c.leaseTTL}).Err()
-	if errors.Is(err, redis.Nil) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, fmt.Errorf("helseidredis: acquire lease: %w", err)
+	ok, err := c.acquire(ctx, lk, lease)
+	if err != nil || !ok {
+		return "", false, err
 	}
 	return lease, true, nil
 }
+
+func (c *TokenCache) acquire(ctx context.Context, lk, lease string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	n, err := acquireScript.Run(ctx, c.rdb, []string{lk}, lease, c.leaseTTL.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("helseidredis: acquire lease: %w", err)
+	}
+	return n == 1, nil
+}
+
+// RenewLease implements helseid.SharedLeaseRenewer: the lease is extended to LeaseTTL if it is
+// still the caller's.
+func (c *TokenCache) RenewLease(ctx context.Context, key, lease string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	_, lk := c.keys(key)
+	n, err := renewScript.Run(ctx, c.rdb, []string{lk}, lease, c.leaseTTL.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("helseidredis: renew lease: %w", err)
+	}
+	return n == 1, nil
+}
+
+// LeaseRenewEvery implements helseid.SharedLeaseRenewer: a third of LeaseTTL, so that two
+// renewals may fail before the lease expires.
+func (c *TokenCache) LeaseRenewEvery() time.Duration { return c.leaseTTL / 3 }
 
 // storeScript stores a token and releases the lease in one step. A holder whose lease expired
 // (it paused past LeaseTTL) stores only where no token is: it never replaces a newer one.
