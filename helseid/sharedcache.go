@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/helseid-go/sdk/helseid/fapi"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +37,24 @@ type SharedTokenCache interface {
 	// ReleaseLease gives up lease, if it is still held, after a failed fetch, so that another
 	// process may try at once.
 	ReleaseLease(ctx context.Context, key, lease string) error
+	// InvalidateToken deletes key's token if it is still accessToken, which an API rejected
+	// (401 invalid_token): otherwise every process would keep taking the rejected token from
+	// the shared cache until it nears expiry. A newer token another process stored meanwhile
+	// must stay: compare and delete in one step.
+	InvalidateToken(ctx context.Context, key, accessToken string) error
+}
+
+// SharedLeaseRenewer is implemented by a SharedTokenCache whose leases their holder can extend
+// (helseidredis.TokenCache is one). While its token request runs, the Client renews its lease
+// every LeaseRenewEvery, so that a request slower than the lease (a slow HelseID, retries) does
+// not let another process start a second one, while a crashed holder still blocks the others
+// for one lease at most. Renewal stops when the request ends.
+type SharedLeaseRenewer interface {
+	// RenewLease extends lease to its full time to live if it is still held; held is false
+	// when it is not (it expired and another process may hold the key's lease now).
+	RenewLease(ctx context.Context, key, lease string) (held bool, err error)
+	// LeaseRenewEvery is how often to renew: a fraction of the lease's time to live.
+	LeaseRenewEvery() time.Duration
 }
 
 // SharedToken is what a SharedTokenCache stores: the token (which formats as REDACTED) and
@@ -64,18 +83,35 @@ type sharedTokens struct {
 }
 
 func newSharedTokens(store SharedTokenCache, cfg Config, jkt string) *sharedTokens {
-	return &sharedTokens{store: store, prefix: "helseid-token-v1\x00" + cfg.Issuer + "\x00" + cfg.ClientID + "\x00" + jkt + "\x00"}
+	var b []byte
+	for _, f := range [...]string{"helseid-token-v2", cfg.Issuer, cfg.ClientID, jkt} {
+		b = appendKeyField(b, f)
+	}
+	return &sharedTokens{store: store, prefix: string(b)}
 }
 
-// keyFor is the shared key of k: every input that changes the token, separated by NUL, which
-// none of them can contain (scopes, resources and organisation numbers are validated).
+// keyFor is the shared key of k: every input that changes the token, each prefixed with its
+// length, so that no two distinct sets of inputs make the same key (or the same associated
+// data) whatever bytes they hold: a separator alone would not do, since scopes and resources
+// may contain any byte but white space.
 func (s *sharedTokens) keyFor(k tokenKey) string {
-	key := s.prefix + k.spec.grant + "\x00" + k.spec.scope + "\x00" + k.spec.resource + "\x00" +
-		orgString(k.parent) + "\x00" + orgString(k.child)
+	tt := "DPoP"
 	if k.spec.bearer {
-		key += "\x00Bearer"
+		tt = "Bearer"
 	}
-	return key
+	b := make([]byte, 0, len(s.prefix)+len(k.spec.grant)+len(k.spec.scope)+len(k.spec.resource)+48)
+	b = append(b, s.prefix...)
+	for _, f := range [...]string{k.spec.grant, k.spec.scope, k.spec.resource, orgString(k.parent), orgString(k.child), tt} {
+		b = appendKeyField(b, f)
+	}
+	return string(b)
+}
+
+// appendKeyField appends f to b as its decimal length, a colon and f.
+func appendKeyField(b []byte, f string) []byte {
+	b = strconv.AppendInt(b, int64(len(f)), 10)
+	b = append(b, ':')
+	return append(b, f...)
 }
 
 // fetchShared is the token cache's Fetch when a shared cache is configured: a token another
@@ -133,7 +169,9 @@ func (c *Client) fetchLeased(ctx context.Context, key tokenKey, name, lease stri
 		c.observeShared(ctx, key, Event{Kind: SharedLeaseWaited, Wait: time.Since(waitStart)})
 	}
 	fetched := c.now()
+	stop := c.renewLease(ctx, name, lease)
 	tok, expiry, err := c.fetchToken(ctx, key)
+	stop()
 	if err != nil {
 		_ = s.store.ReleaseLease(context.WithoutCancel(ctx), name, lease)
 		return nil, time.Time{}, err
@@ -142,6 +180,42 @@ func (c *Client) fetchLeased(ctx context.Context, key tokenKey, name, lease stri
 		c.sharedDown(ctx, key, err)
 	}
 	return tok, expiry, nil
+}
+
+// renewLease keeps lease held while this process requests the token, if the shared cache can
+// renew leases; stop ends the renewal and returns once its goroutine has ended.
+func (c *Client) renewLease(ctx context.Context, name, lease string) (stop func()) {
+	r, ok := c.shared.store.(SharedLeaseRenewer)
+	if !ok {
+		return func() {}
+	}
+	every := r.LeaseRenewEvery()
+	if every <= 0 {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				// A failed renewal is not retried: the lease then expires as if this process had
+				// crashed, and StoreToken's fencing keeps a newer token another process stored.
+				if held, err := r.RenewLease(ctx, name, lease); err != nil || !held {
+					return
+				}
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 func (c *Client) sharedHit(ctx context.Context, key tokenKey, rec SharedToken, waitStart time.Time) (*fapi.Token, time.Time, error) {
@@ -167,6 +241,20 @@ func (c *Client) sharedFresh(rec SharedToken) bool {
 	}
 	window += window / 5
 	return c.now().Before(rec.Expiry.Add(-window))
+}
+
+// invalidateShared deletes token from the shared cache if it still holds it there, so that the
+// next miss of any process requests a new token instead of loading the rejected one. A failure
+// counts as the shared cache being down; while it is, nothing is asked (the next fetch is local
+// anyway).
+func (c *Client) invalidateShared(ctx context.Context, key tokenKey, token string) {
+	s := c.shared
+	if s == nil || c.now().UnixNano() < s.downUntil.Load() {
+		return
+	}
+	if err := s.store.InvalidateToken(ctx, s.keyFor(key), token); err != nil {
+		c.sharedDown(ctx, key, err)
+	}
 }
 
 // fetchLocal requests the token without the fleet, after the shared cache failed with cause

@@ -24,7 +24,8 @@ func (noSharedCache) AcquireLease(context.Context, string) (string, bool, error)
 func (noSharedCache) StoreToken(context.Context, string, helseid.SharedToken, string) error {
 	return nil
 }
-func (noSharedCache) ReleaseLease(context.Context, string, string) error { return nil }
+func (noSharedCache) ReleaseLease(context.Context, string, string) error    { return nil }
+func (noSharedCache) InvalidateToken(context.Context, string, string) error { return nil }
 
 func TestSharedTokensNeedTheFleetsDPoPKey(t *testing.T) {
 	key, err := helseid.GenerateKey("ES256")

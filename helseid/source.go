@@ -55,13 +55,16 @@ func (s *Source) AccessToken(ctx context.Context) (string, error) {
 
 // InvalidateToken drops token from the cache if it is still the cached one, so that the next
 // call requests a new token; for example after an API answered 401 invalid_token
-// (dpop.TokenInvalidator).
+// (dpop.TokenInvalidator). With Config.SharedTokens it is also deleted from the shared cache if
+// it is still the one stored there, so that neither this process nor another takes it again.
 func (s *Source) InvalidateToken(ctx context.Context, token string) {
 	org, err := s.client.organization(ctx, s.org)
 	if err != nil {
 		return
 	}
 	key := newTokenKey(s.spec, org)
+	// The shared copy goes first: a local miss in between would load it back.
+	s.client.invalidateShared(ctx, key, token)
 	if cur := s.client.cache.Peek(key); cur != nil && cur.AccessToken == token {
 		s.client.cache.Invalidate(key, cur)
 	}

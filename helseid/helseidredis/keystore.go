@@ -27,7 +27,8 @@ const (
 
 // KeyStoreConfig configures a KeyStore.
 type KeyStoreConfig struct {
-	// Redis is the client. Required. The KeyStore does not close it.
+	// Redis is the client, with ContextTimeoutEnabled (NewKeyStore refuses a client without
+	// it, which would ignore Timeout). Required. The KeyStore does not close it.
 	Redis redis.UniversalClient
 	// Key is the 32-byte AES-256 key that seals the private keys at rest, the same on every
 	// process of the fleet. Required. Keep it apart from Redis: with both, the client key is
@@ -84,8 +85,11 @@ var (
 
 // NewKeyStore checks cfg and returns a KeyStore; it makes no network call.
 func NewKeyStore(cfg KeyStoreConfig) (*KeyStore, error) {
-	if cfg.Redis == nil {
+	if isNil(cfg.Redis) {
 		return nil, errors.New("helseidredis: KeyStoreConfig.Redis is nil")
+	}
+	if !contextTimeoutEnabled(cfg.Redis) {
+		return nil, errors.New("helseidredis: KeyStoreConfig.Redis: " + errNoContextTimeout)
 	}
 	sealer, err := newSealer("KeyStoreConfig", cfg.Key, cfg.OldKeys)
 	if err != nil {

@@ -26,7 +26,7 @@ import (
 func keyRedis(t *testing.T) (*redis.Client, []byte) {
 	t.Helper()
 	srv := redistest.Start(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1})
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, ContextTimeoutEnabled: true, MaxRetries: -1})
 	t.Cleanup(func() { _ = rdb.Close() })
 	sealKey := make([]byte, 32)
 	_, err := rand.Read(sealKey)
@@ -87,7 +87,7 @@ func TestKeyStoreRoundTrip(t *testing.T) {
 }
 
 func TestNewKeyStoreRefuses(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = rdb.Close() })
 	key := make([]byte, 32)
 	for name, cfg := range map[string]helseidredis.KeyStoreConfig{

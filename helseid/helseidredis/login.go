@@ -16,8 +16,9 @@ import (
 
 // StoreConfig configures a LoginStore or a SessionStore.
 type StoreConfig struct {
-	// Redis is the client, for example redis.NewClient(opts) from redis.ParseURL. Required.
-	// The store does not close it.
+	// Redis is the client, for example redis.NewClient(opts) from redis.ParseURL, with
+	// opts.ContextTimeoutEnabled = true (the stores refuse a client without it, which would
+	// ignore Timeout). Required. The store does not close it.
 	Redis redis.UniversalClient
 	// Key is the 32-byte AES-256 key that seals logins and sessions at rest, the same on every
 	// process of the fleet. Without it nothing in Redis is a usable verifier, token or key.
@@ -50,8 +51,11 @@ type store struct {
 }
 
 func newStore(cfg StoreConfig, what string) (store, error) {
-	if cfg.Redis == nil {
+	if isNil(cfg.Redis) {
 		return store{}, fmt.Errorf("helseidredis: %s: StoreConfig.Redis is nil", what)
+	}
+	if !contextTimeoutEnabled(cfg.Redis) {
+		return store{}, fmt.Errorf("helseidredis: %s: StoreConfig.Redis: %s", what, errNoContextTimeout)
 	}
 	sealer, err := newSealer("StoreConfig", cfg.Key, cfg.OldKeys)
 	if err != nil {

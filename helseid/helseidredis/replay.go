@@ -66,6 +66,13 @@ type ReplayStoreOptions struct {
 // connection broke) may make go-redis resend it, and the proof is then refused as a replay:
 // refused, never accepted twice.
 //
+// Failover can forget: Redis replicates asynchronously, so a SET NX acknowledged by a primary
+// that fails before its replica received it is lost when Sentinel or Cluster promotes the
+// replica, and a proof accepted in the last moments before the failover may be accepted once
+// more within its lifetime; a Redis that restarts empty forgets the same way. Where that window
+// matters, require server nonces (dpop.VerifierConfig.Nonces) and rotate the nonce secret after
+// a failover or an empty restart, so that no proof made before it is accepted.
+//
 // It is safe for concurrent use and starts no goroutine; the client stays the caller's to
 // close.
 type ReplayStore struct {
@@ -79,11 +86,19 @@ var _ dpop.ReplayStore = (*ReplayStore)(nil)
 
 // NewReplayStore checks opts and returns a store using client, which must have
 // ContextTimeoutEnabled set: without it go-redis ignores the deadline of each check and waits
-// its own ReadTimeout (3 s by default) for a Redis that does not answer. Clients of other types
-// than *redis.Client, *redis.ClusterClient and *redis.Ring are accepted on trust.
+// its own ReadTimeout (3 s by default) for a Redis that does not answer.
+//
+// A *redis.Ring is refused: when one of its shards fails, the Ring moves that shard's keys to
+// the others, and when it returns, the identifiers recorded meanwhile are on another shard, so
+// proofs seen before the failure are accepted again. Use a *redis.Client (a single Redis, or
+// Sentinel with redis.NewFailoverClient) or a *redis.ClusterClient. Clients of other types are
+// accepted on trust.
 func NewReplayStore(client redis.UniversalClient, opts ReplayStoreOptions) (*ReplayStore, error) {
 	if isNil(client) {
 		return nil, fmt.Errorf("%w: no redis client", ErrInvalidReplayStoreOptions)
+	}
+	if _, ok := client.(*redis.Ring); ok {
+		return nil, fmt.Errorf("%w: a redis.Ring moves a failed shard's keys to another shard, so replays would be accepted when it returns; use a redis.Client or redis.ClusterClient", ErrInvalidReplayStoreOptions)
 	}
 	if err := checkNamespace(opts.Namespace); err != nil {
 		return nil, err
@@ -95,7 +110,7 @@ func NewReplayStore(client redis.UniversalClient, opts ReplayStoreOptions) (*Rep
 		return nil, fmt.Errorf("%w: negative timeout", ErrInvalidReplayStoreOptions)
 	}
 	if !contextTimeoutEnabled(client) {
-		return nil, fmt.Errorf("%w: the redis client must have ContextTimeoutEnabled, or a hung redis would hold each request for its ReadTimeout instead of the store's timeout", ErrInvalidReplayStoreOptions)
+		return nil, fmt.Errorf("%w: %s", ErrInvalidReplayStoreOptions, errNoContextTimeout)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -116,35 +131,6 @@ func checkNamespace(ns string) error {
 		}
 	}
 	return nil
-}
-
-// isNil reports a nil client, a nil *redis.Client in the interface included.
-func isNil(client redis.UniversalClient) bool {
-	switch c := client.(type) {
-	case nil:
-		return true
-	case *redis.Client:
-		return c == nil
-	case *redis.ClusterClient:
-		return c == nil
-	case *redis.Ring:
-		return c == nil
-	}
-	return false
-}
-
-// contextTimeoutEnabled reports whether the client honours context deadlines, for the
-// client types go-redis makes; others are trusted.
-func contextTimeoutEnabled(client redis.UniversalClient) bool {
-	switch c := client.(type) {
-	case *redis.Client:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.ClusterClient:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.Ring:
-		return c.Options().ContextTimeoutEnabled
-	}
-	return true
 }
 
 // CheckAndSet implements dpop.ReplayStore with one SET NX PX round trip, bounded by the

@@ -270,6 +270,10 @@ func TestNewReplayStoreRefusesBadOptions(t *testing.T) {
 	t.Cleanup(func() { _ = noCtxCluster.Close() })
 	noCtxRing := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1"}})
 	t.Cleanup(func() { _ = noCtxRing.Close() })
+	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1"}, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = ring.Close() })
+	cluster := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = cluster.Close() })
 
 	for _, tc := range []struct {
 		name   string
@@ -290,6 +294,8 @@ func TestNewReplayStoreRefusesBadOptions(t *testing.T) {
 		{"client ignoring deadlines", noCtx, helseidredis.ReplayStoreOptions{Namespace: "nhn:api"}, false},
 		{"cluster ignoring deadlines", noCtxCluster, helseidredis.ReplayStoreOptions{Namespace: "nhn:api"}, false},
 		{"ring ignoring deadlines", noCtxRing, helseidredis.ReplayStoreOptions{Namespace: "nhn:api"}, false},
+		{"ring: a shard's failure moves its keys", ring, helseidredis.ReplayStoreOptions{Namespace: "nhn:api"}, false},
+		{"cluster", cluster, helseidredis.ReplayStoreOptions{Namespace: "nhn:api"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := helseidredis.NewReplayStore(tc.client, tc.opts)

@@ -42,7 +42,7 @@ func newEHRFleet(t testing.TB, n int) *ehrFleet {
 	_, err := rand.Read(f.sealKey)
 	require.NoError(t, err)
 	rs := redistest.Start(t)
-	f.rdb = redis.NewClient(&redis.Options{Addr: rs.Addr, MaxRetries: -1})
+	f.rdb = redis.NewClient(&redis.Options{Addr: rs.Addr, ContextTimeoutEnabled: true, MaxRetries: -1})
 	t.Cleanup(func() { _ = f.rdb.Close() })
 	jwk, err := f.srv.GenerateClientFor(helseidtest.ClientRegistration{ID: "ehr", OrgNumber: helseidtest.DefaultOrgNumber,
 		Scopes:       []string{"openid", "profile", "offline_access", "helseid://scopes/identity/pid", "nhn:service-a/read", testScope},

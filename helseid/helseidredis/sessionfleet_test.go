@@ -85,7 +85,7 @@ func newSessionFleet(t *testing.T, lifetime, leaseTTL time.Duration) *sessionFle
 	f.srv = helseidtest.NewServer(t, helseidtest.Options{AccessTokenLifetime: lifetime, Nonce: helseidtest.NonceNone, Now: f.now})
 	f.srv.SetTokenHook(f.countRefresh)
 	f.redis = redistest.Start(t)
-	f.rdb = redis.NewClient(&redis.Options{Addr: f.redis.Addr, MaxRetries: -1})
+	f.rdb = redis.NewClient(&redis.Options{Addr: f.redis.Addr, ContextTimeoutEnabled: true, MaxRetries: -1})
 	t.Cleanup(func() { _ = f.rdb.Close() })
 
 	scopes := []string{"openid", "profile", "offline_access", "helseid://scopes/identity/pid"}
@@ -432,7 +432,7 @@ func sessionReplica(in io.Reader, out io.Writer) error {
 	offset.Store(int64(d))
 	now := func() time.Time { return time.Unix(0, base).Add(time.Duration(offset.Load())) }
 
-	rdb := redis.NewClient(&redis.Options{Addr: env("HELSEID_FLEET_REDIS"), MaxRetries: -1, PoolSize: 64})
+	rdb := redis.NewClient(&redis.Options{Addr: env("HELSEID_FLEET_REDIS"), ContextTimeoutEnabled: true, MaxRetries: -1, PoolSize: 64})
 	defer rdb.Close()
 	store, err := helseidredis.NewSessionStore(helseidredis.StoreConfig{Redis: rdb, Key: seal, Timeout: 5 * time.Second, LeaseTTL: lease})
 	if err != nil {

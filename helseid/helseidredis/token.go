@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -24,8 +25,9 @@ const (
 
 // TokenCacheConfig configures a TokenCache.
 type TokenCacheConfig struct {
-	// Redis is the client, for example redis.NewClient(opts) from redis.ParseURL. Required.
-	// The TokenCache does not close it.
+	// Redis is the client, for example redis.NewClient(opts) from redis.ParseURL, with
+	// opts.ContextTimeoutEnabled = true (NewTokenCache refuses a client without it, which would
+	// ignore Timeout). Required. The TokenCache does not close it.
 	Redis redis.UniversalClient
 	// Key is the 32-byte AES-256 key that seals tokens at rest, the same on every process of
 	// the fleet. Without it nothing in Redis is a usable token. Required.
@@ -39,7 +41,8 @@ type TokenCacheConfig struct {
 	Prefix string
 	// LeaseTTL is how long one process may fetch a token for the fleet before another may
 	// take over: DefaultLeaseTTL when zero. A crashed holder delays the others by at most
-	// this; it should exceed a token request with its retries.
+	// this. A live holder renews its lease every third of it while its request runs, so a
+	// request slower than the lease (a slow HelseID, retries) is not duplicated.
 	LeaseTTL time.Duration
 	// Timeout bounds each Redis call: DefaultTokenTimeout when zero. A slower Redis counts as
 	// down, and the client requests its token itself.
@@ -63,12 +66,18 @@ type TokenCache struct {
 	timeout  time.Duration
 }
 
-var _ helseid.SharedTokenCache = (*TokenCache)(nil)
+var (
+	_ helseid.SharedTokenCache   = (*TokenCache)(nil)
+	_ helseid.SharedLeaseRenewer = (*TokenCache)(nil)
+)
 
 // NewTokenCache checks cfg and returns a TokenCache; it makes no network call.
 func NewTokenCache(cfg TokenCacheConfig) (*TokenCache, error) {
-	if cfg.Redis == nil {
+	if isNil(cfg.Redis) {
 		return nil, errors.New("helseidredis: TokenCacheConfig.Redis is nil")
+	}
+	if !contextTimeoutEnabled(cfg.Redis) {
+		return nil, errors.New("helseidredis: TokenCacheConfig.Redis: " + errNoContextTimeout)
 	}
 	sealer, err := newSealer("TokenCacheConfig", cfg.Key, cfg.OldKeys)
 	if err != nil {
@@ -119,23 +128,65 @@ func (c *TokenCache) LoadToken(ctx context.Context, key string) (helseid.SharedT
 	return tok, ok, nil
 }
 
-// AcquireLease implements helseid.SharedTokenCache with one SET NX PX.
+// acquireScript takes a lease: set it if absent (SET NX PX), and count it as taken if it is
+// already the caller's own id, which happens when go-redis resends the command after losing
+// the first reply. A plain SET NX would then answer "held by another" to its own holder, who
+// would wait behind its own lease. (SET NX GET does the same from Redis 7.0; the script also
+// runs on Redis 6.)
+var acquireScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if not cur then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if cur == ARGV[1] then return 1 end
+return 0`)
+
+// renewScript extends a lease to its full time to live if it is still the caller's.
+var renewScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`)
+
+// AcquireLease implements helseid.SharedTokenCache with one script: SET NX PX, or the lease
+// is already the caller's.
 func (c *TokenCache) AcquireLease(ctx context.Context, key string) (string, bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
 	var id [16]byte
 	_, _ = rand.Read(id[:])
 	lease := base64.RawURLEncoding.EncodeToString(id[:])
 	_, lk := c.keys(key)
-	err := c.rdb.SetArgs(ctx, lk, lease, redis.SetArgs{Mode: "NX", TTL: c.leaseTTL}).Err()
-	if errors.Is(err, redis.Nil) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, fmt.Errorf("helseidredis: acquire lease: %w", err)
+	ok, err := c.acquire(ctx, lk, lease)
+	if err != nil || !ok {
+		return "", false, err
 	}
 	return lease, true, nil
 }
+
+func (c *TokenCache) acquire(ctx context.Context, lk, lease string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	n, err := acquireScript.Run(ctx, c.rdb, []string{lk}, lease, c.leaseTTL.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("helseidredis: acquire lease: %w", err)
+	}
+	return n == 1, nil
+}
+
+// RenewLease implements helseid.SharedLeaseRenewer: the lease is extended to LeaseTTL if it is
+// still the caller's.
+func (c *TokenCache) RenewLease(ctx context.Context, key, lease string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	_, lk := c.keys(key)
+	n, err := renewScript.Run(ctx, c.rdb, []string{lk}, lease, c.leaseTTL.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("helseidredis: renew lease: %w", err)
+	}
+	return n == 1, nil
+}
+
+// LeaseRenewEvery implements helseid.SharedLeaseRenewer: a third of LeaseTTL, so that two
+// renewals may fail before the lease expires.
+func (c *TokenCache) LeaseRenewEvery() time.Duration { return c.leaseTTL / 3 }
 
 // storeScript stores a token and releases the lease in one step. A holder whose lease expired
 // (it paused past LeaseTTL) stores only where no token is: it never replaces a newer one.
@@ -148,7 +199,8 @@ if held or redis.call('EXISTS', KEYS[1]) == 0 then
 end
 return 0`)
 
-// releaseScript deletes the lease only if it is still the caller's.
+// releaseScript deletes KEYS[1] only if it still holds ARGV[1]: a lease only if it is still
+// the caller's, and (InvalidateToken) a token only if it is still the value the caller read.
 var releaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`)
@@ -176,6 +228,35 @@ func (c *TokenCache) ReleaseLease(ctx context.Context, key, lease string) error 
 	_, lk := c.keys(key)
 	if err := releaseScript.Run(ctx, c.rdb, []string{lk}, lease).Err(); err != nil {
 		return fmt.Errorf("helseidredis: release lease: %w", err)
+	}
+	return nil
+}
+
+// InvalidateToken implements helseid.SharedTokenCache. The stored value is read and opened
+// here, since only this side holds the sealing key, and deleted by a script only if it is still
+// the very value read: a newer token another process stored meanwhile stays. Two round trips,
+// once per token an API rejected.
+func (c *TokenCache) InvalidateToken(ctx context.Context, key, accessToken string) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	tk, _ := c.keys(key)
+	sealed, err := c.rdb.Get(ctx, tk).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("helseidredis: invalidate token: %w", err)
+	}
+	plain, err := c.sealer.Open(sealed, []byte(key))
+	if err != nil {
+		return nil // not a value LoadToken would hand out: nothing to invalidate
+	}
+	tok, ok := decodeToken(plain)
+	if !ok || subtle.ConstantTimeCompare([]byte(tok.AccessToken), []byte(accessToken)) != 1 {
+		return nil
+	}
+	if err := releaseScript.Run(ctx, c.rdb, []string{tk}, sealed).Err(); err != nil {
+		return fmt.Errorf("helseidredis: invalidate token: %w", err)
 	}
 	return nil
 }

@@ -33,7 +33,7 @@ func BenchmarkTokenHit(b *testing.B) {
 		b.Fatal(err)
 	}
 	rs := redistest.Start(b)
-	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr, ContextTimeoutEnabled: true})
 	b.Cleanup(func() { _ = rdb.Close() })
 	sealKey := make([]byte, 32)
 	_, _ = rand.Read(sealKey)
@@ -103,7 +103,7 @@ func BenchmarkFleetRequests(b *testing.B) {
 		b.Fatal(err)
 	}
 	rs := redistest.Start(b)
-	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr, PoolSize: 64})
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr, ContextTimeoutEnabled: true, PoolSize: 64})
 	b.Cleanup(func() { _ = rdb.Close() })
 	sealKey := make([]byte, 32)
 	_, _ = rand.Read(sealKey)

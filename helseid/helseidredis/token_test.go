@@ -47,7 +47,7 @@ func newFleet(t *testing.T, opts helseidtest.Options) *fleet {
 	require.NoError(t, err)
 	f.dpopKey, err = helseid.GenerateKey("ES256")
 	require.NoError(t, err)
-	f.rdb = redis.NewClient(&redis.Options{Addr: f.redis.Addr, MaxRetries: -1})
+	f.rdb = redis.NewClient(&redis.Options{Addr: f.redis.Addr, ContextTimeoutEnabled: true, MaxRetries: -1})
 	t.Cleanup(func() { _ = f.rdb.Close() })
 	return f
 }
@@ -105,7 +105,7 @@ func (e *events) count(k helseid.EventKind) int {
 }
 
 func TestNewTokenCacheRefusesBadConfig(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true})
 	defer rdb.Close()
 	for name, cfg := range map[string]helseidredis.TokenCacheConfig{
 		"no redis":    {Key: make([]byte, 32)},
@@ -342,7 +342,8 @@ func (*recordingCache) AcquireLease(context.Context, string) (string, bool, erro
 func (*recordingCache) StoreToken(context.Context, string, helseid.SharedToken, string) error {
 	return nil
 }
-func (*recordingCache) ReleaseLease(context.Context, string, string) error { return nil }
+func (*recordingCache) ReleaseLease(context.Context, string, string) error    { return nil }
+func (*recordingCache) InvalidateToken(context.Context, string, string) error { return nil }
 
 func TestRedisDownFallsBackToLocalAndRecovers(t *testing.T) {
 	clock := fakeclock.New(time.Now())

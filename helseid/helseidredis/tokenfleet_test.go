@@ -322,7 +322,7 @@ func fleetClient(in io.Reader, out io.Writer) error {
 	}
 	lease, _ := time.ParseDuration(env("HELSEID_FLEET_LEASE"))
 	refresh, _ := time.ParseDuration(env("HELSEID_FLEET_REFRESH"))
-	rdb := redis.NewClient(&redis.Options{Addr: env("HELSEID_FLEET_REDIS"), MaxRetries: -1, PoolSize: 64})
+	rdb := redis.NewClient(&redis.Options{Addr: env("HELSEID_FLEET_REDIS"), ContextTimeoutEnabled: true, MaxRetries: -1, PoolSize: 64})
 	defer rdb.Close()
 	shared, err := helseidredis.NewTokenCache(helseidredis.TokenCacheConfig{Redis: rdb, Key: seal, LeaseTTL: lease, Timeout: 5 * time.Second})
 	if err != nil {

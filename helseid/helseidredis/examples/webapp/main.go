@@ -34,6 +34,7 @@ import (
 
 	"github.com/helseid-go/sdk/examples/webapp/app"
 	"github.com/helseid-go/sdk/helseid/helseidredis"
+	"github.com/helseid-go/sdk/helseid/helseidredis/examples/internal/fleetconfig"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -66,7 +67,7 @@ func run(ctx context.Context, getenv func(string) string, warn io.Writer, ready 
 	if dev {
 		fmt.Fprintln(warn, "webapp: WARNING: HELSEID_SESSION_KEY is not set: logins and sessions in Redis are sealed with a DEVELOPMENT key that everyone knows. Never use this with real users; set HELSEID_SESSION_KEY to the output of: openssl rand -base64 32")
 	}
-	opts, err := redis.ParseURL(redisURL)
+	opts, err := fleetconfig.ParseRedisURL(redisURL)
 	if err != nil {
 		return fmt.Errorf("HELSEID_REDIS_URL: %w", err)
 	}

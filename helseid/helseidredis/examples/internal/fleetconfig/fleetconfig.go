@@ -78,7 +78,7 @@ func (s Settings) NewClient(tenancy helseid.Tenancy, obs helseid.Observer) (*hel
 	if err != nil {
 		return nil, nil, errors.New("HELSEID_CACHE_KEY is not base64 (generate one with: openssl rand -base64 32)")
 	}
-	opts, err := redis.ParseURL(s.RedisURL)
+	opts, err := ParseRedisURL(s.RedisURL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("HELSEID_REDIS_URL: %w", err)
 	}
@@ -109,4 +109,41 @@ func loadKey(file, name string) (*helseid.Key, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return key, nil
+}
+
+// ParseRedisURL is redis.ParseURL for a URL that may hold a password: its error never quotes
+// the user name or password (url.Parse's errors quote the whole URL, and they end up in logs).
+// The options have ContextTimeoutEnabled set, which the helseidredis stores require so that
+// their per-call Timeout holds.
+func ParseRedisURL(raw string) (*redis.Options, error) {
+	opts, err := redis.ParseURL(raw)
+	if err != nil {
+		redacted := redactUserInfo(raw)
+		if redacted == raw {
+			return nil, err
+		}
+		// The same URL without its user info gives the same error, unless the user info was what
+		// was wrong.
+		if _, err := redis.ParseURL(redacted); err != nil {
+			return nil, err
+		}
+		return nil, errors.New("malformed user name or password in the URL")
+	}
+	opts.ContextTimeoutEnabled = true
+	return opts, nil
+}
+
+// redactUserInfo replaces everything between the scheme and the last '@' (the user name and
+// password, even where a stray '/' or '#' in the password ends the URL's authority early) with
+// REDACTED.
+func redactUserInfo(raw string) string {
+	head, rest := "", raw
+	if i := strings.Index(raw, "://"); i >= 0 {
+		head, rest = raw[:i+3], raw[i+3:]
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return raw
+	}
+	return head + "REDACTED" + rest[at:]
 }
