@@ -311,7 +311,7 @@ func TestNewReplayStoreRefusesBadOptions(t *testing.T) {
 }
 
 // Behind a dpop.Verifier: a proof is accepted once, its key lives for the verifier's
-// acceptance window after iat (MaxAge + Leeway + 1 s), and a Redis that is down makes the
+// acceptance window after iat, with the fleet's clock skew (MaxAge + 2 × Leeway + 1 s), and a Redis that is down makes the
 // verifier refuse with dpop.ErrReplayCheck (a Guard's 503), not accept.
 func TestReplayStoreBehindVerifier(t *testing.T) {
 	srv := redistest.Start(t)
@@ -340,7 +340,8 @@ func TestReplayStoreBehindVerifier(t *testing.T) {
 	require.Len(t, keys, 1)
 	ttl, err := c.PTTL(ctx, keys[0]).Result()
 	require.NoError(t, err)
-	window := issuedAt.Add(30*time.Second + 2*time.Second + time.Second).Sub(now) // 23 s left
+	// MaxAge, Leeway twice (the window, then the fleet's clock skew) and a second: 25 s left.
+	window := issuedAt.Add(30*time.Second + 2*2*time.Second + time.Second).Sub(now)
 	assert.LessOrEqual(t, ttl, window)
 	assert.Greater(t, ttl, window-time.Second)
 

@@ -82,7 +82,7 @@ func sessionValue(t *testing.T, rdb *redis.Client) []byte {
 }
 
 func TestNewStoresRefuseABadOldKey(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true})
 	defer rdb.Close()
 	key := make([]byte, 32)
 	for name, old := range map[string][][]byte{

@@ -148,7 +148,7 @@ func FuzzDecodeSession(f *testing.F) {
 
 func TestSessionDataKey(t *testing.T) {
 	for _, prefix := range []string{"", "app:", strings.Repeat("long-prefix:", 20)} {
-		st, err := NewSessionStore(StoreConfig{Redis: redis.NewClient(&redis.Options{}), Key: make([]byte, 32), Prefix: prefix})
+		st, err := NewSessionStore(StoreConfig{Redis: redis.NewClient(&redis.Options{ContextTimeoutEnabled: true}), Key: make([]byte, 32), Prefix: prefix})
 		require.NoError(t, err)
 		for _, id := range []string{"", "abc", strings.Repeat("x", 300)} {
 			dk, _ := st.keys(id)
