@@ -85,6 +85,9 @@ func (c *Client) resumeUserSession(ctx context.Context, refreshToken string, ref
 		return c.assertions.Authenticate(form, details)
 	}))
 	settings.Proofer = s.proofer // a stored session's tokens are bound to its own key
+	if s.fleet != nil {
+		settings.BeforeAttempt = s.beforeRefreshAttempt // only under the fleet's lease
+	}
 	s.tokens, err = resource.NewSession(resource.Config{
 		TokenEndpoint: md.TokenEndpoint,
 		Settings:      settings,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/helseid-go/sdk/helseid/fapi"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/helseid-go/sdk/dpop"
@@ -16,8 +17,9 @@ import (
 type storedSession struct {
 	store SessionStore
 	id    string
-	key   []byte        // the DPoP key's private JWK, as stored
-	lane  chan struct{} // one goroutine of this process asks the fleet at a time
+	key   []byte                 // the DPoP key's private JWK, as stored
+	lane  chan struct{}          // one goroutine of this process asks the fleet at a time
+	lease atomic.Pointer[string] // the refresh lease this process holds, while it refreshes
 
 	mu     sync.Mutex
 	gen    uint64                // the generation this process last read or wrote
@@ -49,6 +51,13 @@ const (
 // stores (within their own context). The new refresh token is stored (compare-and-set on the
 // record's generation) before the access token it came with is handed out, and a process that
 // lost its lease cannot overwrite a newer record (ErrSessionConflict).
+//
+// The holder renews its lease (compare-and-extend on the lease id) before every attempt that
+// presents the refresh token, the first, the DPoP-nonce retry and each retry after a 503 or
+// 429, and bounds each attempt by half the lease's TTL; when the lease is no longer its own it
+// sends nothing (ErrRefreshLeaseLost), so no two processes present the same one-time refresh
+// token. One risk remains: a process frozen (a stop-the-world pause, a suspended VM) for
+// longer than the rest of its lease just after renewing it and before its request leaves.
 //
 // One window loses the session: a process that dies after HelseID rotated the refresh token
 // and before the new one is stored (between sending the refresh and the store's write).
@@ -271,7 +280,11 @@ func (s *UserSession) underLease(ctx context.Context, have func() *fapi.Token, r
 // refreshLeased refreshes as the fleet's lease holder and stores the access token it got.
 func (s *UserSession) refreshLeased(ctx context.Context, have func() *fapi.Token, res, lease string, refresh func(context.Context) (*fapi.Token, error)) (*fapi.Token, error) {
 	f := s.fleet
-	defer func() { _ = f.store.ReleaseRefreshLease(context.WithoutCancel(ctx), f.id, lease) }()
+	f.lease.Store(&lease)
+	defer func() {
+		f.lease.Store(nil)
+		_ = f.store.ReleaseRefreshLease(context.WithoutCancel(ctx), f.id, lease)
+	}()
 	s.client.refreshStep(stepBeforeSend)
 	// Another process may have stored a newer record between our read and our lease, or
 	// while this one paused past its lease: the read just before sending keeps a paused
@@ -302,6 +315,28 @@ func (s *UserSession) refreshLeased(ctx context.Context, have func() *fapi.Token
 	}
 	f.mu.Unlock()
 	return tok, nil
+}
+
+// beforeRefreshAttempt is the stored session's fapi.Settings.BeforeAttempt: it renews the
+// fleet's refresh lease before every attempt that would present the refresh token, and bounds
+// the attempt by half the lease, so that the holder's request cannot outlive its lease and a
+// second process never presents the same one-time refresh token. Once the lease is lost
+// nothing is sent (ErrRefreshLeaseLost). A refresh of a stored session outside its lease is
+// refused the same way.
+func (s *UserSession) beforeRefreshAttempt(ctx context.Context) (time.Duration, error) {
+	f := s.fleet
+	lease := f.lease.Load()
+	if lease == nil {
+		return 0, ErrRefreshLeaseLost
+	}
+	ttl, ok, err := f.store.ExtendRefreshLease(ctx, f.id, *lease)
+	if err != nil {
+		return 0, fmt.Errorf("helseid: extend refresh lease: %w", err)
+	}
+	if !ok {
+		return 0, ErrRefreshLeaseLost
+	}
+	return ttl / 2, nil
 }
 
 // refreshStep calls the tests' hook at a step of a stored session's refresh.

@@ -22,13 +22,21 @@ var (
 	// process stored a newer generation of the session first (this one held its refresh lease
 	// past its expiry). The store keeps the newer generation.
 	ErrSessionConflict = errors.New("user session changed by another process")
+	// ErrRefreshLeaseLost reports a refresh of a stored session not sent because this process
+	// no longer holds the session's refresh lease (it expired while a slow or retried request
+	// went on, and another process may be refreshing): sending the refresh token then could
+	// present it twice, which revokes the grant. The next call reads the other process's
+	// result.
+	ErrRefreshLeaseLost = errors.New("refresh lease of the user session lost")
 )
 
 // Defaults of the session stores.
 const (
 	// DefaultRefreshLeaseTTL is how long one process may refresh a stored session before
 	// another may take over: a process that dies holding the lease blocks the session's
-	// refreshes for at most this.
+	// refreshes for at most this. The holder renews the lease before every attempt it sends
+	// and bounds that attempt by half the lease, so that the other half covers reading the
+	// response and storing the new refresh token.
 	DefaultRefreshLeaseTTL = 10 * time.Second
 	// DefaultSessionLifetime is how long a stored session whose refresh token has no known
 	// expiry is kept.
@@ -96,6 +104,11 @@ type SessionStore interface {
 	// lease id and true when taken, false when another process holds it. A lease expires by
 	// itself, so that a process that died holding it blocks the session only that long.
 	AcquireRefreshLease(ctx context.Context, id string) (lease string, ok bool, err error)
+	// ExtendRefreshLease renews lease for the store's lease TTL, from now, if it is still
+	// held (a compare-and-extend on the lease id), and returns that TTL; ok is false when the
+	// lease has expired or another process holds it. The holder calls it before every refresh
+	// attempt and bounds the attempt by half the TTL.
+	ExtendRefreshLease(ctx context.Context, id, lease string) (ttl time.Duration, ok bool, err error)
 	// ReleaseRefreshLease gives lease up if it is still held.
 	ReleaseRefreshLease(ctx context.Context, id, lease string) error
 }
@@ -188,6 +201,18 @@ func (m *memorySessions) AcquireRefreshLease(_ context.Context, id string) (stri
 	m.leases++
 	e.lease, e.leaseUntil = fmt.Sprint(m.leases), now.Add(DefaultRefreshLeaseTTL)
 	return e.lease, true, nil
+}
+
+func (m *memorySessions) ExtendRefreshLease(_ context.Context, id, lease string) (time.Duration, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.live(id)
+	now := m.now()
+	if e == nil || e.lease != lease || lease == "" || !now.Before(e.leaseUntil) {
+		return 0, false, nil
+	}
+	e.leaseUntil = now.Add(DefaultRefreshLeaseTTL)
+	return DefaultRefreshLeaseTTL, true, nil
 }
 
 func (m *memorySessions) ReleaseRefreshLease(_ context.Context, id, lease string) error {

@@ -5,6 +5,7 @@ import (
 	"github.com/helseid-go/sdk/helseid/fapi"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -405,4 +406,95 @@ func TestStoredSessionPausedPastItsLeaseUsesTheNewerRecord(t *testing.T) {
 	assert.Equal(t, tb.AccessToken, got.tok.AccessToken, "the paused replica takes the stored token")
 	assert.Equal(t, issued, r.srv.Stats().TokensIssued, "and sends no refresh")
 	assert.Zero(t, r.srv.Stats().TokenErrors, "no spent refresh token was presented")
+}
+
+// The refresh lease is renewed only by its holder, and only while it has not expired.
+func TestMemorySessionStoreExtendRefreshLease(t *testing.T) {
+	clock := fakeclock.New(time.Now())
+	store := helseid.NewMemorySessionStore(clock.Now)
+	ctx := context.Background()
+	rec := &helseid.StoredSession{Generation: 1, RefreshToken: "rt-1", RefreshExpiry: clock.Now().Add(time.Hour)}
+	ok, err := store.SaveSession(ctx, "s1", rec, 0)
+	require.NoError(t, err)
+	require.True(t, ok)
+	lease, ok, err := store.AcquireRefreshLease(ctx, "s1")
+	require.NoError(t, err)
+	require.True(t, ok)
+
+	clock.Advance(helseid.DefaultRefreshLeaseTTL - time.Second)
+	ttl, ok, err := store.ExtendRefreshLease(ctx, "s1", lease)
+	require.NoError(t, err)
+	assert.True(t, ok, "the holder renews its lease")
+	assert.Equal(t, helseid.DefaultRefreshLeaseTTL, ttl)
+	clock.Advance(helseid.DefaultRefreshLeaseTTL - time.Second)
+	_, ok, err = store.AcquireRefreshLease(ctx, "s1")
+	require.NoError(t, err)
+	assert.False(t, ok, "the renewed lease outlives the first TTL")
+
+	_, ok, err = store.ExtendRefreshLease(ctx, "s1", "not-the-lease")
+	require.NoError(t, err)
+	assert.False(t, ok, "another process cannot renew it")
+
+	clock.Advance(time.Second)
+	_, ok, err = store.ExtendRefreshLease(ctx, "s1", lease)
+	require.NoError(t, err)
+	assert.False(t, ok, "an expired lease is not renewed")
+	other, ok, err := store.AcquireRefreshLease(ctx, "s1")
+	require.NoError(t, err)
+	require.True(t, ok)
+	_, ok, err = store.ExtendRefreshLease(ctx, "s1", lease)
+	require.NoError(t, err)
+	assert.False(t, ok, "nor one another process has taken over")
+	_, ok, err = store.ExtendRefreshLease(ctx, "s1", other)
+	require.NoError(t, err)
+	assert.True(t, ok)
+}
+
+// The interleaving that revoked grants: replica 0 sends the refresh, HelseID answers 503
+// (Retry-After), and while it waits its lease runs out and replica 1 refreshes with the same
+// refresh token. Replica 0 must not send its retry: the refresh token is spent, and a second
+// use revokes the grant. It renews its lease before every attempt, finds it lost, and sends
+// nothing; the session lives on with replica 1's refresh token.
+func TestStoredSessionRetryAfterLostLeaseSendsNothing(t *testing.T) {
+	r := newReplicas(t, 2, nil, nil)
+	ctx := context.Background()
+	id := r.login(t).ID()
+	a, err := r.clients[0].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	b, err := r.clients[1].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+
+	var refreshes atomic.Int32
+	var bTok *fapi.Token
+	hook := func(resp *http.Response) {
+		if resp.Request.URL.Path != helseidtest.TokenPath || refreshes.Add(1) != 1 {
+			return
+		}
+		// The first attempt was answered; before replica 0 reads it, its lease runs out and
+		// replica 1 refreshes. The answer replica 0 reads is a 503 with Retry-After, so it
+		// would present the same refresh token again.
+		r.clock.Advance(helseid.DefaultRefreshLeaseTTL)
+		var err error
+		bTok, err = b.Token(ctx, "nhn:service-b")
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		resp.StatusCode, resp.Status = http.StatusServiceUnavailable, "503 Service Unavailable"
+		resp.Header = http.Header{"Retry-After": {"0"}, "Content-Type": {"application/json"}}
+		resp.Body = io.NopCloser(strings.NewReader(`{"error":"temporarily_unavailable"}`))
+		resp.ContentLength = -1
+	}
+	r.afterSend[0].Store(&hook)
+	_, err = a.Token(ctx, "nhn:service-b")
+	require.ErrorIs(t, err, helseid.ErrRefreshLeaseLost, "the retry is not sent without the lease")
+	assert.Zero(t, r.srv.Stats().TokenErrors, "the spent refresh token was not presented again")
+
+	r.afterSend[0].Store(nil)
+	got, err := a.Token(ctx, "nhn:service-b")
+	require.NoError(t, err, "the session lives on")
+	assert.Equal(t, bTok.AccessToken, got.AccessToken, "replica 0 takes replica 1's stored token")
+	r.clock.Advance(helseidtest.DefaultAccessTokenLifetime)
+	_, err = a.Token(ctx, "nhn:service-b")
+	require.NoError(t, err, "and refreshes with the newest refresh token")
+	assert.Zero(t, r.srv.Stats().TokenErrors)
 }

@@ -41,6 +41,11 @@ func NewSessionStore(cfg StoreConfig) (*SessionStore, error) {
 	if st.leaseTTL <= 0 {
 		st.leaseTTL = helseid.DefaultRefreshLeaseTTL
 	}
+	if 2*s.timeout > st.leaseTTL {
+		// The holder bounds each refresh attempt by half the lease; the other half must
+		// cover the Redis calls that renew it and store the new refresh token.
+		return nil, fmt.Errorf("helseidredis: session store: StoreConfig.Timeout %s is over half the LeaseTTL %s", s.timeout, st.leaseTTL)
+	}
 	return st, nil
 }
 
@@ -190,6 +195,27 @@ func (st *SessionStore) AcquireRefreshLease(ctx context.Context, id string) (str
 		return "", false, helseid.ErrSessionEnded
 	}
 	return lease, n == 1, nil
+}
+
+// extendScript renews the lease only if it is still the caller's.
+var extendScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`)
+
+// ExtendRefreshLease implements helseid.SessionStore with one script (compare the lease id,
+// renew its expiry to LeaseTTL).
+func (st *SessionStore) ExtendRefreshLease(ctx context.Context, id, lease string) (time.Duration, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, st.s.timeout)
+	defer cancel()
+	_, lk := st.keys(id)
+	n, err := extendScript.Run(ctx, st.s.rdb, []string{lk}, lease, st.leaseTTL.Milliseconds()).Int()
+	if err != nil {
+		return 0, false, fmt.Errorf("helseidredis: extend refresh lease: %w", err)
+	}
+	if n != 1 {
+		return 0, false, nil
+	}
+	return st.leaseTTL, true, nil
 }
 
 // ReleaseRefreshLease implements helseid.SessionStore.
