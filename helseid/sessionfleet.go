@@ -39,6 +39,13 @@ const (
 	sessionPollMax = 250 * time.Millisecond
 )
 
+// A failed write of a new refresh token is retried from sessionSaveBackoff, doubling up to
+// sessionPollMax, for at most sessionSaveTimeout.
+const (
+	sessionSaveBackoff = 20 * time.Millisecond
+	sessionSaveTimeout = 15 * time.Second
+)
+
 // StartUserSession starts a user session from a finished login and stores it in
 // Config.Sessions under a new random id, which the application keeps (in its session cookie,
 // say) and passes to LoadUserSession on any process of the fleet.
@@ -59,11 +66,14 @@ const (
 // token. One risk remains: a process frozen (a stop-the-world pause, a suspended VM) for
 // longer than the rest of its lease just after renewing it and before its request leaves.
 //
-// One window loses the session: a process that dies after HelseID rotated the refresh token
-// and before the new one is stored (between sending the refresh and the store's write).
-// HelseID's refresh tokens are one-time, so the stored one is spent, and the next refresh is
-// refused with invalid_grant. A process that dies at any other step costs the others at most
-// the lease's wait.
+// One window loses the session: after HelseID rotated the refresh token and before the new
+// one is stored. A process that dies between sending the refresh and the store's write, or a
+// store that cannot be written for longer than the lease (the holder retries the write for up
+// to 15 s, renewing its lease, and never releases the lease while the new refresh token is
+// unsaved; once the lease lapses, another process may refresh), leaves the spent refresh token
+// in the store: HelseID's refresh tokens are one-time, so the next refresh is refused with
+// invalid_grant and the session ends. A process that dies at any other step costs the others
+// at most the lease's wait.
 func (c *Client) StartUserSession(ctx context.Context, login *LoginResult) (*UserSession, error) {
 	if login == nil || login.RefreshToken == "" {
 		return nil, fmt.Errorf("%w: the login has no refresh token (ask for offline_access)", ErrInvalidRequestParams)
@@ -179,21 +189,51 @@ func (s *UserSession) record(gen uint64, rt string, exp time.Time, extra map[str
 }
 
 // persistStored is the stored session's Persist: the new refresh token, written over the
-// generation this process read, before the access token is handed out.
+// generation this process read, before the access token is handed out. The refresh token it
+// replaces is spent, so a failed write is retried here (with backoff, for at most
+// sessionSaveTimeout, whatever the caller's context), renewing the refresh lease before each
+// try so that no other process refreshes with the spent token meanwhile. Only when the lease
+// is lost, or the store stays unwritable, does it give up; the lease is then kept until it
+// expires (see refreshLeased).
 func (s *UserSession) persistStored(ctx context.Context, rt string, exp time.Time) error {
 	s.client.refreshStep(stepResponse)
 	f := s.fleet
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	rec := s.record(f.gen+1, rt, exp, f.tokens)
-	ok, err := f.store.SaveSession(ctx, f.id, rec, f.gen)
-	if err != nil {
-		return err
+	prev := f.gen
+	rec := s.record(prev+1, rt, exp, f.tokens)
+	f.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sessionSaveTimeout)
+	defer cancel()
+	for wait := sessionSaveBackoff; ; wait = min(2*wait, sessionPollMax) {
+		held := true
+		if lease := f.lease.Load(); lease == nil {
+			held = false // a later retry of Persist: the lease is gone, the fencing still holds
+		} else if _, ok, err := f.store.ExtendRefreshLease(ctx, f.id, *lease); err == nil && !ok {
+			held = false
+		}
+		ok, err := f.store.SaveSession(ctx, f.id, rec, prev)
+		if err == nil {
+			if !ok {
+				return ErrSessionConflict
+			}
+			break
+		}
+		if !held {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
 	}
-	if !ok {
-		return ErrSessionConflict
+	f.mu.Lock()
+	if f.gen == prev {
+		f.gen, f.tokens = rec.Generation, rec.Tokens
 	}
-	f.gen, f.tokens = rec.Generation, rec.Tokens
+	f.mu.Unlock()
 	s.client.refreshStep(stepStored)
 	return nil
 }
@@ -281,9 +321,12 @@ func (s *UserSession) underLease(ctx context.Context, have func() *fapi.Token, r
 func (s *UserSession) refreshLeased(ctx context.Context, have func() *fapi.Token, res, lease string, refresh func(context.Context) (*fapi.Token, error)) (*fapi.Token, error) {
 	f := s.fleet
 	f.lease.Store(&lease)
+	var unsaved bool
 	defer func() {
 		f.lease.Store(nil)
-		_ = f.store.ReleaseRefreshLease(context.WithoutCancel(ctx), f.id, lease)
+		if !unsaved { // a rotated refresh token not yet stored keeps the others off until the lease expires
+			_ = f.store.ReleaseRefreshLease(context.WithoutCancel(ctx), f.id, lease)
+		}
 	}()
 	s.client.refreshStep(stepBeforeSend)
 	// Another process may have stored a newer record between our read and our lease, or
@@ -296,6 +339,7 @@ func (s *UserSession) refreshLeased(ctx context.Context, have func() *fapi.Token
 		return tok, nil
 	}
 	tok, err := refresh(ctx)
+	unsaved = errors.Is(err, resource.ErrPersistFailed)
 	if errors.Is(err, resource.ErrInvalidGrant) {
 		// The grant is gone for every process: so is the session.
 		_ = f.store.DeleteSession(context.WithoutCancel(ctx), f.id)

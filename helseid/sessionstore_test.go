@@ -2,6 +2,7 @@ package helseid_test
 
 import (
 	"context"
+	"errors"
 	"github.com/helseid-go/sdk/helseid/fapi"
 	"io"
 	"net/http"
@@ -497,4 +498,49 @@ func TestStoredSessionRetryAfterLostLeaseSendsNothing(t *testing.T) {
 	_, err = a.Token(ctx, "nhn:service-b")
 	require.NoError(t, err, "and refreshes with the newest refresh token")
 	assert.Zero(t, r.srv.Stats().TokenErrors)
+}
+
+// flakyStore fails the SaveSession calls it is told to, as a store briefly unreachable.
+type flakyStore struct {
+	helseid.SessionStore
+	failSaves atomic.Int32
+}
+
+func (s *flakyStore) SaveSession(ctx context.Context, id string, rec *helseid.StoredSession, prev uint64) (bool, error) {
+	if s.failSaves.Add(-1) >= 0 {
+		return false, errors.New("store unreachable")
+	}
+	return s.SessionStore.SaveSession(ctx, id, rec, prev)
+}
+
+// The write of a rotated refresh token fails once: the holder keeps its lease and writes
+// again within the same call, so nothing is lost, and another replica then refreshes with
+// the new refresh token (before, the lease was released with the spent token in the store,
+// and the next replica's refresh revoked the grant).
+func TestStoredSessionFailedWriteAfterRefreshLosesNothing(t *testing.T) {
+	store := &flakyStore{}
+	r := newReplicas(t, 2, nil, store)
+	store.SessionStore = helseid.NewMemorySessionStore(r.clock.Now)
+	ctx := context.Background()
+	id := r.login(t).ID()
+	a, err := r.clients[0].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	rtBefore, _ := a.RefreshToken()
+
+	store.failSaves.Store(1)
+	_, err = a.Token(ctx, "nhn:service-b")
+	require.NoError(t, err, "the write is retried within the call")
+	rtAfter, _ := a.RefreshToken()
+	require.NotEqual(t, rtBefore, rtAfter)
+
+	b, err := r.clients[1].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	rtB, _ := b.RefreshToken()
+	assert.Equal(t, rtAfter, rtB, "the other replica reads the new refresh token")
+	issued := r.srv.Stats().TokensIssued
+	r.clock.Advance(helseidtest.DefaultAccessTokenLifetime)
+	_, err = b.Token(ctx, "nhn:service-a")
+	require.NoError(t, err, "and refreshes with it")
+	assert.Equal(t, issued+1, r.srv.Stats().TokensIssued)
+	assert.Zero(t, r.srv.Stats().TokenErrors, "no spent refresh token was presented")
 }
