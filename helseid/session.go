@@ -86,7 +86,8 @@ func (c *Client) resumeUserSession(ctx context.Context, refreshToken string, ref
 	}))
 	settings.Proofer = s.proofer // a stored session's tokens are bound to its own key
 	if s.fleet != nil {
-		settings.BeforeAttempt = s.beforeRefreshAttempt // only under the fleet's lease
+		settings.BeforeAttempt = s.beforeRefreshAttempt                 // only under the fleet's lease
+		s.fleet.checkAt.Store(c.now().Add(c.sessionRecheck).UnixNano()) // just read from the store
 	}
 	s.tokens, err = resource.NewSession(resource.Config{
 		TokenEndpoint: md.TokenEndpoint,
@@ -119,13 +120,25 @@ func (s *UserSession) RefreshToken() (string, time.Time) { return s.tokens.Refre
 //
 // For a session of the SessionStore (StartUserSession, LoadUserSession), a token this process
 // has is served from memory as for any session; otherwise the store is asked first, and the
-// refresh is single-flight across the fleet (see StartUserSession).
+// refresh is single-flight across the fleet (see StartUserSession). A session held in memory
+// also asks the store once per Config.SessionRecheck whether it still stands: a logout on
+// another process (EndUserSession) reaches it within that interval (ErrSessionEnded, and its
+// tokens are dropped), as does an organisation switch (the other organisation's tokens are
+// dropped). A session loaded per request sees both at once.
 func (s *UserSession) Token(ctx context.Context, resource string) (*fapi.Token, error) {
 	if s.fleet == nil {
 		return s.tokens.Token(ctx, resource)
 	}
 	if tok := s.tokens.Cached(resource); tok != nil {
-		return tok, nil
+		if !s.due(s.client.now()) {
+			return tok, nil
+		}
+		if err := s.recheck(ctx); err != nil {
+			return nil, err
+		}
+		if tok := s.tokens.Cached(resource); tok != nil {
+			return tok, nil
+		}
 	}
 	return s.fleetToken(ctx, resource)
 }

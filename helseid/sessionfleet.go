@@ -20,6 +20,9 @@ type storedSession struct {
 	key   []byte                 // the DPoP key's private JWK, as stored
 	lane  chan struct{}          // one goroutine of this process asks the fleet at a time
 	lease atomic.Pointer[string] // the refresh lease this process holds, while it refreshes
+	// checkAt is when, in Unix nanoseconds of the Client's clock, Token next asks the store
+	// whether the session still stands; 0 until the first Token call.
+	checkAt atomic.Int64
 
 	mu     sync.Mutex
 	gen    uint64                // the generation this process last read or wrote
@@ -250,9 +253,35 @@ func (s *UserSession) adopt(rec *StoredSession) {
 	s.tokens.Adopt(rec.RefreshToken, rec.RefreshExpiry)
 	org := rec.Organization
 	s.org.Store(&org)
-	for res, tok := range rec.Tokens {
-		s.tokens.Put(res, tok)
+	s.tokens.ReplaceTokens(rec.Tokens) // a token the record no longer has is not served
+}
+
+// due reports whether the caller of Token at now should ask the store whether the session
+// still stands: once per Config.SessionRecheck (every call when negative). Of the callers
+// that find the time has come, one asks; the others are served meanwhile.
+func (s *UserSession) due(now time.Time) bool {
+	every := s.client.sessionRecheck
+	if every <= 0 {
+		return true
 	}
+	f, t := s.fleet, now.UnixNano()
+	next := f.checkAt.Load()
+	if next == 0 { // just loaded from the store
+		f.checkAt.CompareAndSwap(0, t+int64(every))
+		return false
+	}
+	return t >= next && f.checkAt.CompareAndSwap(next, t+int64(every))
+}
+
+// recheck reads the session's record: a session ended elsewhere ends here, and a newer
+// record replaces what this process holds. A store that cannot answer fails the call
+// (the session may have ended), and the next call asks again.
+func (s *UserSession) recheck(ctx context.Context) error {
+	if err := s.load(ctx); err != nil {
+		s.fleet.checkAt.Store(1)
+		return err
+	}
+	return nil
 }
 
 // load reads the record and takes what is newer in it; a session gone from the store ends.

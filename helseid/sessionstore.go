@@ -38,6 +38,9 @@ const (
 	// and bounds that attempt by half the lease, so that the other half covers reading the
 	// response and storing the new refresh token.
 	DefaultRefreshLeaseTTL = 10 * time.Second
+	// DefaultSessionRecheck is how often a stored user session held in memory asks the store
+	// whether it still stands (Config.SessionRecheck).
+	DefaultSessionRecheck = 5 * time.Second
 	// DefaultSessionLifetime is how long a stored session whose refresh token has no known
 	// expiry is kept.
 	DefaultSessionLifetime = 24 * time.Hour

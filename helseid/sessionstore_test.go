@@ -6,6 +6,7 @@ import (
 	"github.com/helseid-go/sdk/helseid/fapi"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,8 @@ type replicas struct {
 	clock     *fakeclock.Clock
 	clients   []*helseid.Client
 	afterSend []*atomic.Pointer[func(*http.Response)] // per client: called with each response
+	key       *helseid.Key
+	sessions  helseid.SessionStore
 }
 
 // sendHook calls a hook with each response before the client reads it.
@@ -51,7 +54,7 @@ func newReplicas(t *testing.T, n int, logins helseid.LoginStore, sessions helsei
 	srv := helseidtest.NewServer(t, helseidtest.Options{Now: clock.Now})
 	priv, err := srv.GenerateClientFor(helseidtest.ClientRegistration{ID: "ehr", OrgNumber: helseidtest.DefaultOrgNumber,
 		Scopes:       []string{"openid", "profile", "offline_access", "helseid://scopes/identity/pid", "nhn:service-a/read", "nhn:service-b/read", apiScope},
-		RedirectURIs: []string{loginRedirect}, PostLogoutRedirectURIs: []string{"https://ehr.example/"}})
+		RedirectURIs: []string{loginRedirect}, PostLogoutRedirectURIs: []string{"https://ehr.example/"}, ChildOrgNumbers: []string{"920773230"}})
 	require.NoError(t, err)
 	key, err := helseid.ParseJWK(priv, "")
 	require.NoError(t, err)
@@ -61,7 +64,7 @@ func newReplicas(t *testing.T, n int, logins helseid.LoginStore, sessions helsei
 	if sessions == nil {
 		sessions = helseid.NewMemorySessionStore(clock.Now)
 	}
-	r := &replicas{srv: srv, clock: clock}
+	r := &replicas{srv: srv, clock: clock, key: key, sessions: sessions}
 	for range n {
 		hook := &atomic.Pointer[func(*http.Response)]{}
 		r.afterSend = append(r.afterSend, hook)
@@ -543,4 +546,82 @@ func TestStoredSessionFailedWriteAfterRefreshLosesNothing(t *testing.T) {
 	require.NoError(t, err, "and refreshes with it")
 	assert.Equal(t, issued+1, r.srv.Stats().TokensIssued)
 	assert.Zero(t, r.srv.Stats().TokenErrors, "no spent refresh token was presented")
+}
+
+// A session held in memory on one replica hears of a logout on another within
+// Config.SessionRecheck: its Token fails with ErrSessionEnded, its tokens are dropped, and its
+// HTTP client sends nothing.
+func TestHeldSessionSeesLogoutElsewhereWithinTheRecheck(t *testing.T) {
+	r := newReplicas(t, 2, nil, nil)
+	ctx := context.Background()
+	id := r.login(t).ID()
+	var apiCalls atomic.Int32
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { apiCalls.Add(1) }))
+	t.Cleanup(api.Close)
+
+	held, err := r.clients[1].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	hc := held.HTTPClient("nhn:service-a")
+	resp, err := hc.Get(api.URL)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.EqualValues(t, 1, apiCalls.Load())
+
+	s0, err := r.clients[0].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	require.NoError(t, s0.EndUserSession(ctx))
+	_, err = held.Token(ctx, "nhn:service-a")
+	require.NoError(t, err, "within the interval the held token is served from memory")
+
+	r.clock.Advance(helseid.DefaultSessionRecheck)
+	_, err = held.Token(ctx, "nhn:service-a")
+	require.ErrorIs(t, err, helseid.ErrSessionEnded, "after the interval the store is asked")
+	_, err = hc.Get(api.URL)
+	require.ErrorIs(t, err, helseid.ErrSessionEnded)
+	assert.EqualValues(t, 1, apiCalls.Load(), "the HTTP client sends no token")
+}
+
+// An organisation switch on one replica reaches a session another holds within
+// Config.SessionRecheck: the old organisation's tokens are dropped there, not served.
+func TestHeldSessionSeesOrganizationSwitchElsewhere(t *testing.T) {
+	r := newReplicas(t, 2, nil, nil)
+	ctx := context.Background()
+	id := r.login(t).ID()
+	held, err := r.clients[1].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	old, err := held.Token(ctx, "nhn:service-a")
+	require.NoError(t, err)
+	require.Empty(t, claimsOf(t, old.AccessToken)[helseid.ClaimOrgNrChild])
+
+	s0, err := r.clients[0].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	_, err = s0.SwitchOrganization(ctx, helseid.Organization{Child: "920773230"}, "nhn:service-b")
+	require.NoError(t, err)
+
+	r.clock.Advance(helseid.DefaultSessionRecheck)
+	a, err := held.Token(ctx, "nhn:service-a")
+	require.NoError(t, err)
+	assert.NotEqual(t, old.AccessToken, a.AccessToken, "the old organisation's token is dropped")
+	assert.Equal(t, "920773230", claimsOf(t, a.AccessToken)[helseid.ClaimOrgNrChild])
+	assert.Zero(t, r.srv.Stats().TokenErrors)
+}
+
+// A negative SessionRecheck asks the store on every call.
+func TestSessionRecheckEveryCall(t *testing.T) {
+	r := newReplicas(t, 1, nil, nil)
+	ctx := context.Background()
+	id := r.login(t).ID()
+	c, err := helseid.NewClient(helseid.Config{Issuer: r.srv.Issuer(), ClientID: "ehr", Key: r.key, HTTPClient: r.srv.Client(),
+		Now: r.clock.Now, Sessions: r.sessions, SessionRecheck: -1})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	held, err := c.LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	_, err = held.Token(ctx, "nhn:service-a")
+	require.NoError(t, err)
+	other, err := r.clients[0].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	require.NoError(t, other.EndUserSession(ctx))
+	_, err = held.Token(ctx, "nhn:service-a")
+	assert.ErrorIs(t, err, helseid.ErrSessionEnded, "no time has passed")
 }

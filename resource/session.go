@@ -389,6 +389,21 @@ func (s *Session) Adopt(refreshToken string, expiry time.Time) {
 	s.refreshToken, s.refreshExpiry, s.unsaved = refreshToken, expiry, nil
 }
 
+// ReplaceTokens drops every cached access token and keeps tokens instead (a zero Expiry
+// read as at Put): for a fleet sharing the session, whose newer record is the whole truth,
+// so that a token another process dropped (an organisation switch) is not served here.
+func (s *Session) ReplaceTokens(tokens map[string]fapi.Token) {
+	now := s.now()
+	next := make(map[string]*fapi.Token, len(tokens))
+	for res, tok := range tokens {
+		tok.Expiry = expiryOf(tok.AccessToken, tok.Expiry, now)
+		next[res] = &tok
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens.Store(&next)
+}
+
 // End ends the session: every later call that would refresh returns reason, with no request
 // (cached access tokens are dropped too). It is for a session logged out or ended by another
 // process.
