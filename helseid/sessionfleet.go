@@ -167,17 +167,28 @@ func (s *UserSession) ID() string {
 
 // EndUserSession logs the session out on the whole fleet: it removes the session from the
 // SessionStore first (from then on every process refuses it with ErrSessionEnded), ends it
-// in this process, and revokes its refresh token (RevokeRefreshToken). Redirect the browser to
-// LogoutURL (with IDToken) afterwards. Ending a session that is already gone is not an error.
+// in this process, and revokes its refresh token (RevokeRefreshToken): the newest, as the
+// store had it when it removed the record (another process may have refreshed since this one
+// read it), and this process's own too if that differs. Redirect the browser to LogoutURL
+// (with IDToken) afterwards. Ending a session that is already gone is not an error.
 func (s *UserSession) EndUserSession(ctx context.Context) error {
+	local, _ := s.tokens.RefreshToken()
+	revoke := []string{local}
 	if s.fleet != nil {
-		if err := s.fleet.store.DeleteSession(ctx, s.fleet.id); err != nil {
+		rec, err := s.fleet.store.DeleteSession(ctx, s.fleet.id)
+		if err != nil {
 			return fmt.Errorf("helseid: delete session: %w", err)
 		}
+		if rec != nil && rec.RefreshToken != "" && rec.RefreshToken != local {
+			revoke = []string{rec.RefreshToken, local}
+		}
 	}
-	rt, _ := s.tokens.RefreshToken()
 	s.tokens.End(ErrSessionEnded)
-	return s.client.RevokeRefreshToken(ctx, rt)
+	var errs []error
+	for _, rt := range revoke {
+		errs = append(errs, s.client.RevokeRefreshToken(ctx, rt))
+	}
+	return errors.Join(errs...)
 }
 
 // record is the session's record of generation gen with refresh token rt, as this process
@@ -371,7 +382,7 @@ func (s *UserSession) refreshLeased(ctx context.Context, have func() *fapi.Token
 	unsaved = errors.Is(err, resource.ErrPersistFailed)
 	if errors.Is(err, resource.ErrInvalidGrant) {
 		// The grant is gone for every process: so is the session.
-		_ = f.store.DeleteSession(context.WithoutCancel(ctx), f.id)
+		_, _ = f.store.DeleteSession(context.WithoutCancel(ctx), f.id)
 		return nil, err
 	}
 	if err != nil {

@@ -101,8 +101,10 @@ type SessionStore interface {
 	// stored) and reports whether it did. It keeps rec until rec.RefreshExpiry
 	// (DefaultSessionLifetime when that is zero).
 	SaveSession(ctx context.Context, id string, rec *StoredSession, prev uint64) (bool, error)
-	// DeleteSession removes the session and its lease.
-	DeleteSession(ctx context.Context, id string) error
+	// DeleteSession removes the session and its lease and returns the record it removed (nil
+	// when there was none), read and removed in one step: its refresh token is the newest,
+	// whichever process stored it, so that logout revokes that one.
+	DeleteSession(ctx context.Context, id string) (*StoredSession, error)
 	// AcquireRefreshLease tries to take the right to refresh the session for the fleet: a
 	// lease id and true when taken, false when another process holds it. A lease expires by
 	// itself, so that a process that died holding it blocks the session only that long.
@@ -183,11 +185,15 @@ func (m *memorySessions) SaveSession(_ context.Context, id string, rec *StoredSe
 	return true, nil
 }
 
-func (m *memorySessions) DeleteSession(_ context.Context, id string) error {
+func (m *memorySessions) DeleteSession(_ context.Context, id string) (*StoredSession, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	e := m.live(id)
 	delete(m.sessions, id)
-	return nil
+	if e == nil || e.rec == nil {
+		return nil, nil
+	}
+	return copyStored(e.rec), nil
 }
 
 func (m *memorySessions) AcquireRefreshLease(_ context.Context, id string) (string, bool, error) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -258,10 +259,17 @@ func testSessionStore(t *testing.T, store helseid.SessionStore) {
 	assert.True(t, ok)
 	require.NoError(t, store.ReleaseRefreshLease(ctx, "s1", lease))
 
-	require.NoError(t, store.DeleteSession(ctx, "s1"))
+	deleted, err := store.DeleteSession(ctx, "s1")
+	require.NoError(t, err)
+	require.NotNil(t, deleted, "the delete returns the record it removed")
+	assert.Equal(t, "rt-2", deleted.RefreshToken)
+	assert.Equal(t, uint64(2), deleted.Generation)
 	got, err = store.LoadSession(ctx, "s1")
 	require.NoError(t, err)
 	assert.Nil(t, got)
+	deleted, err = store.DeleteSession(ctx, "s1")
+	require.NoError(t, err)
+	assert.Nil(t, deleted, "nothing left to remove")
 }
 
 // Logout on one replica: every replica refuses the session from then on, the grant is
@@ -625,3 +633,52 @@ func TestSessionRecheckEveryCall(t *testing.T) {
 	_, err = held.Token(ctx, "nhn:service-a")
 	assert.ErrorIs(t, err, helseid.ErrSessionEnded, "no time has passed")
 }
+
+// Logout on a replica holding an older view of the session (another replica refreshed since
+// it read the record) revokes the newest refresh token, the one the store held, not only the
+// spent one it has in memory.
+func TestEndUserSessionRevokesTheNewestRefreshToken(t *testing.T) {
+	r := newReplicas(t, 1, nil, nil)
+	ctx := context.Background()
+	id := r.login(t).ID()
+	var mu sync.Mutex
+	var revoked []string
+	capture := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		if req.URL.Path == helseidtest.RevocationPath {
+			body, err := io.ReadAll(req.Body)
+			require.NoError(t, err)
+			form, err := url.ParseQuery(string(body))
+			require.NoError(t, err)
+			mu.Lock()
+			revoked = append(revoked, form.Get("token"))
+			mu.Unlock()
+			req.Body = io.NopCloser(strings.NewReader(string(body)))
+		}
+		return r.srv.Client().Transport.RoundTrip(req)
+	})
+	c, err := helseid.NewClient(helseid.Config{Issuer: r.srv.Issuer(), ClientID: "ehr", Key: r.key, HTTPClient: &http.Client{Transport: capture},
+		Now: r.clock.Now, Sessions: r.sessions})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	older, err := c.LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	spent, _ := older.RefreshToken()
+
+	s0, err := r.clients[0].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	_, err = s0.Token(ctx, "nhn:service-b") // a refresh: the stored refresh token rotates
+	require.NoError(t, err)
+	newest, _ := s0.RefreshToken()
+	require.NotEqual(t, spent, newest)
+
+	require.NoError(t, older.EndUserSession(ctx))
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, revoked)
+	assert.Equal(t, newest, revoked[0], "the newest refresh token is revoked first")
+	assert.Contains(t, revoked, spent, "and the one this replica held")
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }

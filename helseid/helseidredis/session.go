@@ -161,15 +161,39 @@ func (st *SessionStore) SaveSession(ctx context.Context, id string, rec *helseid
 	return n == 1, nil
 }
 
-// DeleteSession implements helseid.SessionStore.
-func (st *SessionStore) DeleteSession(ctx context.Context, id string) error {
+// deleteScript reads a session and removes it with its lease, in one step.
+var deleteScript = redis.NewScript(`
+local v = redis.call('HMGET', KEYS[1], 'gen', 'data')
+redis.call('DEL', KEYS[1], KEYS[2])
+return v`)
+
+// DeleteSession implements helseid.SessionStore with one script (read, then delete the
+// record and its lease), so that the record returned is the last one stored.
+func (st *SessionStore) DeleteSession(ctx context.Context, id string) (*helseid.StoredSession, error) {
 	ctx, cancel := context.WithTimeout(ctx, st.s.timeout)
 	defer cancel()
 	dk, lk := st.keys(id)
-	if err := st.s.rdb.Del(ctx, dk, lk).Err(); err != nil {
-		return fmt.Errorf("helseidredis: delete session: %w", err)
+	vals, err := deleteScript.Run(ctx, st.s.rdb, []string{dk, lk}).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("helseidredis: delete session: %w", err)
 	}
-	return nil
+	if len(vals) != 2 {
+		return nil, nil
+	}
+	gen, _ := vals[0].(string)
+	sealed, _ := vals[1].(string)
+	if gen == "" || sealed == "" {
+		return nil, nil
+	}
+	plain, err := st.s.sealer.Open([]byte(sealed), sessionAAD(id))
+	if err != nil {
+		return nil, nil // not this session's (see LoadSession): gone all the same
+	}
+	rec, err := decodeSession(plain)
+	if err != nil || strconv.FormatUint(rec.Generation, 10) != gen {
+		return nil, nil
+	}
+	return rec, nil
 }
 
 // leaseScript takes the lease of a session that exists.

@@ -269,6 +269,17 @@ func TestRedisSessionStoreCompareAndSet(t *testing.T) {
 	assert.True(t, ok)
 	_, _, err = st.AcquireRefreshLease(ctx, "unknown")
 	assert.ErrorIs(t, err, helseid.ErrSessionEnded)
+	require.Len(t, f.rdb.Keys(ctx, "helseid:session:*").Val(), 2, "the record and its lease")
+
+	deleted, err := st.DeleteSession(ctx, "s1")
+	require.NoError(t, err)
+	require.NotNil(t, deleted, "the delete returns the record it removed")
+	assert.Equal(t, "rt-2", deleted.RefreshToken)
+	assert.Equal(t, uint64(2), deleted.Generation)
+	assert.Empty(t, f.rdb.Keys(ctx, "helseid:session:*").Val(), "the record and its lease are gone")
+	deleted, err = st.DeleteSession(ctx, "s1")
+	require.NoError(t, err)
+	assert.Nil(t, deleted, "nothing left to remove")
 }
 
 // The refresh lease is renewed only by its holder (a compare-and-extend in one script), and
