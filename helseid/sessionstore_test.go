@@ -682,3 +682,38 @@ func TestEndUserSessionRevokesTheNewestRefreshToken(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// With DPoPAtPAR the code is bound to the starting replica's DPoP key: a replica with another
+// key refuses to finish the login before sending anything, and says to share the key; with
+// the same Config.DPoPKey the login finishes anywhere.
+func TestStoredLoginBoundToAnotherDPoPKey(t *testing.T) {
+	r := newReplicas(t, 0, nil, nil)
+	ctx := context.Background()
+	logins := helseid.NewMemoryLoginStore(r.clock.Now)
+	shared, err := helseid.GenerateKey("ES256")
+	require.NoError(t, err)
+	replica := func(dpopKey *helseid.Key) *helseid.Client {
+		c, err := helseid.NewClient(helseid.Config{Issuer: r.srv.Issuer(), ClientID: "ehr", Key: r.key, HTTPClient: r.srv.Client(),
+			Now: r.clock.Now, Logins: logins, DPoPKey: dpopKey, DPoPAtPAR: true})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	start := func(c *helseid.Client) url.Values {
+		authURL, err := c.StartStoredLogin(ctx, helseid.LoginRequest{RedirectURI: loginRedirect, Scope: loginScope, Resources: []string{"nhn:service-a"}})
+		require.NoError(t, err)
+		return r.browse(t, authURL)
+	}
+
+	callback := start(replica(nil))
+	before := r.srv.Stats().TokenRequests
+	_, err = replica(nil).FinishStoredLogin(ctx, callback)
+	require.ErrorIs(t, err, helseid.ErrLoginDPoPKey)
+	assert.Contains(t, err.Error(), "Config.DPoPKey")
+	assert.Equal(t, before, r.srv.Stats().TokenRequests, "the exchange is not sent")
+
+	callback = start(replica(shared))
+	res, err := replica(shared).FinishStoredLogin(ctx, callback)
+	require.NoError(t, err, "replicas sharing Config.DPoPKey finish each other's logins")
+	assert.NotEmpty(t, res.RefreshToken)
+}
