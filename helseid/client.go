@@ -146,6 +146,8 @@ type Client struct {
 	sessionRecheck time.Duration
 	// testRefreshStep, set by tests only, is called at each step of a stored session's refresh.
 	testRefreshStep func(step string)
+	// testSaveTimeout, set by tests only, replaces sessionSaveTimeout.
+	testSaveTimeout time.Duration
 }
 
 // NewClient checks cfg and returns a Client. It makes no network call; discovery happens on

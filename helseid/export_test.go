@@ -1,5 +1,7 @@
 package helseid
 
+import "time"
+
 // Verifications returns how many tokens v has checked in full (signature and claims), so
 // tests can tell a remembered token from a verified one.
 func Verifications(v *AccessTokenValidator) uint64 { return v.verifications.Load() }
@@ -17,3 +19,6 @@ func ForgetVerifiedTokens(v *AccessTokenValidator) { v.verified.disabled = true 
 // SetRefreshStepHook makes c call hook at each step of a stored session's refresh, for the
 // tests that crash a process there.
 func SetRefreshStepHook(c *Client, hook func(step string)) { c.testRefreshStep = hook }
+
+// SetSessionSaveTimeout makes c give up retrying a stored session's write after d.
+func SetSessionSaveTimeout(c *Client, d time.Duration) { c.testSaveTimeout = d }

@@ -216,7 +216,11 @@ func (s *UserSession) persistStored(ctx context.Context, rt string, exp time.Tim
 	prev := f.gen
 	rec := s.record(prev+1, rt, exp, f.tokens)
 	f.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sessionSaveTimeout)
+	bound := sessionSaveTimeout
+	if s.client.testSaveTimeout > 0 {
+		bound = s.client.testSaveTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bound)
 	defer cancel()
 	for wait := sessionSaveBackoff; ; wait = min(2*wait, sessionPollMax) {
 		held := true

@@ -717,3 +717,32 @@ func TestStoredLoginBoundToAnotherDPoPKey(t *testing.T) {
 	require.NoError(t, err, "replicas sharing Config.DPoPKey finish each other's logins")
 	assert.NotEmpty(t, res.RefreshToken)
 }
+
+// A store that stays unwritable after the refresh: the holder retries the write, then gives
+// up (ErrPersistFailed) but keeps the lease until it expires, never handing the session to a
+// replica that would refresh with the spent refresh token while this one may still store the
+// new one.
+func TestStoredSessionUnsavedRefreshTokenKeepsTheLease(t *testing.T) {
+	store := &flakyStore{}
+	r := newReplicas(t, 1, nil, store)
+	store.SessionStore = helseid.NewMemorySessionStore(r.clock.Now)
+	helseid.SetSessionSaveTimeout(r.clients[0], 200*time.Millisecond)
+	ctx := context.Background()
+	id := r.login(t).ID()
+	a, err := r.clients[0].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+
+	store.failSaves.Store(1 << 20)
+	_, err = a.Token(ctx, "nhn:service-b")
+	require.ErrorIs(t, err, resource.ErrPersistFailed)
+	assert.Less(t, store.failSaves.Load(), int32(1<<20-1), "the write was tried more than once")
+	store.failSaves.Store(0)
+
+	_, ok, err := r.sessions.AcquireRefreshLease(ctx, id)
+	require.NoError(t, err)
+	assert.False(t, ok, "the lease is kept while the new refresh token is unsaved")
+	r.clock.Advance(helseid.DefaultRefreshLeaseTTL)
+	_, ok, err = r.sessions.AcquireRefreshLease(ctx, id)
+	require.NoError(t, err)
+	assert.True(t, ok, "until it expires")
+}
