@@ -124,7 +124,8 @@ func (s *UserSession) RefreshToken() (string, time.Time) { return s.tokens.Refre
 // also asks the store once per Config.SessionRecheck whether it still stands: a logout on
 // another process (EndUserSession) reaches it within that interval (ErrSessionEnded, and its
 // tokens are dropped), as does an organisation switch (the other organisation's tokens are
-// dropped). A session loaded per request sees both at once.
+// dropped). A session loaded per request sees both at once. While the store cannot answer
+// that check, Token fails with its error: the session may have ended.
 func (s *UserSession) Token(ctx context.Context, resource string) (*fapi.Token, error) {
 	if s.fleet == nil {
 		return s.tokens.Token(ctx, resource)

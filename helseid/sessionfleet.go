@@ -21,7 +21,8 @@ type storedSession struct {
 	lane  chan struct{}          // one goroutine of this process asks the fleet at a time
 	lease atomic.Pointer[string] // the refresh lease this process holds, while it refreshes
 	// checkAt is when, in Unix nanoseconds of the Client's clock, Token next asks the store
-	// whether the session still stands; 0 until the first Token call.
+	// whether the session still stands (set when the record is read; if it is 0, the first
+	// Token call starts the interval); 1 after a failed check: the next call asks again.
 	checkAt atomic.Int64
 
 	mu     sync.Mutex
