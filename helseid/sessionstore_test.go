@@ -515,6 +515,14 @@ func TestStoredSessionRetryAfterLostLeaseSendsNothing(t *testing.T) {
 type flakyStore struct {
 	helseid.SessionStore
 	failSaves atomic.Int32
+	failLoads atomic.Bool
+}
+
+func (s *flakyStore) LoadSession(ctx context.Context, id string) (*helseid.StoredSession, error) {
+	if s.failLoads.Load() {
+		return nil, errors.New("store unreachable")
+	}
+	return s.SessionStore.LoadSession(ctx, id)
 }
 
 func (s *flakyStore) SaveSession(ctx context.Context, id string, rec *helseid.StoredSession, prev uint64) (bool, error) {
@@ -745,4 +753,31 @@ func TestStoredSessionUnsavedRefreshTokenKeepsTheLease(t *testing.T) {
 	_, ok, err = r.sessions.AcquireRefreshLease(ctx, id)
 	require.NoError(t, err)
 	assert.True(t, ok, "until it expires")
+}
+
+// While the store cannot answer the recheck, a held session's Token fails (a logout could not
+// be seen) instead of serving its token, and asks again on the next call.
+func TestHeldSessionRecheckFailsClosed(t *testing.T) {
+	store := &flakyStore{}
+	r := newReplicas(t, 1, nil, store)
+	store.SessionStore = helseid.NewMemorySessionStore(r.clock.Now)
+	ctx := context.Background()
+	held, err := r.clients[0].LoadUserSession(ctx, r.login(t).ID())
+	require.NoError(t, err)
+	want, err := held.Token(ctx, "nhn:service-a")
+	require.NoError(t, err)
+
+	store.failLoads.Store(true)
+	_, err = held.Token(ctx, "nhn:service-a")
+	require.NoError(t, err, "within the interval the store is not asked")
+	r.clock.Advance(helseid.DefaultSessionRecheck)
+	_, err = held.Token(ctx, "nhn:service-a")
+	require.ErrorContains(t, err, "store unreachable")
+	_, err = held.Token(ctx, "nhn:service-a")
+	require.ErrorContains(t, err, "store unreachable", "the next call asks again")
+
+	store.failLoads.Store(false)
+	got, err := held.Token(ctx, "nhn:service-a")
+	require.NoError(t, err)
+	assert.Equal(t, want.AccessToken, got.AccessToken)
 }
