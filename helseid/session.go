@@ -130,8 +130,9 @@ func (s *UserSession) Token(ctx context.Context, resource string) (*fapi.Token, 
 	if s.fleet == nil {
 		return s.tokens.Token(ctx, resource)
 	}
-	if tok := s.tokens.Cached(resource); tok != nil {
-		if !s.due(s.client.now()) {
+	now := s.client.now() // the session's clock (its refreshes use the Client's), read once
+	if tok := s.tokens.CachedAt(resource, now); tok != nil {
+		if !s.due(now) {
 			return tok, nil
 		}
 		if err := s.recheck(ctx); err != nil {

@@ -379,6 +379,16 @@ func (s *Session) refreshFor(ctx context.Context, resource string, switched bool
 // sends a request. The returned Token is shared: do not change it.
 func (s *Session) Cached(resource string) *fapi.Token { return s.cached(resource) }
 
+// CachedAt is Cached at now, the session's clock as the caller has just read it: a caller
+// that needs the time for its own check too reads the clock once.
+func (s *Session) CachedAt(resource string, now time.Time) *fapi.Token {
+	tok := (*s.tokens.Load())[resource]
+	if tok != nil && now.Before(tok.Expiry.Add(-s.margin)) {
+		return tok
+	}
+	return nil
+}
+
 // Adopt replaces the refresh token with a newer one that another process stored after its own
 // refresh (a fleet sharing the session): the next refresh here presents that one. A refresh
 // token of this process's own that Persist has not taken yet is superseded, and the access
