@@ -58,6 +58,11 @@ type Config struct {
 	// Sessions keeps the user sessions of StartUserSession, so that any process of a fleet can
 	// serve a logged-in user (helseidredis.SessionStore); nil means NewMemorySessionStore.
 	Sessions SessionStore
+	// SessionRecheck is how often a stored user session held in memory asks Sessions whether
+	// it still stands, on the Token path (one store read; the calls in between are served
+	// from memory): a logout or an organisation switch on another process reaches it within
+	// this. DefaultSessionRecheck when zero; every call when negative.
+	SessionRecheck time.Duration
 	// Tenancy is how the client is registered; it decides how organisation numbers are sent.
 	Tenancy Tenancy
 	// HTTPClient sends every request. Nil means a client with a 30 s timeout. The DPoP HTTP
@@ -136,8 +141,12 @@ type Client struct {
 	loginStore   LoginStore   // Config.Logins or the memory default
 	sessionStore SessionStore // Config.Sessions or the memory default
 	sessionKeys  sync.Map     // a stored session's DPoP private JWK -> its *dpop.Proofer
+	// sessionRecheck is Config.SessionRecheck with its default; negative: every call.
+	sessionRecheck time.Duration
 	// testRefreshStep, set by tests only, is called at each step of a stored session's refresh.
 	testRefreshStep func(step string)
+	// testSaveTimeout, set by tests only, replaces sessionSaveTimeout.
+	testSaveTimeout time.Duration
 }
 
 // NewClient checks cfg and returns a Client. It makes no network call; discovery happens on
@@ -212,6 +221,10 @@ func NewClient(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("%w: DPoPKey: %w", errInvalidConfig, err)
 	}
 	c.loginStore, c.sessionStore = cfg.Logins, cfg.Sessions
+	c.sessionRecheck = cfg.SessionRecheck
+	if c.sessionRecheck == 0 {
+		c.sessionRecheck = DefaultSessionRecheck
+	}
 	if c.loginStore == nil {
 		c.loginStore = NewMemoryLoginStore(c.now)
 	}

@@ -31,3 +31,6 @@ func SubjectTokenFromContext(ctx context.Context) (string, time.Time) {
 	}
 	return subj.token, subj.expiry
 }
+
+// SetSessionSaveTimeout makes c give up retrying a stored session's write after d.
+func SetSessionSaveTimeout(c *Client, d time.Duration) { c.testSaveTimeout = d }

@@ -30,6 +30,11 @@ var (
 	ErrStateMismatch = errors.New("authorization response state mismatch")
 	// ErrLoginState reports a LoginState that is expired, already used, or not this client's.
 	ErrLoginState = errors.New("unusable login state")
+	// ErrLoginDPoPKey reports a login started by a Client with another DPoP key than the one
+	// finishing it, with DPoPAtPAR: the code is bound to the starting key (dpop_jkt), so the
+	// exchange would be refused, and it is not sent. Every process of a fleet that finishes
+	// each other's logins must be configured with the same Config.DPoPKey.
+	ErrLoginDPoPKey = errors.New("login started with another DPoP key: configure the same Config.DPoPKey on every replica")
 )
 
 // AuthorizationError is an error response of the authorization endpoint (RFC 6749 §4.1.2.1),
@@ -86,6 +91,10 @@ type LoginState struct {
 	// Organization is the login's LoginRequest.Organization.
 	Organization Organization `json:"organization,omitempty"`
 	Expiry       time.Time    `json:"exp"`
+	// DPoPKeyThumbprint, with DPoPAtPAR, is the RFC 7638 thumbprint of the DPoP key the code
+	// is bound to (dpop_jkt): FinishLogin on a Client with another key fails early
+	// (ErrLoginDPoPKey). It is public.
+	DPoPKeyThumbprint string `json:"dpop_jkt,omitempty"`
 }
 
 func (s LoginState) redacted() string {
@@ -135,6 +144,9 @@ func (c *Client) StartLogin(ctx context.Context, req LoginRequest) (string, *Log
 	st := &LoginState{State: randomString(), Nonce: randomString(), Verifier: verifier, Issuer: c.cfg.Issuer,
 		ClientID: c.cfg.ClientID, RedirectURI: req.RedirectURI, Resources: append([]string(nil), req.Resources...),
 		Expiry: c.now().Add(loginLifetime)}
+	if c.cfg.DPoPAtPAR {
+		st.DPoPKeyThumbprint = c.proofer.Thumbprint() // the code will be bound to this key
+	}
 	params := url.Values{
 		"response_type": {"code"}, "client_id": {c.cfg.ClientID}, "redirect_uri": {req.RedirectURI},
 		"scope": {req.Scope}, "state": {st.State}, "nonce": {st.Nonce},
@@ -237,6 +249,9 @@ func (c *Client) FinishLogin(ctx context.Context, callback url.Values, st *Login
 	}
 	if _, err := pkce.ParseVerifier(string(st.Verifier)); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrLoginState, err)
+	}
+	if st.DPoPKeyThumbprint != "" && st.DPoPKeyThumbprint != c.proofer.Thumbprint() {
+		return nil, fmt.Errorf("helseid: %w", ErrLoginDPoPKey)
 	}
 	if !c.logins.use(st.State, st.Expiry, c.now()) {
 		return nil, fmt.Errorf("%w: it was already used", ErrLoginState)

@@ -82,6 +82,9 @@ func (c *Client) resumeUserSession(ctx context.Context, refreshToken string, ref
 		return s.org.Load().AssertionDetails(c.cfg.Tenancy)
 	}})
 	settings.Proofer = s.proofer // a stored session's tokens are bound to its own key
+	if s.fleet != nil {
+		settings.BeforeAttempt = s.beforeRefreshAttempt // only under the fleet's lease
+	}
 	s.tokens, err = resource.NewSession(resource.Config{
 		TokenEndpoint: md.TokenEndpoint,
 		Settings:      settings,
@@ -118,13 +121,27 @@ func (s *UserSession) RefreshToken() (string, time.Time) {
 //
 // For a session of the SessionStore (StartUserSession, LoadUserSession), a token this process
 // has is served from memory as for any session; otherwise the store is asked first, and the
-// refresh is single-flight across the fleet (see StartUserSession).
+// refresh is single-flight across the fleet (see StartUserSession). A session held in memory
+// also asks the store once per Config.SessionRecheck whether it still stands: a logout on
+// another process (EndUserSession) reaches it within that interval (ErrSessionEnded, and its
+// tokens are dropped), as does an organisation switch (the other organisation's tokens are
+// dropped). A session loaded per request sees both at once. While the store cannot answer
+// that check, Token fails with its error: the session may have ended.
 func (s *UserSession) Token(ctx context.Context, resource string) (*fapi.Token, error) {
 	if s.fleet == nil {
 		return s.tokens.Token(ctx, resource)
 	}
-	if tok := s.cachedToken(resource); tok != nil {
-		return tok, nil
+	now := s.client.now() // the session's clock (its refreshes use the Client's), read once
+	if tok := s.cachedToken(resource, now); tok != nil {
+		if !s.due(now) {
+			return tok, nil
+		}
+		if err := s.recheck(ctx); err != nil {
+			return nil, err
+		}
+		if tok := s.cachedToken(resource, s.client.now()); tok != nil {
+			return tok, nil
+		}
 	}
 	return s.fleetToken(ctx, resource)
 }

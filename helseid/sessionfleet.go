@@ -18,8 +18,13 @@ import (
 type storedSession struct {
 	store SessionStore
 	id    string
-	key   []byte        // the DPoP key's private JWK, as stored
-	lane  chan struct{} // one goroutine of this process asks the fleet at a time; made by build
+	key   []byte                 // the DPoP key's private JWK, as stored
+	lane  chan struct{}          // one goroutine of this process asks the fleet at a time; made by build
+	lease atomic.Pointer[string] // the refresh lease this process holds, while it refreshes
+	// checkAt is when, in Unix nanoseconds of the Client's clock, Token next asks the store
+	// whether the session still stands (set when the record is read; if it is 0, the first
+	// Token call starts the interval); 1 after a failed check: the next call asks again.
+	checkAt atomic.Int64
 
 	mu     sync.Mutex
 	gen    uint64                // the generation this process last read or wrote
@@ -77,6 +82,13 @@ const (
 	sessionPollMax = 250 * time.Millisecond
 )
 
+// A failed write of a new refresh token is retried from sessionSaveBackoff, doubling up to
+// sessionPollMax, for at most sessionSaveTimeout.
+const (
+	sessionSaveBackoff = 20 * time.Millisecond
+	sessionSaveTimeout = 15 * time.Second
+)
+
 // StartUserSession starts a user session from a finished login and stores it in
 // Config.Sessions under a new random id, which the application keeps (in its session cookie,
 // say) and passes to LoadUserSession on any process of the fleet.
@@ -90,11 +102,21 @@ const (
 // record's generation) before the access token it came with is handed out, and a process that
 // lost its lease cannot overwrite a newer record (ErrSessionConflict).
 //
-// One window loses the session: a process that dies after HelseID rotated the refresh token
-// and before the new one is stored (between sending the refresh and the store's write).
-// HelseID's refresh tokens are one-time, so the stored one is spent, and the next refresh is
-// refused with invalid_grant. A process that dies at any other step costs the others at most
-// the lease's wait.
+// The holder renews its lease (compare-and-extend on the lease id) before every attempt that
+// presents the refresh token, the first, the DPoP-nonce retry and each retry after a 503 or
+// 429, and bounds each attempt by half the lease's TTL; when the lease is no longer its own it
+// sends nothing (ErrRefreshLeaseLost), so no two processes present the same one-time refresh
+// token. One risk remains: a process frozen (a stop-the-world pause, a suspended VM) for
+// longer than the rest of its lease just after renewing it and before its request leaves.
+//
+// One window loses the session: after HelseID rotated the refresh token and before the new
+// one is stored. A process that dies between sending the refresh and the store's write, or a
+// store that cannot be written for longer than the lease (the holder retries the write for up
+// to 15 s, renewing its lease, and never releases the lease while the new refresh token is
+// unsaved; once the lease lapses, another process may refresh), leaves the spent refresh token
+// in the store: HelseID's refresh tokens are one-time, so the next refresh is refused with
+// invalid_grant and the session ends. A process that dies at any other step costs the others
+// at most the lease's wait.
 func (c *Client) StartUserSession(ctx context.Context, login *LoginResult) (*UserSession, error) {
 	if login == nil || login.RefreshToken == "" {
 		return nil, fmt.Errorf("%w: the login has no refresh token (ask for offline_access)", ErrInvalidRequestParams)
@@ -158,12 +180,20 @@ func (c *Client) sessionFrom(id string, rec *StoredSession) (*UserSession, error
 		fleet: &storedSession{store: c.sessionStore, id: id, key: rec.DPoPKey, gen: rec.Generation, tokens: rec.Tokens}}
 	org := rec.Organization
 	s.org.Store(&org)
+	s.fleet.loaded.Store(loadedFrom(rec))
+	if every := c.sessionRecheck; every > 0 { // the record was just read
+		s.fleet.checkAt.Store(c.now().UnixNano() + int64(every))
+	}
+	return s, nil
+}
+
+// loadedFrom is what a record lets a session serve before it is built.
+func loadedFrom(rec *StoredSession) *loadedTokens {
 	lt := &loadedTokens{refreshToken: rec.RefreshToken, refreshExpiry: rec.RefreshExpiry, tokens: make([]loadedToken, 0, len(rec.Tokens))}
 	for res, tok := range rec.Tokens {
 		lt.tokens = append(lt.tokens, loadedToken{resource: res, token: tok})
 	}
-	s.fleet.loaded.Store(lt)
-	return s, nil
+	return lt
 }
 
 // build sets a loaded session's refresh machinery up, once: the resource.Session with the
@@ -194,13 +224,13 @@ func (s *UserSession) build(ctx context.Context) error {
 	return nil
 }
 
-// cachedToken is resource's usable token in this process, before or after build.
-func (s *UserSession) cachedToken(resource string) *fapi.Token {
+// cachedToken is resource's usable token in this process at now, before or after build.
+func (s *UserSession) cachedToken(resource string, now time.Time) *fapi.Token {
 	if s.fleet.built.Load() {
-		return s.tokens.Cached(resource)
+		return s.tokens.CachedAt(resource, now)
 	}
 	tok := s.fleet.loaded.Load().find(resource)
-	if tok != nil && s.client.now().Before(tok.Expiry.Add(-loadedMargin)) { // a zero Expiry waits for build
+	if tok != nil && now.Before(tok.Expiry.Add(-loadedMargin)) { // a zero Expiry waits for build
 		return tok
 	}
 	return nil
@@ -269,22 +299,30 @@ func (s *UserSession) ID() string {
 
 // EndUserSession logs the session out on the whole fleet: it removes the session from the
 // SessionStore first (from then on every process refuses it with ErrSessionEnded), ends it
-// in this process, and revokes its refresh token (RevokeRefreshToken). Redirect the browser to
-// LogoutURL (with IDToken) afterwards. Ending a session that is already gone is not an error.
+// in this process, and revokes its refresh token (RevokeRefreshToken): the newest, as the
+// store had it when it removed the record (another process may have refreshed since this one
+// read it), and this process's own too if that differs. Redirect the browser to LogoutURL
+// (with IDToken) afterwards. Ending a session that is already gone is not an error.
 func (s *UserSession) EndUserSession(ctx context.Context) error {
-	if s.fleet != nil {
-		if err := s.fleet.store.DeleteSession(ctx, s.fleet.id); err != nil {
-			return fmt.Errorf("helseid: delete session: %w", err)
-		}
-	}
-	var rt string
 	if s.fleet == nil {
-		rt, _ = s.tokens.RefreshToken()
+		rt, _ := s.tokens.RefreshToken()
 		s.tokens.End(ErrSessionEnded)
-	} else {
-		rt = s.endFleet()
+		return s.client.RevokeRefreshToken(ctx, rt)
 	}
-	return s.client.RevokeRefreshToken(ctx, rt)
+	rec, err := s.fleet.store.DeleteSession(ctx, s.fleet.id)
+	if err != nil {
+		return fmt.Errorf("helseid: delete session: %w", err)
+	}
+	local := s.endFleet()
+	revoke := []string{local}
+	if rec != nil && rec.RefreshToken != "" && rec.RefreshToken != local {
+		revoke = []string{rec.RefreshToken, local}
+	}
+	var errs []error
+	for _, rt := range revoke {
+		errs = append(errs, s.client.RevokeRefreshToken(ctx, rt))
+	}
+	return errors.Join(errs...)
 }
 
 // endFleet ends a stored session in this process, before or after build, and returns its
@@ -316,21 +354,55 @@ func (s *UserSession) record(gen uint64, rt string, exp time.Time, extra map[str
 }
 
 // persistStored is the stored session's Persist: the new refresh token, written over the
-// generation this process read, before the access token is handed out.
+// generation this process read, before the access token is handed out. The refresh token it
+// replaces is spent, so a failed write is retried here (with backoff, for at most
+// sessionSaveTimeout, whatever the caller's context), renewing the refresh lease before each
+// try so that no other process refreshes with the spent token meanwhile. Only when the lease
+// is lost, or the store stays unwritable, does it give up; the lease is then kept until it
+// expires (see refreshLeased).
 func (s *UserSession) persistStored(ctx context.Context, rt string, exp time.Time) error {
 	s.client.refreshStep(stepResponse)
 	f := s.fleet
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	rec := s.record(f.gen+1, rt, exp, f.tokens)
-	ok, err := f.store.SaveSession(ctx, f.id, rec, f.gen)
-	if err != nil {
-		return err
+	prev := f.gen
+	rec := s.record(prev+1, rt, exp, f.tokens)
+	f.mu.Unlock()
+	bound := sessionSaveTimeout
+	if s.client.testSaveTimeout > 0 {
+		bound = s.client.testSaveTimeout
 	}
-	if !ok {
-		return ErrSessionConflict
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bound)
+	defer cancel()
+	for wait := sessionSaveBackoff; ; wait = min(2*wait, sessionPollMax) {
+		held := true
+		if lease := f.lease.Load(); lease == nil {
+			held = false // a later retry of Persist: the lease is gone, the fencing still holds
+		} else if _, ok, err := f.store.ExtendRefreshLease(ctx, f.id, *lease); err == nil && !ok {
+			held = false
+		}
+		ok, err := f.store.SaveSession(ctx, f.id, rec, prev)
+		if err == nil {
+			if !ok {
+				return ErrSessionConflict
+			}
+			break
+		}
+		if !held {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
 	}
-	f.gen, f.tokens = rec.Generation, rec.Tokens
+	f.mu.Lock()
+	if f.gen == prev {
+		f.gen, f.tokens = rec.Generation, rec.Tokens
+	}
+	f.mu.Unlock()
 	s.client.refreshStep(stepStored)
 	return nil
 }
@@ -344,12 +416,49 @@ func (s *UserSession) adopt(rec *StoredSession) {
 		return
 	}
 	f.gen, f.tokens = rec.Generation, rec.Tokens
-	s.tokens.Adopt(rec.RefreshToken, rec.RefreshExpiry)
 	org := rec.Organization
 	s.org.Store(&org)
-	for res, tok := range rec.Tokens {
-		s.tokens.Put(res, tok)
+	if !f.built.Load() {
+		f.buildMu.Lock()
+		if !f.built.Load() {
+			lt := loadedFrom(rec) // a token the record no longer has is not served
+			lt.ended = f.loaded.Load().ended
+			f.loaded.Store(lt)
+			f.buildMu.Unlock()
+			return
+		}
+		f.buildMu.Unlock()
 	}
+	s.tokens.Adopt(rec.RefreshToken, rec.RefreshExpiry)
+	s.tokens.ReplaceTokens(rec.Tokens) // a token the record no longer has is not served
+}
+
+// due reports whether the caller of Token at now should ask the store whether the session
+// still stands: once per Config.SessionRecheck (every call when negative). Of the callers
+// that find the time has come, one asks; the others are served meanwhile.
+func (s *UserSession) due(now time.Time) bool {
+	every := s.client.sessionRecheck
+	if every <= 0 {
+		return true
+	}
+	f, t := s.fleet, now.UnixNano()
+	next := f.checkAt.Load()
+	if next == 0 { // just loaded from the store
+		f.checkAt.CompareAndSwap(0, t+int64(every))
+		return false
+	}
+	return t >= next && f.checkAt.CompareAndSwap(next, t+int64(every))
+}
+
+// recheck reads the session's record: a session ended elsewhere ends here, and a newer
+// record replaces what this process holds. A store that cannot answer fails the call
+// (the session may have ended), and the next call asks again.
+func (s *UserSession) recheck(ctx context.Context) error {
+	if err := s.load(ctx); err != nil {
+		s.fleet.checkAt.Store(1)
+		return err
+	}
+	return nil
 }
 
 // load reads the record and takes what is newer in it; a session gone from the store ends.
@@ -359,7 +468,7 @@ func (s *UserSession) load(ctx context.Context) error {
 		return fmt.Errorf("helseid: load session: %w", err)
 	}
 	if rec == nil {
-		s.tokens.End(ErrSessionEnded)
+		s.endFleet()
 		return ErrSessionEnded
 	}
 	s.adopt(rec)
@@ -420,7 +529,14 @@ func (s *UserSession) underLease(ctx context.Context, have func() *fapi.Token, r
 // refreshLeased refreshes as the fleet's lease holder and stores the access token it got.
 func (s *UserSession) refreshLeased(ctx context.Context, have func() *fapi.Token, res, lease string, refresh func(context.Context) (*fapi.Token, error)) (*fapi.Token, error) {
 	f := s.fleet
-	defer func() { _ = f.store.ReleaseRefreshLease(context.WithoutCancel(ctx), f.id, lease) }()
+	f.lease.Store(&lease)
+	var unsaved bool
+	defer func() {
+		f.lease.Store(nil)
+		if !unsaved { // a rotated refresh token not yet stored keeps the others off until the lease expires
+			_ = f.store.ReleaseRefreshLease(context.WithoutCancel(ctx), f.id, lease)
+		}
+	}()
 	s.client.refreshStep(stepBeforeSend)
 	// Another process may have stored a newer record between our read and our lease, or
 	// while this one paused past its lease: the read just before sending keeps a paused
@@ -432,9 +548,10 @@ func (s *UserSession) refreshLeased(ctx context.Context, have func() *fapi.Token
 		return tok, nil
 	}
 	tok, err := refresh(ctx)
+	unsaved = errors.Is(err, resource.ErrPersistFailed)
 	if errors.Is(err, resource.ErrInvalidGrant) {
 		// The grant is gone for every process: so is the session.
-		_ = f.store.DeleteSession(context.WithoutCancel(ctx), f.id)
+		_, _ = f.store.DeleteSession(context.WithoutCancel(ctx), f.id)
 		return nil, err
 	}
 	if err != nil {
@@ -451,6 +568,28 @@ func (s *UserSession) refreshLeased(ctx context.Context, have func() *fapi.Token
 	}
 	f.mu.Unlock()
 	return tok, nil
+}
+
+// beforeRefreshAttempt is the stored session's fapi.Settings.BeforeAttempt: it renews the
+// fleet's refresh lease before every attempt that would present the refresh token, and bounds
+// the attempt by half the lease, so that the holder's request cannot outlive its lease and a
+// second process never presents the same one-time refresh token. Once the lease is lost
+// nothing is sent (ErrRefreshLeaseLost). A refresh of a stored session outside its lease is
+// refused the same way.
+func (s *UserSession) beforeRefreshAttempt(ctx context.Context) (time.Duration, error) {
+	f := s.fleet
+	lease := f.lease.Load()
+	if lease == nil {
+		return 0, ErrRefreshLeaseLost
+	}
+	ttl, ok, err := f.store.ExtendRefreshLease(ctx, f.id, *lease)
+	if err != nil {
+		return 0, fmt.Errorf("helseid: extend refresh lease: %w", err)
+	}
+	if !ok {
+		return 0, ErrRefreshLeaseLost
+	}
+	return ttl / 2, nil
 }
 
 // refreshStep calls the tests' hook at a step of a stored session's refresh.

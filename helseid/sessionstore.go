@@ -22,14 +22,25 @@ var (
 	// process stored a newer generation of the session first (this one held its refresh lease
 	// past its expiry). The store keeps the newer generation.
 	ErrSessionConflict = errors.New("user session changed by another process")
+	// ErrRefreshLeaseLost reports a refresh of a stored session not sent because this process
+	// no longer holds the session's refresh lease (it expired while a slow or retried request
+	// went on, and another process may be refreshing): sending the refresh token then could
+	// present it twice, which revokes the grant. The next call reads the other process's
+	// result.
+	ErrRefreshLeaseLost = errors.New("refresh lease of the user session lost")
 )
 
 // Defaults of the session stores.
 const (
 	// DefaultRefreshLeaseTTL is how long one process may refresh a stored session before
 	// another may take over: a process that dies holding the lease blocks the session's
-	// refreshes for at most this.
+	// refreshes for at most this. The holder renews the lease before every attempt it sends
+	// and bounds that attempt by half the lease, so that the other half covers reading the
+	// response and storing the new refresh token.
 	DefaultRefreshLeaseTTL = 10 * time.Second
+	// DefaultSessionRecheck is how often a stored user session held in memory asks the store
+	// whether it still stands (Config.SessionRecheck).
+	DefaultSessionRecheck = 5 * time.Second
 	// DefaultSessionLifetime is how long a stored session whose refresh token has no known
 	// expiry is kept.
 	DefaultSessionLifetime = 24 * time.Hour
@@ -90,12 +101,19 @@ type SessionStore interface {
 	// stored) and reports whether it did. It keeps rec until rec.RefreshExpiry
 	// (DefaultSessionLifetime when that is zero).
 	SaveSession(ctx context.Context, id string, rec *StoredSession, prev uint64) (bool, error)
-	// DeleteSession removes the session and its lease.
-	DeleteSession(ctx context.Context, id string) error
+	// DeleteSession removes the session and its lease and returns the record it removed (nil
+	// when there was none), read and removed in one step: its refresh token is the newest,
+	// whichever process stored it, so that logout revokes that one.
+	DeleteSession(ctx context.Context, id string) (*StoredSession, error)
 	// AcquireRefreshLease tries to take the right to refresh the session for the fleet: a
 	// lease id and true when taken, false when another process holds it. A lease expires by
 	// itself, so that a process that died holding it blocks the session only that long.
 	AcquireRefreshLease(ctx context.Context, id string) (lease string, ok bool, err error)
+	// ExtendRefreshLease renews lease for the store's lease TTL, from now, if it is still
+	// held (a compare-and-extend on the lease id), and returns that TTL; ok is false when the
+	// lease has expired or another process holds it. The holder calls it before every refresh
+	// attempt and bounds the attempt by half the TTL.
+	ExtendRefreshLease(ctx context.Context, id, lease string) (ttl time.Duration, ok bool, err error)
 	// ReleaseRefreshLease gives lease up if it is still held.
 	ReleaseRefreshLease(ctx context.Context, id, lease string) error
 }
@@ -167,11 +185,15 @@ func (m *memorySessions) SaveSession(_ context.Context, id string, rec *StoredSe
 	return true, nil
 }
 
-func (m *memorySessions) DeleteSession(_ context.Context, id string) error {
+func (m *memorySessions) DeleteSession(_ context.Context, id string) (*StoredSession, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	e := m.live(id)
 	delete(m.sessions, id)
-	return nil
+	if e == nil || e.rec == nil {
+		return nil, nil
+	}
+	return copyStored(e.rec), nil
 }
 
 func (m *memorySessions) AcquireRefreshLease(_ context.Context, id string) (string, bool, error) {
@@ -188,6 +210,18 @@ func (m *memorySessions) AcquireRefreshLease(_ context.Context, id string) (stri
 	m.leases++
 	e.lease, e.leaseUntil = fmt.Sprint(m.leases), now.Add(DefaultRefreshLeaseTTL)
 	return e.lease, true, nil
+}
+
+func (m *memorySessions) ExtendRefreshLease(_ context.Context, id, lease string) (time.Duration, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.live(id)
+	now := m.now()
+	if e == nil || e.lease != lease || lease == "" || !now.Before(e.leaseUntil) {
+		return 0, false, nil
+	}
+	e.leaseUntil = now.Add(DefaultRefreshLeaseTTL)
+	return DefaultRefreshLeaseTTL, true, nil
 }
 
 func (m *memorySessions) ReleaseRefreshLease(_ context.Context, id, lease string) error {

@@ -2,9 +2,13 @@ package helseid_test
 
 import (
 	"context"
+	"errors"
 	"github.com/helseid-go/sdk/helseid/fapi"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,6 +31,8 @@ type replicas struct {
 	clock     *fakeclock.Clock
 	clients   []*helseid.Client
 	afterSend []*atomic.Pointer[func(*http.Response)] // per client: called with each response
+	key       *helseid.Key
+	sessions  helseid.SessionStore
 }
 
 // sendHook calls a hook with each response before the client reads it.
@@ -49,7 +55,7 @@ func newReplicas(t *testing.T, n int, logins helseid.LoginStore, sessions helsei
 	srv := helseidtest.NewServer(t, helseidtest.Options{Now: clock.Now})
 	priv, err := srv.GenerateClientFor(helseidtest.ClientRegistration{ID: "ehr", OrgNumber: helseidtest.DefaultOrgNumber,
 		Scopes:       []string{"openid", "profile", "offline_access", "helseid://scopes/identity/pid", "nhn:service-a/read", "nhn:service-b/read", apiScope},
-		RedirectURIs: []string{loginRedirect}, PostLogoutRedirectURIs: []string{"https://ehr.example/"}})
+		RedirectURIs: []string{loginRedirect}, PostLogoutRedirectURIs: []string{"https://ehr.example/"}, ChildOrgNumbers: []string{"920773230"}})
 	require.NoError(t, err)
 	key, err := helseid.ParseJWK(priv, "")
 	require.NoError(t, err)
@@ -59,7 +65,7 @@ func newReplicas(t *testing.T, n int, logins helseid.LoginStore, sessions helsei
 	if sessions == nil {
 		sessions = helseid.NewMemorySessionStore(clock.Now)
 	}
-	r := &replicas{srv: srv, clock: clock}
+	r := &replicas{srv: srv, clock: clock, key: key, sessions: sessions}
 	for range n {
 		hook := &atomic.Pointer[func(*http.Response)]{}
 		r.afterSend = append(r.afterSend, hook)
@@ -253,10 +259,17 @@ func testSessionStore(t *testing.T, store helseid.SessionStore) {
 	assert.True(t, ok)
 	require.NoError(t, store.ReleaseRefreshLease(ctx, "s1", lease))
 
-	require.NoError(t, store.DeleteSession(ctx, "s1"))
+	deleted, err := store.DeleteSession(ctx, "s1")
+	require.NoError(t, err)
+	require.NotNil(t, deleted, "the delete returns the record it removed")
+	assert.Equal(t, "rt-2", deleted.RefreshToken)
+	assert.Equal(t, uint64(2), deleted.Generation)
 	got, err = store.LoadSession(ctx, "s1")
 	require.NoError(t, err)
 	assert.Nil(t, got)
+	deleted, err = store.DeleteSession(ctx, "s1")
+	require.NoError(t, err)
+	assert.Nil(t, deleted, "nothing left to remove")
 }
 
 // Logout on one replica: every replica refuses the session from then on, the grant is
@@ -405,4 +418,366 @@ func TestStoredSessionPausedPastItsLeaseUsesTheNewerRecord(t *testing.T) {
 	assert.Equal(t, tb.AccessToken, got.tok.AccessToken, "the paused replica takes the stored token")
 	assert.Equal(t, issued, r.srv.Stats().TokensIssued, "and sends no refresh")
 	assert.Zero(t, r.srv.Stats().TokenErrors, "no spent refresh token was presented")
+}
+
+// The refresh lease is renewed only by its holder, and only while it has not expired.
+func TestMemorySessionStoreExtendRefreshLease(t *testing.T) {
+	clock := fakeclock.New(time.Now())
+	store := helseid.NewMemorySessionStore(clock.Now)
+	ctx := context.Background()
+	rec := &helseid.StoredSession{Generation: 1, RefreshToken: "rt-1", RefreshExpiry: clock.Now().Add(time.Hour)}
+	ok, err := store.SaveSession(ctx, "s1", rec, 0)
+	require.NoError(t, err)
+	require.True(t, ok)
+	lease, ok, err := store.AcquireRefreshLease(ctx, "s1")
+	require.NoError(t, err)
+	require.True(t, ok)
+
+	clock.Advance(helseid.DefaultRefreshLeaseTTL - time.Second)
+	ttl, ok, err := store.ExtendRefreshLease(ctx, "s1", lease)
+	require.NoError(t, err)
+	assert.True(t, ok, "the holder renews its lease")
+	assert.Equal(t, helseid.DefaultRefreshLeaseTTL, ttl)
+	clock.Advance(helseid.DefaultRefreshLeaseTTL - time.Second)
+	_, ok, err = store.AcquireRefreshLease(ctx, "s1")
+	require.NoError(t, err)
+	assert.False(t, ok, "the renewed lease outlives the first TTL")
+
+	_, ok, err = store.ExtendRefreshLease(ctx, "s1", "not-the-lease")
+	require.NoError(t, err)
+	assert.False(t, ok, "another process cannot renew it")
+
+	clock.Advance(time.Second)
+	_, ok, err = store.ExtendRefreshLease(ctx, "s1", lease)
+	require.NoError(t, err)
+	assert.False(t, ok, "an expired lease is not renewed")
+	other, ok, err := store.AcquireRefreshLease(ctx, "s1")
+	require.NoError(t, err)
+	require.True(t, ok)
+	_, ok, err = store.ExtendRefreshLease(ctx, "s1", lease)
+	require.NoError(t, err)
+	assert.False(t, ok, "nor one another process has taken over")
+	_, ok, err = store.ExtendRefreshLease(ctx, "s1", other)
+	require.NoError(t, err)
+	assert.True(t, ok)
+}
+
+// The interleaving that revoked grants: replica 0 sends the refresh, HelseID answers 503
+// (Retry-After), and while it waits its lease runs out and replica 1 refreshes with the same
+// refresh token. Replica 0 must not send its retry: the refresh token is spent, and a second
+// use revokes the grant. It renews its lease before every attempt, finds it lost, and sends
+// nothing; the session lives on with replica 1's refresh token.
+func TestStoredSessionRetryAfterLostLeaseSendsNothing(t *testing.T) {
+	r := newReplicas(t, 2, nil, nil)
+	ctx := context.Background()
+	id := r.login(t).ID()
+	a, err := r.clients[0].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	b, err := r.clients[1].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+
+	var refreshes atomic.Int32
+	var bTok *fapi.Token
+	hook := func(resp *http.Response) {
+		if resp.Request.URL.Path != helseidtest.TokenPath || refreshes.Add(1) != 1 {
+			return
+		}
+		// The first attempt was answered; before replica 0 reads it, its lease runs out and
+		// replica 1 refreshes. The answer replica 0 reads is a 503 with Retry-After, so it
+		// would present the same refresh token again.
+		r.clock.Advance(helseid.DefaultRefreshLeaseTTL)
+		var err error
+		bTok, err = b.Token(ctx, "nhn:service-b")
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		resp.StatusCode, resp.Status = http.StatusServiceUnavailable, "503 Service Unavailable"
+		resp.Header = http.Header{"Retry-After": {"0"}, "Content-Type": {"application/json"}}
+		resp.Body = io.NopCloser(strings.NewReader(`{"error":"temporarily_unavailable"}`))
+		resp.ContentLength = -1
+	}
+	r.afterSend[0].Store(&hook)
+	_, err = a.Token(ctx, "nhn:service-b")
+	require.ErrorIs(t, err, helseid.ErrRefreshLeaseLost, "the retry is not sent without the lease")
+	assert.Zero(t, r.srv.Stats().TokenErrors, "the spent refresh token was not presented again")
+
+	r.afterSend[0].Store(nil)
+	got, err := a.Token(ctx, "nhn:service-b")
+	require.NoError(t, err, "the session lives on")
+	assert.Equal(t, bTok.AccessToken, got.AccessToken, "replica 0 takes replica 1's stored token")
+	r.clock.Advance(helseidtest.DefaultAccessTokenLifetime)
+	_, err = a.Token(ctx, "nhn:service-b")
+	require.NoError(t, err, "and refreshes with the newest refresh token")
+	assert.Zero(t, r.srv.Stats().TokenErrors)
+}
+
+// flakyStore fails the SaveSession calls it is told to, as a store briefly unreachable.
+type flakyStore struct {
+	helseid.SessionStore
+	failSaves atomic.Int32
+	failLoads atomic.Bool
+}
+
+func (s *flakyStore) LoadSession(ctx context.Context, id string) (*helseid.StoredSession, error) {
+	if s.failLoads.Load() {
+		return nil, errors.New("store unreachable")
+	}
+	return s.SessionStore.LoadSession(ctx, id)
+}
+
+func (s *flakyStore) SaveSession(ctx context.Context, id string, rec *helseid.StoredSession, prev uint64) (bool, error) {
+	if s.failSaves.Add(-1) >= 0 {
+		return false, errors.New("store unreachable")
+	}
+	return s.SessionStore.SaveSession(ctx, id, rec, prev)
+}
+
+// The write of a rotated refresh token fails once: the holder keeps its lease and writes
+// again within the same call, so nothing is lost, and another replica then refreshes with
+// the new refresh token (before, the lease was released with the spent token in the store,
+// and the next replica's refresh revoked the grant).
+func TestStoredSessionFailedWriteAfterRefreshLosesNothing(t *testing.T) {
+	store := &flakyStore{}
+	r := newReplicas(t, 2, nil, store)
+	store.SessionStore = helseid.NewMemorySessionStore(r.clock.Now)
+	ctx := context.Background()
+	id := r.login(t).ID()
+	a, err := r.clients[0].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	rtBefore, _ := a.RefreshToken()
+
+	store.failSaves.Store(1)
+	_, err = a.Token(ctx, "nhn:service-b")
+	require.NoError(t, err, "the write is retried within the call")
+	rtAfter, _ := a.RefreshToken()
+	require.NotEqual(t, rtBefore, rtAfter)
+
+	b, err := r.clients[1].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	rtB, _ := b.RefreshToken()
+	assert.Equal(t, rtAfter, rtB, "the other replica reads the new refresh token")
+	issued := r.srv.Stats().TokensIssued
+	r.clock.Advance(helseidtest.DefaultAccessTokenLifetime)
+	_, err = b.Token(ctx, "nhn:service-a")
+	require.NoError(t, err, "and refreshes with it")
+	assert.Equal(t, issued+1, r.srv.Stats().TokensIssued)
+	assert.Zero(t, r.srv.Stats().TokenErrors, "no spent refresh token was presented")
+}
+
+// A session held in memory on one replica hears of a logout on another within
+// Config.SessionRecheck: its Token fails with ErrSessionEnded, its tokens are dropped, and its
+// HTTP client sends nothing.
+func TestHeldSessionSeesLogoutElsewhereWithinTheRecheck(t *testing.T) {
+	r := newReplicas(t, 2, nil, nil)
+	ctx := context.Background()
+	id := r.login(t).ID()
+	var apiCalls atomic.Int32
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { apiCalls.Add(1) }))
+	t.Cleanup(api.Close)
+
+	held, err := r.clients[1].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	hc := held.HTTPClient("nhn:service-a")
+	resp, err := hc.Get(api.URL)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.EqualValues(t, 1, apiCalls.Load())
+
+	s0, err := r.clients[0].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	require.NoError(t, s0.EndUserSession(ctx))
+	_, err = held.Token(ctx, "nhn:service-a")
+	require.NoError(t, err, "within the interval the held token is served from memory")
+
+	r.clock.Advance(helseid.DefaultSessionRecheck)
+	_, err = held.Token(ctx, "nhn:service-a")
+	require.ErrorIs(t, err, helseid.ErrSessionEnded, "after the interval the store is asked")
+	_, err = hc.Get(api.URL)
+	require.ErrorIs(t, err, helseid.ErrSessionEnded)
+	assert.EqualValues(t, 1, apiCalls.Load(), "the HTTP client sends no token")
+}
+
+// An organisation switch on one replica reaches a session another holds within
+// Config.SessionRecheck: the old organisation's tokens are dropped there, not served.
+func TestHeldSessionSeesOrganizationSwitchElsewhere(t *testing.T) {
+	r := newReplicas(t, 2, nil, nil)
+	ctx := context.Background()
+	id := r.login(t).ID()
+	held, err := r.clients[1].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	old, err := held.Token(ctx, "nhn:service-a")
+	require.NoError(t, err)
+	require.Empty(t, claimsOf(t, old.AccessToken)[helseid.ClaimOrgNrChild])
+
+	s0, err := r.clients[0].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	_, err = s0.SwitchOrganization(ctx, helseid.Organization{Child: "920773230"}, "nhn:service-b")
+	require.NoError(t, err)
+
+	r.clock.Advance(helseid.DefaultSessionRecheck)
+	a, err := held.Token(ctx, "nhn:service-a")
+	require.NoError(t, err)
+	assert.NotEqual(t, old.AccessToken, a.AccessToken, "the old organisation's token is dropped")
+	assert.Equal(t, "920773230", claimsOf(t, a.AccessToken)[helseid.ClaimOrgNrChild])
+	assert.Zero(t, r.srv.Stats().TokenErrors)
+}
+
+// A negative SessionRecheck asks the store on every call.
+func TestSessionRecheckEveryCall(t *testing.T) {
+	r := newReplicas(t, 1, nil, nil)
+	ctx := context.Background()
+	id := r.login(t).ID()
+	c, err := helseid.NewClient(helseid.Config{Issuer: r.srv.Issuer(), ClientID: "ehr", Key: r.key, HTTPClient: r.srv.Client(),
+		Now: r.clock.Now, Sessions: r.sessions, SessionRecheck: -1})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	held, err := c.LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	_, err = held.Token(ctx, "nhn:service-a")
+	require.NoError(t, err)
+	other, err := r.clients[0].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	require.NoError(t, other.EndUserSession(ctx))
+	_, err = held.Token(ctx, "nhn:service-a")
+	assert.ErrorIs(t, err, helseid.ErrSessionEnded, "no time has passed")
+}
+
+// Logout on a replica holding an older view of the session (another replica refreshed since
+// it read the record) revokes the newest refresh token, the one the store held, not only the
+// spent one it has in memory.
+func TestEndUserSessionRevokesTheNewestRefreshToken(t *testing.T) {
+	r := newReplicas(t, 1, nil, nil)
+	ctx := context.Background()
+	id := r.login(t).ID()
+	var mu sync.Mutex
+	var revoked []string
+	capture := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		if req.URL.Path == helseidtest.RevocationPath {
+			body, err := io.ReadAll(req.Body)
+			require.NoError(t, err)
+			form, err := url.ParseQuery(string(body))
+			require.NoError(t, err)
+			mu.Lock()
+			revoked = append(revoked, form.Get("token"))
+			mu.Unlock()
+			req.Body = io.NopCloser(strings.NewReader(string(body)))
+		}
+		return r.srv.Client().Transport.RoundTrip(req)
+	})
+	c, err := helseid.NewClient(helseid.Config{Issuer: r.srv.Issuer(), ClientID: "ehr", Key: r.key, HTTPClient: &http.Client{Transport: capture},
+		Now: r.clock.Now, Sessions: r.sessions})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	older, err := c.LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	spent, _ := older.RefreshToken()
+
+	s0, err := r.clients[0].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+	_, err = s0.Token(ctx, "nhn:service-b") // a refresh: the stored refresh token rotates
+	require.NoError(t, err)
+	newest, _ := s0.RefreshToken()
+	require.NotEqual(t, spent, newest)
+
+	require.NoError(t, older.EndUserSession(ctx))
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, revoked)
+	assert.Equal(t, newest, revoked[0], "the newest refresh token is revoked first")
+	assert.Contains(t, revoked, spent, "and the one this replica held")
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// With DPoPAtPAR the code is bound to the starting replica's DPoP key: a replica with another
+// key refuses to finish the login before sending anything, and says to share the key; with
+// the same Config.DPoPKey the login finishes anywhere.
+func TestStoredLoginBoundToAnotherDPoPKey(t *testing.T) {
+	r := newReplicas(t, 0, nil, nil)
+	ctx := context.Background()
+	logins := helseid.NewMemoryLoginStore(r.clock.Now)
+	shared, err := helseid.GenerateKey("ES256")
+	require.NoError(t, err)
+	replica := func(dpopKey *helseid.Key) *helseid.Client {
+		c, err := helseid.NewClient(helseid.Config{Issuer: r.srv.Issuer(), ClientID: "ehr", Key: r.key, HTTPClient: r.srv.Client(),
+			Now: r.clock.Now, Logins: logins, DPoPKey: dpopKey, DPoPAtPAR: true})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	start := func(c *helseid.Client) url.Values {
+		authURL, err := c.StartStoredLogin(ctx, helseid.LoginRequest{RedirectURI: loginRedirect, Scope: loginScope, Resources: []string{"nhn:service-a"}})
+		require.NoError(t, err)
+		return r.browse(t, authURL)
+	}
+
+	callback := start(replica(nil))
+	before := r.srv.Stats().TokenRequests
+	_, err = replica(nil).FinishStoredLogin(ctx, callback)
+	require.ErrorIs(t, err, helseid.ErrLoginDPoPKey)
+	assert.Contains(t, err.Error(), "Config.DPoPKey")
+	assert.Equal(t, before, r.srv.Stats().TokenRequests, "the exchange is not sent")
+
+	callback = start(replica(shared))
+	res, err := replica(shared).FinishStoredLogin(ctx, callback)
+	require.NoError(t, err, "replicas sharing Config.DPoPKey finish each other's logins")
+	assert.NotEmpty(t, res.RefreshToken)
+}
+
+// A store that stays unwritable after the refresh: the holder retries the write, then gives
+// up (ErrPersistFailed) but keeps the lease until it expires, never handing the session to a
+// replica that would refresh with the spent refresh token while this one may still store the
+// new one.
+func TestStoredSessionUnsavedRefreshTokenKeepsTheLease(t *testing.T) {
+	store := &flakyStore{}
+	r := newReplicas(t, 1, nil, store)
+	store.SessionStore = helseid.NewMemorySessionStore(r.clock.Now)
+	helseid.SetSessionSaveTimeout(r.clients[0], 200*time.Millisecond)
+	ctx := context.Background()
+	id := r.login(t).ID()
+	a, err := r.clients[0].LoadUserSession(ctx, id)
+	require.NoError(t, err)
+
+	store.failSaves.Store(1 << 20)
+	_, err = a.Token(ctx, "nhn:service-b")
+	require.ErrorIs(t, err, resource.ErrPersistFailed)
+	assert.Less(t, store.failSaves.Load(), int32(1<<20-1), "the write was tried more than once")
+	store.failSaves.Store(0)
+
+	_, ok, err := r.sessions.AcquireRefreshLease(ctx, id)
+	require.NoError(t, err)
+	assert.False(t, ok, "the lease is kept while the new refresh token is unsaved")
+	r.clock.Advance(helseid.DefaultRefreshLeaseTTL)
+	_, ok, err = r.sessions.AcquireRefreshLease(ctx, id)
+	require.NoError(t, err)
+	assert.True(t, ok, "until it expires")
+}
+
+// While the store cannot answer the recheck, a held session's Token fails (a logout could not
+// be seen) instead of serving its token, and asks again on the next call.
+func TestHeldSessionRecheckFailsClosed(t *testing.T) {
+	store := &flakyStore{}
+	r := newReplicas(t, 1, nil, store)
+	store.SessionStore = helseid.NewMemorySessionStore(r.clock.Now)
+	ctx := context.Background()
+	held, err := r.clients[0].LoadUserSession(ctx, r.login(t).ID())
+	require.NoError(t, err)
+	want, err := held.Token(ctx, "nhn:service-a")
+	require.NoError(t, err)
+
+	store.failLoads.Store(true)
+	_, err = held.Token(ctx, "nhn:service-a")
+	require.NoError(t, err, "within the interval the store is not asked")
+	r.clock.Advance(helseid.DefaultSessionRecheck)
+	_, err = held.Token(ctx, "nhn:service-a")
+	require.ErrorContains(t, err, "store unreachable")
+	_, err = held.Token(ctx, "nhn:service-a")
+	require.ErrorContains(t, err, "store unreachable", "the next call asks again")
+
+	store.failLoads.Store(false)
+	got, err := held.Token(ctx, "nhn:service-a")
+	require.NoError(t, err)
+	assert.Equal(t, want.AccessToken, got.AccessToken)
 }

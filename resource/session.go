@@ -379,6 +379,16 @@ func (s *Session) refreshFor(ctx context.Context, resource string, switched bool
 // sends a request. The returned Token is shared: do not change it.
 func (s *Session) Cached(resource string) *fapi.Token { return s.cached(resource) }
 
+// CachedAt is Cached at now, the session's clock as the caller has just read it: a caller
+// that needs the time for its own check too reads the clock once.
+func (s *Session) CachedAt(resource string, now time.Time) *fapi.Token {
+	tok := (*s.tokens.Load())[resource]
+	if tok != nil && now.Before(tok.Expiry.Add(-s.margin)) {
+		return tok
+	}
+	return nil
+}
+
 // Adopt replaces the refresh token with a newer one that another process stored after its own
 // refresh (a fleet sharing the session): the next refresh here presents that one. A refresh
 // token of this process's own that Persist has not taken yet is superseded, and the access
@@ -387,6 +397,21 @@ func (s *Session) Adopt(refreshToken string, expiry time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refreshToken, s.refreshExpiry, s.unsaved = refreshToken, expiry, nil
+}
+
+// ReplaceTokens drops every cached access token and keeps tokens instead (a zero Expiry
+// read as at Put): for a fleet sharing the session, whose newer record is the whole truth,
+// so that a token another process dropped (an organisation switch) is not served here.
+func (s *Session) ReplaceTokens(tokens map[string]fapi.Token) {
+	now := s.now()
+	next := make(map[string]*fapi.Token, len(tokens))
+	for res, tok := range tokens {
+		tok.Expiry = expiryOf(tok.AccessToken, tok.Expiry, now)
+		next[res] = &tok
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens.Store(&next)
 }
 
 // End ends the session: every later call that would refresh returns reason, with no request

@@ -544,3 +544,21 @@ func TestSessionCachedAdoptEnd(t *testing.T) {
 	assert.ErrorIs(t, err, reason)
 	assert.Equal(t, calls, srv.calls)
 }
+
+// CachedAt answers at the caller's time, with the expiry margin; ReplaceTokens makes the given
+// set the whole cache (a token missing from it is no longer served).
+func TestSessionCachedAtAndReplaceTokens(t *testing.T) {
+	srv := &rotatingServer{}
+	s := newSession(t, srv, nil)
+	now := time.Now()
+	s.ReplaceTokens(map[string]fapi.Token{"nhn:a": {AccessToken: "at-a", Expiry: now.Add(time.Minute)}})
+	require.NotNil(t, s.CachedAt("nhn:a", now))
+	assert.Equal(t, "at-a", s.CachedAt("nhn:a", now).AccessToken)
+	assert.NotNil(t, s.CachedAt("nhn:a", now.Add(49*time.Second)))
+	assert.Nil(t, s.CachedAt("nhn:a", now.Add(50*time.Second)), "not in its last 10 s")
+
+	s.ReplaceTokens(map[string]fapi.Token{"nhn:b": {AccessToken: "at-b", Expiry: now.Add(time.Minute)}})
+	assert.Nil(t, s.CachedAt("nhn:a", now), "a token missing from the new set is dropped")
+	assert.Equal(t, "at-b", s.CachedAt("nhn:b", now).AccessToken)
+	assert.Zero(t, srv.calls)
+}

@@ -81,6 +81,14 @@ type Settings struct {
 	Now func() time.Time
 	// OnRetry, when set, is told of every retry. It must not block.
 	OnRetry func(RetryEvent)
+	// BeforeAttempt, when set, is called before every HTTP attempt (the first, the
+	// use_dpop_nonce retry and each transient retry) and returns how long that attempt may
+	// take, from sending to reading the whole response (zero: no bound but the context's). An
+	// error ends the call with no request sent; it is wrapped in the returned error. It is for
+	// a request that must not be sent without a lease on it, such as a fleet's refresh with a
+	// one-time refresh token: renew the lease here to cover the attempt, and refuse once the
+	// lease is lost.
+	BeforeAttempt func(ctx context.Context) (time.Duration, error)
 }
 
 // config is a Client's configuration with DPoP behind interfaces, so tests can fake it.
@@ -95,6 +103,7 @@ type config struct {
 	Retry      RetryPolicy
 	Observe    func(RetryEvent)
 	Sleep      func(ctx context.Context, d time.Duration) error
+	Before     func(ctx context.Context) (time.Duration, error)
 }
 
 // RetryKind says what a RetryEvent reports.
@@ -128,12 +137,14 @@ type Client struct {
 	retry    RetryPolicy
 	observe  func(RetryEvent)
 	sleep    func(context.Context, time.Duration) error
+	before   func(context.Context) (time.Duration, error)
 }
 
 // NewClient checks s and returns a Client for endpoint, an https URL (http only for
 // localhost). It makes no network call.
 func NewClient(endpoint string, s Settings) (*Client, error) {
-	cfg := config{HTTPClient: s.HTTPClient, Endpoint: endpoint, Auth: s.ClientAuth, Now: s.Now, Retry: s.Retry, Observe: s.OnRetry}
+	cfg := config{HTTPClient: s.HTTPClient, Endpoint: endpoint, Auth: s.ClientAuth, Now: s.Now, Retry: s.Retry, Observe: s.OnRetry,
+		Before: s.BeforeAttempt}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = httpx.NewClient()
 	}
@@ -164,7 +175,7 @@ func newFromConfig(cfg config) (*Client, error) {
 		return nil, errors.New("token endpoint: a dpop nonce store is required with a proofer")
 	}
 	c := &Client{http: httpx.NoRedirects(cfg.HTTPClient), endpoint: u, auth: cfg.Auth, proofer: cfg.Proofer, nonces: cfg.Nonces,
-		maxBody: cfg.MaxBody, now: cfg.Now, retry: cfg.Retry.withDefaults(), observe: cfg.Observe, sleep: cfg.Sleep}
+		maxBody: cfg.MaxBody, now: cfg.Now, retry: cfg.Retry.withDefaults(), observe: cfg.Observe, sleep: cfg.Sleep, before: cfg.Before}
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -245,8 +256,11 @@ func (c *Client) PostEach(ctx context.Context, params url.Values, okStatus int, 
 	}
 	nonceRetried, nonce := false, ""
 	for attempt, failures := 1, 0; ; attempt++ {
-		body, header, err := c.attempt(ctx, auth, params, okStatus, nonce, prepare)
+		body, header, err := c.bounded(ctx, auth, params, okStatus, nonce, prepare)
 		nonce = ""
+		if errors.Is(err, errNotSent) {
+			return nil, nil, err
+		}
 		if err == nil {
 			return body, header, nil
 		}
@@ -286,6 +300,26 @@ func (c *Client) PostEach(ctx context.Context, params url.Values, okStatus int, 
 			return nil, nil, fmt.Errorf("%w (gave up waiting to retry: %w)", err, serr)
 		}
 	}
+}
+
+// errNotSent marks a BeforeAttempt refusal: no request was sent.
+var errNotSent = errors.New("request not sent")
+
+// bounded sends one attempt after BeforeAttempt, within the time it allows.
+func (c *Client) bounded(ctx context.Context, auth ClientAuthenticator, params url.Values, okStatus int, nonce string, prepare func(url.Values) error) ([]byte, http.Header, error) {
+	if c.before == nil {
+		return c.attempt(ctx, auth, params, okStatus, nonce, prepare)
+	}
+	d, err := c.before(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("token endpoint: %w: %w", errNotSent, err)
+	}
+	if d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	return c.attempt(ctx, auth, params, okStatus, nonce, prepare)
 }
 
 // attempt sends one request authenticated by auth; nonce, when set, overrides the store's

@@ -2,8 +2,10 @@ package fapi
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -177,4 +179,52 @@ func TestRetryAfterParsing(t *testing.T) {
 		_, ok := retryAfter(http.Header{"Retry-After": {v}}, now)
 		assert.False(t, ok, v)
 	}
+}
+
+// BeforeAttempt runs before every attempt (the first, the nonce retry and a transient retry),
+// bounds each attempt by the time it returns, and a refusal sends nothing more.
+func TestBeforeAttempt(t *testing.T) {
+	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"RT"}}
+	t.Run("every attempt", func(t *testing.T) {
+		srv := newScript(t, nonceChallenge, reply(503, `{"error":"temporarily_unavailable"}`), ok200)
+		rc := newRetryClient(t, srv.URL, RetryPolicy{})
+		var calls atomic.Int32
+		rc.before = func(context.Context) (time.Duration, error) { calls.Add(1); return time.Second, nil }
+		_, err := rc.Token(context.Background(), refresh)
+		require.NoError(t, err)
+		assert.Len(t, srv.recorded(), 3)
+		assert.EqualValues(t, 3, calls.Load(), "one call per attempt")
+	})
+	t.Run("a refusal sends nothing", func(t *testing.T) {
+		srv := newScript(t, reply(503, `{"error":"temporarily_unavailable"}`), ok200)
+		rc := newRetryClient(t, srv.URL, RetryPolicy{})
+		lost := errors.New("lease lost")
+		var calls atomic.Int32
+		rc.before = func(context.Context) (time.Duration, error) {
+			if calls.Add(1) > 1 {
+				return 0, lost
+			}
+			return time.Second, nil
+		}
+		_, err := rc.Token(context.Background(), refresh)
+		require.ErrorIs(t, err, lost)
+		assert.Len(t, srv.recorded(), 1, "the retry is not sent")
+	})
+	t.Run("each attempt bounded", func(t *testing.T) {
+		release := make(chan struct{})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}))
+		t.Cleanup(srv.Close)
+		t.Cleanup(func() { close(release) })
+		rc := newRetryClient(t, srv.URL, RetryPolicy{})
+		rc.before = func(context.Context) (time.Duration, error) { return 50 * time.Millisecond, nil }
+		started := time.Now()
+		_, err := rc.Token(context.Background(), refresh)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Less(t, time.Since(started), 2*time.Second, "the attempt ends at its bound, not at the client's 5 s")
+	})
 }

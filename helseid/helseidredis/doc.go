@@ -16,8 +16,11 @@
 // NewLoginStore and NewSessionStore return the helseid.LoginStore and helseid.SessionStore of
 // helseid.Config.Logins and Config.Sessions: a login started on one machine finishes on any
 // (once: one read-and-delete), and a user session is served by any machine, with one refresh at a time
-// for the whole fleet (a lease in Redis, and a compare-and-set on the session's generation).
-// Both are sealed with the application's key.
+// for the whole fleet (a lease in Redis, renewed by its holder before every attempt it sends,
+// and a compare-and-set on the session's generation). Both are sealed with the application's
+// key. The one window that loses a session is after HelseID rotated the refresh token and
+// before the new one is stored: a holder that dies there, or a Redis that cannot be written
+// for longer than the lease.
 //
 // # A client key shared by a fleet
 //

@@ -38,8 +38,9 @@ type StoreConfig struct {
 	Timeout time.Duration
 	// LeaseTTL, for a SessionStore, is how long one process may refresh a session before
 	// another may take over: helseid.DefaultRefreshLeaseTTL when zero. A process that dies
-	// holding the lease blocks the session's refreshes for at most this; it should exceed a
-	// refresh with its retries.
+	// holding the lease blocks the session's refreshes for at most this. The holder renews it
+	// before every refresh attempt and bounds the attempt by half of it, so it must be at
+	// least twice Timeout (NewSessionStore refuses less).
 	LeaseTTL time.Duration
 }
 

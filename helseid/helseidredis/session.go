@@ -40,6 +40,11 @@ func NewSessionStore(cfg StoreConfig) (*SessionStore, error) {
 	if st.leaseTTL <= 0 {
 		st.leaseTTL = helseid.DefaultRefreshLeaseTTL
 	}
+	if 2*s.timeout > st.leaseTTL {
+		// The holder bounds each refresh attempt by half the lease; the other half must
+		// cover the Redis calls that renew it and store the new refresh token.
+		return nil, fmt.Errorf("helseidredis: session store: StoreConfig.Timeout %s is over half the LeaseTTL %s", s.timeout, st.leaseTTL)
+	}
 	return st, nil
 }
 
@@ -120,15 +125,39 @@ func (st *SessionStore) SaveSession(ctx context.Context, id string, rec *helseid
 	return n == 1, nil
 }
 
-// DeleteSession implements helseid.SessionStore.
-func (st *SessionStore) DeleteSession(ctx context.Context, id string) error {
+// deleteScript reads a session and removes it with its lease, in one step.
+var deleteScript = redis.NewScript(`
+local v = redis.call('HMGET', KEYS[1], 'gen', 'data')
+redis.call('DEL', KEYS[1], KEYS[2])
+return v`)
+
+// DeleteSession implements helseid.SessionStore with one script (read, then delete the
+// record and its lease), so that the record returned is the last one stored.
+func (st *SessionStore) DeleteSession(ctx context.Context, id string) (*helseid.StoredSession, error) {
 	ctx, cancel := context.WithTimeout(ctx, st.s.timeout)
 	defer cancel()
 	dk, lk := st.keys(id)
-	if err := st.s.rdb.Del(ctx, dk, lk).Err(); err != nil {
-		return fmt.Errorf("helseidredis: delete session: %w", err)
+	vals, err := deleteScript.Run(ctx, st.s.rdb, []string{dk, lk}).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("helseidredis: delete session: %w", err)
 	}
-	return nil
+	if len(vals) != 2 {
+		return nil, nil
+	}
+	gen, _ := vals[0].(string)
+	sealed, _ := vals[1].(string)
+	if gen == "" || sealed == "" {
+		return nil, nil
+	}
+	plain, err := st.s.sealer.Open([]byte(sealed), sessionAAD(id))
+	if err != nil {
+		return nil, nil // not this session's (see LoadSession): gone all the same
+	}
+	rec, err := decodeSession(plain)
+	if err != nil || strconv.FormatUint(rec.Generation, 10) != gen {
+		return nil, nil
+	}
+	return rec, nil
 }
 
 // leaseScript takes the lease of a session that exists.
@@ -154,6 +183,27 @@ func (st *SessionStore) AcquireRefreshLease(ctx context.Context, id string) (str
 		return "", false, helseid.ErrSessionEnded
 	}
 	return lease, n == 1, nil
+}
+
+// extendScript renews the lease only if it is still the caller's.
+var extendScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`)
+
+// ExtendRefreshLease implements helseid.SessionStore with one script (compare the lease id,
+// renew its expiry to LeaseTTL).
+func (st *SessionStore) ExtendRefreshLease(ctx context.Context, id, lease string) (time.Duration, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, st.s.timeout)
+	defer cancel()
+	_, lk := st.keys(id)
+	n, err := extendScript.Run(ctx, st.s.rdb, []string{lk}, lease, st.leaseTTL.Milliseconds()).Int()
+	if err != nil {
+		return 0, false, fmt.Errorf("helseidredis: extend refresh lease: %w", err)
+	}
+	if n != 1 {
+		return 0, false, nil
+	}
+	return st.leaseTTL, true, nil
 }
 
 // ReleaseRefreshLease implements helseid.SessionStore.

@@ -269,6 +269,83 @@ func TestRedisSessionStoreCompareAndSet(t *testing.T) {
 	assert.True(t, ok)
 	_, _, err = st.AcquireRefreshLease(ctx, "unknown")
 	assert.ErrorIs(t, err, helseid.ErrSessionEnded)
+	require.Len(t, f.rdb.Keys(ctx, "helseid:session:*").Val(), 2, "the record and its lease")
+
+	deleted, err := st.DeleteSession(ctx, "s1")
+	require.NoError(t, err)
+	require.NotNil(t, deleted, "the delete returns the record it removed")
+	assert.Equal(t, "rt-2", deleted.RefreshToken)
+	assert.Equal(t, uint64(2), deleted.Generation)
+	assert.Empty(t, f.rdb.Keys(ctx, "helseid:session:*").Val(), "the record and its lease are gone")
+	deleted, err = st.DeleteSession(ctx, "s1")
+	require.NoError(t, err)
+	assert.Nil(t, deleted, "nothing left to remove")
+}
+
+// The refresh lease is renewed only by its holder (a compare-and-extend in one script), and
+// not once it has expired in Redis.
+func TestRedisSessionStoreExtendRefreshLease(t *testing.T) {
+	f := newEHRFleet(t, 0)
+	const leaseTTL = 400 * time.Millisecond
+	st, err := helseidredis.NewSessionStore(helseidredis.StoreConfig{Redis: f.rdb, Key: f.sealKey, Timeout: 200 * time.Millisecond, LeaseTTL: leaseTTL})
+	require.NoError(t, err)
+	ctx := context.Background()
+	rec := &helseid.StoredSession{Generation: 1, RefreshToken: "rt-1", RefreshExpiry: time.Now().Add(time.Hour), DPoPKey: []byte(`{"kty":"EC"}`)}
+	ok, err := st.SaveSession(ctx, "s1", rec, 0)
+	require.NoError(t, err)
+	require.True(t, ok)
+	lease, ok, err := st.AcquireRefreshLease(ctx, "s1")
+	require.NoError(t, err)
+	require.True(t, ok)
+	keys, err := f.rdb.Keys(ctx, "helseid:session:*:lease").Result()
+	require.NoError(t, err)
+	require.Len(t, keys, 1)
+
+	require.NoError(t, f.rdb.PExpire(ctx, keys[0], 100*time.Millisecond).Err())
+	ttl, ok, err := st.ExtendRefreshLease(ctx, "s1", lease)
+	require.NoError(t, err)
+	assert.True(t, ok, "the holder renews its lease")
+	assert.Equal(t, leaseTTL, ttl)
+	assert.Greater(t, f.rdb.PTTL(ctx, keys[0]).Val(), 200*time.Millisecond, "for the whole LeaseTTL again")
+
+	_, ok, err = st.ExtendRefreshLease(ctx, "s1", "not-mine")
+	require.NoError(t, err)
+	assert.False(t, ok, "another process cannot renew it")
+	assert.Equal(t, lease, f.rdb.Get(ctx, keys[0]).Val(), "nor change it")
+
+	require.NoError(t, f.rdb.PExpire(ctx, keys[0], time.Millisecond).Err())
+	require.Eventually(t, func() bool { return f.rdb.Exists(ctx, keys[0]).Val() == 0 }, 5*time.Second, 5*time.Millisecond)
+	_, ok, err = st.ExtendRefreshLease(ctx, "s1", lease)
+	require.NoError(t, err)
+	assert.False(t, ok, "an expired lease is not renewed")
+	assert.Zero(t, f.rdb.Exists(ctx, keys[0]).Val(), "nor brought back")
+}
+
+// The holder bounds each refresh attempt by half the lease; the other half must cover a
+// Redis call, so a Timeout over half the LeaseTTL is refused.
+func TestRedisSessionStoreRefusesLeaseShorterThanTwoTimeouts(t *testing.T) {
+	key := make([]byte, 32)
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = rdb.Close() })
+	for _, tc := range []struct {
+		name            string
+		timeout, lease  time.Duration
+		wantErrContains string
+	}{
+		{"defaults", 0, 0, ""},
+		{"half the lease", time.Second, 2 * time.Second, ""},
+		{"over half the lease", 5 * time.Second, 2 * time.Second, "over half the LeaseTTL"},
+		{"default lease, long timeout", 6 * time.Second, 0, "over half the LeaseTTL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := helseidredis.NewSessionStore(helseidredis.StoreConfig{Redis: rdb, Key: key, Timeout: tc.timeout, LeaseTTL: tc.lease})
+			if tc.wantErrContains == "" {
+				assert.NoError(t, err)
+				return
+			}
+			assert.ErrorContains(t, err, tc.wantErrContains)
+		})
+	}
 }
 
 // A replica that died holding a session's refresh lease (taken here and never released)
@@ -279,7 +356,7 @@ func TestRedisDeadLeaseHolderBlocksUntilTheLeaseExpires(t *testing.T) {
 	ctx := context.Background()
 	started, _ := f.login(t)
 	const leaseTTL = 400 * time.Millisecond
-	dead, err := helseidredis.NewSessionStore(helseidredis.StoreConfig{Redis: f.rdb, Key: f.sealKey, Timeout: 5 * time.Second, LeaseTTL: leaseTTL})
+	dead, err := helseidredis.NewSessionStore(helseidredis.StoreConfig{Redis: f.rdb, Key: f.sealKey, Timeout: leaseTTL / 2, LeaseTTL: leaseTTL})
 	require.NoError(t, err)
 	_, ok, err := dead.AcquireRefreshLease(ctx, started.ID())
 	require.NoError(t, err)

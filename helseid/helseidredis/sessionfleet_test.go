@@ -99,7 +99,7 @@ func newSessionFleet(t *testing.T, lifetime, leaseTTL time.Duration) *sessionFle
 	require.NoError(t, os.WriteFile(filepath.Join(f.dir, "client.jwk"), jwk, 0o600))
 	key, err := helseid.ParseJWK(jwk, "")
 	require.NoError(t, err)
-	cfg := helseidredis.StoreConfig{Redis: f.rdb, Key: f.sealKey, Timeout: 5 * time.Second, LeaseTTL: f.leaseTTL}
+	cfg := helseidredis.StoreConfig{Redis: f.rdb, Key: f.sealKey, Timeout: min(5*time.Second, f.leaseTTL/2), LeaseTTL: f.leaseTTL}
 	logins, err := helseidredis.NewLoginStore(cfg)
 	require.NoError(t, err)
 	f.sessions, err = helseidredis.NewSessionStore(cfg)
@@ -434,7 +434,7 @@ func sessionReplica(in io.Reader, out io.Writer) error {
 
 	rdb := redis.NewClient(&redis.Options{Addr: env("HELSEID_FLEET_REDIS"), ContextTimeoutEnabled: true, MaxRetries: -1, PoolSize: 64})
 	defer rdb.Close()
-	store, err := helseidredis.NewSessionStore(helseidredis.StoreConfig{Redis: rdb, Key: seal, Timeout: 5 * time.Second, LeaseTTL: lease})
+	store, err := helseidredis.NewSessionStore(helseidredis.StoreConfig{Redis: rdb, Key: seal, Timeout: min(5*time.Second, lease/2), LeaseTTL: lease})
 	if err != nil {
 		return err
 	}

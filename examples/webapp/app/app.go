@@ -256,15 +256,24 @@ func (a *app) callAPI(ctx context.Context, sess *helseid.UserSession, res string
 
 func (a *app) logout(w http.ResponseWriter, r *http.Request) {
 	sess := a.session(r)
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Path: "/", MaxAge: -1})
 	if sess == nil {
+		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Path: "/", MaxAge: -1})
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
 	// Gone from the store first, so every instance refuses it; then its refresh token is revoked.
 	if err := sess.EndUserSession(r.Context()); err != nil {
+		// Only the revocation may have failed, after the session left the store: then the
+		// logout stands. If the session is still stored (or the store cannot say), the user is
+		// still logged in everywhere: say so, and keep the cookie for another try.
+		if _, lerr := a.client.LoadUserSession(r.Context(), sess.ID()); !errors.Is(lerr, helseid.ErrSessionEnded) {
+			slog.Error("end session", "err", err)
+			http.Error(w, "logout failed: you are still logged in; try again", http.StatusServiceUnavailable)
+			return
+		}
 		slog.Warn("end session", "err", err)
 	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Path: "/", MaxAge: -1})
 	target, err := a.client.LogoutURL(r.Context(), sess.IDToken(), a.base+"/", rand.Text())
 	if err != nil {
 		a.fail(w, "logout", err)

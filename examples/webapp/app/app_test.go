@@ -2,12 +2,16 @@ package app
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/helseid-go/sdk/helseid"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -134,4 +138,68 @@ func TestCallbackOnlyInTheBrowserThatStartedTheLogin(t *testing.T) {
 	_ = resp.Body.Close()
 	assert.Equal(t, "/me", resp.Request.URL.Path)
 	assert.Contains(t, string(body), "Logged in: Grønn Vits")
+}
+
+// failingDeletes is a session store whose DeleteSession fails while fail is set.
+type failingDeletes struct {
+	helseid.SessionStore
+	fail atomic.Bool
+}
+
+func (s *failingDeletes) DeleteSession(ctx context.Context, id string) (*helseid.StoredSession, error) {
+	if s.fail.Load() {
+		return nil, errors.New("store unreachable")
+	}
+	return s.SessionStore.DeleteSession(ctx, id)
+}
+
+// A logout whose store delete fails leaves the user logged in everywhere: the app says so
+// (503) and keeps the session cookie, and a second try logs out.
+func TestLogoutFailureKeepsTheSession(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	store := &failingDeletes{SessionStore: helseid.NewMemorySessionStore(nil)}
+	baseURL := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, noEnv, Stores{Sessions: store}, func(_, u string) { baseURL <- u }) }()
+	var base string
+	select {
+	case base = <-baseURL:
+	case err := <-done:
+		t.Fatalf("run ended early: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		assert.ErrorIs(t, <-done, context.Canceled)
+	})
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	browser := &http.Client{Jar: jar}
+	resp, err := browser.Get(base + "/login")
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.Equal(t, "/me", resp.Request.URL.Path)
+
+	store.fail.Store(true)
+	resp, err = browser.PostForm(base+"/logout", url.Values{})
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	assert.Contains(t, string(body), "still logged in")
+	resp, err = browser.Get(base + "/me")
+	require.NoError(t, err)
+	body, _ = io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	assert.Contains(t, string(body), "Logged in:", "the cookie and the session are kept")
+
+	store.fail.Store(false)
+	resp, err = browser.PostForm(base+"/logout", url.Values{})
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, "/", resp.Request.URL.Path, "the second try logs out")
+	resp, err = browser.Get(base + "/me")
+	require.NoError(t, err)
+	body, _ = io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	assert.Contains(t, string(body), `href="/login"`)
 }

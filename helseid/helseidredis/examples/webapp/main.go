@@ -6,7 +6,8 @@
 //	HELSEID_REDIS_URL    redis://host:6379/0
 //	HELSEID_SESSION_KEY  base64 of the 32-byte AES-256 key sealing logins and sessions in Redis,
 //	                     the same on every instance (openssl rand -base64 32); without it a
-//	                     development key everyone knows is used, and said loudly at start
+//	                     development key everyone knows is used, and said loudly at start,
+//	                     against the in-process HelseID only (with HELSEID_ISSUER it is required)
 //	HELSEID_SESSION_OLD_KEYS  base64 keys, comma-separated, that open logins and sessions but
 //	                     never seal them: while HELSEID_SESSION_KEY is rotated, the key before
 //	                     (and, in the rotation's first rollout, the next one)
@@ -59,6 +60,11 @@ func run(ctx context.Context, getenv func(string) string, warn io.Writer, ready 
 	key, dev, err := sessionKey(getenv("HELSEID_SESSION_KEY"))
 	if err != nil {
 		return err
+	}
+	if dev && getenv("HELSEID_ISSUER") != "" {
+		// A real HelseID means real users: their refresh tokens and DPoP keys must not be
+		// sealed with a key everyone knows.
+		return errors.New("HELSEID_SESSION_KEY is not set, and the development key is refused with a real HelseID (HELSEID_ISSUER): set HELSEID_SESSION_KEY to the output of: openssl rand -base64 32, the same on every instance")
 	}
 	oldKeys, err := oldSessionKeys(getenv("HELSEID_SESSION_OLD_KEYS"))
 	if err != nil {
