@@ -372,6 +372,12 @@ func (c *Client) cachedToken(ctx context.Context, spec *tokenSpec, fixed *Organi
 		}
 		key = newTokenKey(spec, org)
 	}
+	return c.tokenFor(ctx, key)
+}
+
+// tokenFor is the cached token of key, fetched when needed.
+func (c *Client) tokenFor(ctx context.Context, key tokenKey) (*fapi.Token, error) {
+	spec := key.spec
 	if c.observer != nil {
 		// The hit is reported here, with the organisation kept beside the token: rebuilding it
 		// from the key (which holds the numbers as integers) would cost an allocation per hit.

@@ -18,16 +18,27 @@ import (
 // req.Bearer are the tokens unbound (Type() "Bearer"), for an API that has not moved to DPoP.
 func (c *Client) TokenSource(ctx context.Context, req ClientCredentialsRequest) oauth2.TokenSource {
 	spec, err := c.spec(req.Scopes, req.Resource, req.Bearer)
-	return &tokenSource{ctx: ctx, client: c, spec: spec, org: req.Organization, err: err}
+	if err != nil {
+		return &tokenSource{err: err}
+	}
+	// ctx is the same for every call, so its organisation is too: the cache key is made once.
+	key, ok := c.keyFor(ctx, spec, &req.Organization)
+	if !ok {
+		org, err := c.organization(ctx, req.Organization)
+		if err != nil {
+			return &tokenSource{err: err}
+		}
+		key = newTokenKey(spec, org)
+	}
+	return &tokenSource{ctx: ctx, client: c, key: key}
 }
 
-// tokenSource validates its request once, like Source; a refused request is reported by every
-// Token call, since TokenSource cannot return an error.
+// tokenSource validates its request, and finds its cache key, once; a refused request is
+// reported by every Token call, since TokenSource cannot return an error.
 type tokenSource struct {
 	ctx    context.Context
 	client *Client
-	spec   *tokenSpec
-	org    Organization
+	key    tokenKey
 	err    error
 }
 
@@ -40,12 +51,12 @@ func (s *tokenSource) Token() (*oauth2.Token, error) {
 	if s.err != nil {
 		return nil, s.err
 	}
-	tok, err := s.client.cachedToken(s.ctx, s.spec, &s.org)
+	tok, err := s.client.tokenFor(s.ctx, s.key)
 	if err != nil {
 		return nil, err
 	}
 	typ := "DPoP"
-	if s.spec.bearer {
+	if s.key.spec.bearer {
 		typ = "Bearer"
 	}
 	return &oauth2.Token{AccessToken: tok.AccessToken, TokenType: typ, Expiry: tok.Expiry}, nil
