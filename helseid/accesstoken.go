@@ -424,8 +424,8 @@ func (v *AccessTokenValidator) lastingClaims(payload []byte) (*AccessTokenClaims
 		}{JKT: jkt}
 	}
 	if act := raw["act"]; !isNull(act) {
-		if err := json.Unmarshal(act, &w.Actor); err != nil {
-			return nil, invalidToken("claims have the wrong types")
+		if w.Actor, err = decodeActor(act, 1); err != nil {
+			return nil, invalidToken("act: %w", err)
 		}
 	}
 	c := &AccessTokenClaims{Subject: w.Subject, ClientID: w.ClientID, JWTID: w.JWTID, Actor: w.Actor, Raw: raw}
@@ -494,6 +494,43 @@ func (v *AccessTokenValidator) checkTimes(c *AccessTokenClaims, now time.Time) e
 
 // isNull reports whether a member is absent or JSON null: encoding/json leaves the field
 // unset for both.
+// maxActorDepth bounds how deeply act claims nest: one level per token exchange, which no
+// real chain of services repeats this often.
+const maxActorDepth = 16
+
+// actorNames are the members an act claim is read from, spelt exactly.
+var actorNames = []string{"iss", "sub", "client_id", "act"}
+
+// decodeActor reads an act claim (at nesting depth) the way the claims themselves are read:
+// each member once, in its exact spelling, without encoding/json's reflection.
+func decodeActor(data json.RawMessage, depth int) (*Actor, error) {
+	if depth > maxActorDepth {
+		return nil, fmt.Errorf("nested more than %d deep", maxActorDepth)
+	}
+	m, err := jose.DecodeObject(data, actorNames)
+	if errors.Is(err, jose.ErrDuplicateMember) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, errors.New("not a json object")
+	}
+	a := &Actor{}
+	for _, f := range [...]struct {
+		claim string
+		dst   *string
+	}{{"iss", &a.Issuer}, {"sub", &a.Subject}, {"client_id", &a.ClientID}} {
+		if _, err := stringClaim(m[f.claim], f.dst); err != nil {
+			return nil, fmt.Errorf("%s: %w", f.claim, err)
+		}
+	}
+	if inner := m["act"]; !isNull(inner) {
+		if a.Actor, err = decodeActor(inner, depth+1); err != nil {
+			return nil, fmt.Errorf("act: %w", err)
+		}
+	}
+	return a, nil
+}
+
 func isNull(raw json.RawMessage) bool { return len(raw) == 0 || string(raw) == "null" }
 
 // stringClaim reads a JSON string member into dst; present is false when it is absent or

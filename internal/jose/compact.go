@@ -180,7 +180,15 @@ func DecodeObject(data []byte, exact []string) (map[string]json.RawMessage, erro
 		return nil, errors.New("not a json object")
 	}
 	m := make(map[string]json.RawMessage, countMembers(data))
-	names := make([]string, 0, len(m))
+	// Two plain names (lower-case ASCII letters, digits and punctuation: nearly every claim)
+	// fold together only when they are equal, which the map finds; so only the other names
+	// (upper case, non-ASCII, which may fold to a plain one: "AUD", "ſub") are compared by
+	// folding, against every name and every exact one. That keeps the common object linear.
+	plainExact := true
+	for _, want := range exact {
+		plainExact = plainExact && foldFree(want)
+	}
+	var odd []string
 	for i = skipSpace(data, i+1); data[i] != '}'; {
 		end := skipValue(data, i) // data[i] is the '"' of a member name
 		name, err := memberName(data[i:end])
@@ -190,17 +198,29 @@ func DecodeObject(data []byte, exact []string) (map[string]json.RawMessage, erro
 		i = skipSpace(data, end)
 		i = skipSpace(data, i+1) // past ':'
 		end = skipValue(data, i)
-		for _, want := range exact {
-			if name != want && foldEqual(name, want) {
-				return nil, fmt.Errorf("%w: %.40q is not spelt %q", ErrDuplicateMember, name, want)
+		if _, dup := m[name]; dup {
+			return nil, fmt.Errorf("%w: %.40q and %.40q", ErrDuplicateMember, name, name)
+		}
+		if plain := foldFree(name); !plain || !plainExact {
+			for _, want := range exact {
+				if name != want && foldEqual(name, want) {
+					return nil, fmt.Errorf("%w: %.40q is not spelt %q", ErrDuplicateMember, name, want)
+				}
+			}
+			if !plain {
+				for seen := range m {
+					if foldEqual(name, seen) {
+						return nil, fmt.Errorf("%w: %.40q and %.40q", ErrDuplicateMember, seen, name)
+					}
+				}
+				odd = append(odd, name)
 			}
 		}
-		for _, seen := range names {
-			if foldEqual(name, seen) {
-				return nil, fmt.Errorf("%w: %.40q and %.40q", ErrDuplicateMember, seen, name)
+		for _, o := range odd {
+			if o != name && foldEqual(name, o) {
+				return nil, fmt.Errorf("%w: %.40q and %.40q", ErrDuplicateMember, o, name)
 			}
 		}
-		names = append(names, name)
 		m[name] = json.RawMessage(data[i:end:end])
 		i = skipSpace(data, end)
 		if data[i] == ',' {
@@ -295,6 +315,17 @@ func foldEqual(a, b string) bool {
 		}
 	}
 	return a == "" && b == ""
+}
+
+// foldFree reports whether name has no byte that case folding changes or that may be part of
+// a character folding to ASCII: no upper-case letter and nothing outside ASCII.
+func foldFree(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c >= utf8.RuneSelf || 'A' <= c && c <= 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 func foldASCII(c byte) rune {

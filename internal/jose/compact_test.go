@@ -180,6 +180,14 @@ func TestDecodeObject(t *testing.T) {
 		{`{"s":1,"ſ":1}`, false}, // U+017F folds to S in encoding/json
 		{`{"aud":"x","\u0061ud":"y"}`, false},
 		{`{"AUD":"x"}`, false}, // aud is read exactly
+		// Names that fold are compared with every other, whichever comes first.
+		{`{"ſ":1,"s":1}`, false},
+		{`{"A":1,"a":1}`, false},
+		{`{"\u212a":1,"k":1}`, false}, // the Kelvin sign folds to k
+		{`{"k":1,"\u212a":1}`, false},
+		{`{"B":1,"ſ":1,"s":2}`, false},
+		{`{"A":1,"B":1,"c":1}`, true},
+		{`{"Aud2":1,"aud":1}`, true},
 		{`[]`, false},
 		{`"a"`, false},
 		{`{"a":1}{}`, false},
