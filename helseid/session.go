@@ -72,8 +72,10 @@ func (c *Client) resumeUserSession(ctx context.Context, refreshToken string, ref
 	if err := opts.Organization.Validate(c.cfg.Tenancy); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequestParams, err)
 	}
-	org := opts.Organization
-	s.org.Store(&org)
+	if s.fleet == nil { // a stored session's organisation is its record's, which adopt may change meanwhile
+		org := opts.Organization
+		s.org.Store(&org)
+	}
 	md, err := c.discovery.Metadata(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("helseid: discovery: %w", err)

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/helseid-go/sdk/helseid/fapi"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/helseid-go/sdk/dpop"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"github.com/helseid-go/sdk/resource"
 )
 
@@ -329,6 +330,9 @@ func (s *UserSession) EndUserSession(ctx context.Context) error {
 // refresh token.
 func (s *UserSession) endFleet() string {
 	f := s.fleet
+	f.mu.Lock() // the order adopt takes them in
+	defer f.mu.Unlock()
+	f.gen = math.MaxUint64 // no record read later is newer: adopt brings nothing back
 	f.buildMu.Lock()
 	defer f.buildMu.Unlock()
 	if f.built.Load() {

@@ -3,6 +3,7 @@ package helseid_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"github.com/helseid-go/sdk/helseid/fapi"
 	"io"
 	"net/http"
@@ -780,4 +781,62 @@ func TestHeldSessionRecheckFailsClosed(t *testing.T) {
 	got, err := held.Token(ctx, "nhn:service-a")
 	require.NoError(t, err)
 	assert.Equal(t, want.AccessToken, got.AccessToken)
+}
+
+// gatedSessions holds a LoadSession, once armed, between its read and its return, so that a
+// test can run something in that window.
+type gatedSessions struct {
+	helseid.SessionStore
+	armed         atomic.Bool
+	read, release chan struct{}
+}
+
+func (g *gatedSessions) LoadSession(ctx context.Context, id string) (*helseid.StoredSession, error) {
+	rec, err := g.SessionStore.LoadSession(ctx, id)
+	if g.armed.CompareAndSwap(true, false) {
+		close(g.read)
+		<-g.release
+	}
+	return rec, err
+}
+
+// A logout that lands while a recheck's read of the store is in flight stays a logout: the
+// record that read brings back (newer, written by another replica's refresh) is not adopted,
+// and nothing is served from it, whether the session had built its refresh machinery or not.
+func TestLogoutDuringARecheckStays(t *testing.T) {
+	for _, built := range []bool{true, false} {
+		t.Run(fmt.Sprintf("built=%v", built), func(t *testing.T) {
+			gate := &gatedSessions{SessionStore: helseid.NewMemorySessionStore(time.Now), read: make(chan struct{}), release: make(chan struct{})}
+			r := newReplicas(t, 2, nil, gate)
+			ctx := context.Background()
+			held := r.login(t) // started on replica 1: built
+			if !built {
+				var err error
+				held, err = r.clients[1].LoadUserSession(ctx, held.ID())
+				require.NoError(t, err)
+			}
+			_, err := held.Token(ctx, "nhn:service-a")
+			require.NoError(t, err)
+			other, err := r.clients[0].LoadUserSession(ctx, held.ID())
+			require.NoError(t, err)
+			_, err = other.Token(ctx, "nhn:service-b") // a refresh: a newer record, with both tokens
+			require.NoError(t, err)
+
+			r.clock.Advance(helseid.DefaultSessionRecheck)
+			gate.armed.Store(true)
+			got := make(chan error, 1)
+			go func() {
+				_, err := held.Token(ctx, "nhn:service-a") // rechecks, and waits in the read
+				got <- err
+			}()
+			<-gate.read
+			require.NoError(t, held.EndUserSession(ctx))
+			close(gate.release)
+			assert.ErrorIs(t, <-got, helseid.ErrSessionEnded)
+			_, err = held.Token(ctx, "nhn:service-a")
+			assert.ErrorIs(t, err, helseid.ErrSessionEnded)
+			_, err = held.Token(ctx, "nhn:service-b")
+			assert.ErrorIs(t, err, helseid.ErrSessionEnded)
+		})
+	}
 }

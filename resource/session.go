@@ -411,6 +411,9 @@ func (s *Session) ReplaceTokens(tokens map[string]fapi.Token) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.ended != nil { // an ended session serves nothing, whatever a late reader brings
+		return
+	}
 	s.tokens.Store(&next)
 }
 
