@@ -23,11 +23,16 @@ import (
 	"time"
 )
 
-// readyTimeout bounds how long Start waits for the server to print READY. The server needs
-// about a second of CPU, but `go test ./...` builds and runs other packages beside it on a
-// small CI machine with a cold disk cache, where loading node_modules has taken over 30 s: the
-// bound only ends a server that never starts, so it is generous.
-const readyTimeout = 3 * time.Minute
+// readyTimeout bounds how long Start waits for one server process to print READY. The server
+// needs about a second of CPU, but now and then a process stops before it is ready (seen on
+// clean CI runs: it printed oidc-provider's first warning and nothing more for minutes, while
+// the next one started in a second), so a process that is not ready in time is killed and
+// another started, up to startAttempts in all.
+const readyTimeout = 45 * time.Second
+
+// startAttempts bounds the server processes Start tries: a port taken by someone else before
+// node binds it, or a process that never gets ready, is worth another try.
+const startAttempts = 3
 
 // stopTimeout bounds how long the cleanup waits for the server to exit after an interrupt
 // before it kills it.
@@ -79,23 +84,26 @@ func Start(t testing.TB, clients []map[string]any) *Server {
 		t.Fatalf("interop: encode clients: %v", err)
 	}
 
-	// A port picked here may be taken by someone else before node binds it: try again then.
 	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
+	for attempt := 0; attempt < startAttempts; attempt++ {
 		srv, err := start(t, node, dir, clientsJSON)
 		if err == nil {
 			return srv
 		}
 		lastErr = err
-		if !errors.Is(err, errAddrInUse) {
+		if !errors.Is(err, errAddrInUse) && !errors.Is(err, errNotReady) {
 			break
 		}
+		t.Logf("interop: starting the server again: %v", err)
 	}
 	t.Fatalf("interop: %v", lastErr)
 	return nil
 }
 
-var errAddrInUse = errors.New("port already in use")
+var (
+	errAddrInUse = errors.New("port already in use")
+	errNotReady  = errors.New("server not ready")
+)
 
 func start(t testing.TB, node, dir string, clientsJSON []byte) (*Server, error) {
 	t.Helper()
@@ -159,7 +167,7 @@ func start(t testing.TB, node, dir string, clientsJSON []byte) (*Server, error) 
 		return nil, fmt.Errorf("server exited before it was ready (%v); output:\n%s", waitErr, out)
 	case <-timer.C:
 		stop()
-		return nil, fmt.Errorf("server not ready after %s; output:\n%s", readyTimeout, log.String())
+		return nil, fmt.Errorf("%w after %s; output:\n%s", errNotReady, readyTimeout, log.String())
 	}
 }
 
