@@ -195,27 +195,7 @@ func (f *sessionFleet) startReplica(t *testing.T, fault string) *child {
 		"HELSEID_FLEET_APIS="+f.apiURL,
 		"HELSEID_FLEET_FAULT="+fault,
 	)
-	in, err := cmd.StdinPipe()
-	require.NoError(t, err)
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Start())
-	c := &child{t: t, cmd: cmd, in: in, lines: make(chan string, 16)}
-	go func() {
-		defer close(c.lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			c.lines <- sc.Text()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = in.Close()
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	require.Equal(t, "ready", c.read(30*time.Second))
-	return c
+	return runChild(t, cmd)
 }
 
 // ask sends cmd to every replica at once and returns each one's counts of failures,

@@ -104,6 +104,12 @@ func (f *fleet) startChild(t *testing.T, dir string, refreshWindow time.Duration
 	if !clock.IsZero() {
 		cmd.Env = append(cmd.Env, "HELSEID_FLEET_CLOCK="+strconv.FormatInt(clock.UnixNano(), 10))
 	}
+	return runChild(t, cmd)
+}
+
+// runChild starts cmd, a re-run of this test binary as one process of a fleet, talking over
+// its stdin and stdout, and waits for its "ready"; the process is killed when the test ends.
+func runChild(t *testing.T, cmd *exec.Cmd) *child {
 	in, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	out, err := cmd.StdoutPipe()

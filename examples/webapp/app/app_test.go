@@ -19,23 +19,32 @@ import (
 
 func noEnv(string) string { return "" }
 
-// A browser with a cookie jar that follows redirects: login through helseidtest's auto-login,
-// the page with the user and both APIs' answers, and logout through HelseID's end session.
-func TestWebAppEndToEnd(t *testing.T) {
+// startApp runs the app with stores and no configuration until the test ends, and returns
+// its base URL.
+func startApp(t *testing.T, stores Stores) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	baseURL := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, noEnv, Stores{}, func(_, u string) { baseURL <- u }) }()
+	go func() { done <- Run(ctx, noEnv, stores, func(_, u string) { baseURL <- u }) }()
 	var base string
 	select {
 	case base = <-baseURL:
 	case err := <-done:
+		cancel()
 		t.Fatalf("run ended early: %v", err)
 	}
 	t.Cleanup(func() {
 		cancel()
 		assert.ErrorIs(t, <-done, context.Canceled)
 	})
+	return base
+}
+
+// A browser with a cookie jar that follows redirects: login through helseidtest's auto-login,
+// the page with the user and both APIs' answers, and logout through HelseID's end session.
+func TestWebAppEndToEnd(t *testing.T) {
+	base := startApp(t, Stores{})
 
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)
@@ -90,20 +99,7 @@ func TestSettings(t *testing.T) {
 // (login CSRF: an attacker's login finished in the victim's browser) is refused without using
 // the login up, and the browser that started it still finishes it.
 func TestCallbackOnlyInTheBrowserThatStartedTheLogin(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	baseURL := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, noEnv, Stores{}, func(_, u string) { baseURL <- u }) }()
-	var base string
-	select {
-	case base = <-baseURL:
-	case err := <-done:
-		t.Fatalf("run ended early: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		assert.ErrorIs(t, <-done, context.Canceled)
-	})
+	base := startApp(t, Stores{})
 
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)
@@ -156,21 +152,8 @@ func (s *failingDeletes) DeleteSession(ctx context.Context, id string) (*helseid
 // A logout whose store delete fails leaves the user logged in everywhere: the app says so
 // (503) and keeps the session cookie, and a second try logs out.
 func TestLogoutFailureKeepsTheSession(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
 	store := &failingDeletes{SessionStore: helseid.NewMemorySessionStore(nil)}
-	baseURL := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, noEnv, Stores{Sessions: store}, func(_, u string) { baseURL <- u }) }()
-	var base string
-	select {
-	case base = <-baseURL:
-	case err := <-done:
-		t.Fatalf("run ended early: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		assert.ErrorIs(t, <-done, context.Canceled)
-	})
+	base := startApp(t, Stores{Sessions: store})
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)
 	browser := &http.Client{Jar: jar}
