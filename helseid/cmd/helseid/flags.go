@@ -145,3 +145,15 @@ type stringList []string
 
 func (l *stringList) String() string     { return strings.Join(*l, " ") }
 func (l *stringList) Set(v string) error { *l = append(*l, strings.Fields(v)...); return nil }
+
+// request is the token request of token and call: scopes, for org when given, and for the
+// supplier's own organisation when a multi-tenant client names none.
+func (cf *clientFlags) request(scopes []string, org string) helseid.ClientCredentialsRequest {
+	req := helseid.ClientCredentialsRequest{Scopes: scopes}
+	if org != "" {
+		req.Organization = organization(org)
+	} else if cf.multiTenant {
+		req.Organization = helseid.SupplierOrganization()
+	}
+	return req
+}

@@ -160,6 +160,12 @@ func TestCall(t *testing.T) {
 	assert.Contains(t, stdout, "\n\n{", "the body after a blank line")
 	assert.NotRegexp(t, jwtPattern, stdout)
 
+	// A multi-tenant client naming no organisation calls for its own, as token does.
+	code, stdout, stderr = helseidCLI(t, "call", "-issuer", srv.Issuer(), "-client-id", clientID, "-key", path,
+		"-multi-tenant", "-scope", apiScope, srv.APIURL()+"/records")
+	require.Equal(t, 0, code, stderr)
+	assert.True(t, strings.HasPrefix(stdout, "HTTP/1.1 200 OK\n"), stdout)
+
 	code, _, stderr = helseidCLI(t, "call", "-issuer", srv.Issuer(), "-client-id", clientID, "-key", path,
 		"-scope", apiScope, "-H", "Authorization: Bearer x", srv.APIURL())
 	assert.Equal(t, 1, code)

@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/helseid-go/sdk/helseid"
 )
 
 func token(args []string, stdout, stderr io.Writer) error {
@@ -37,13 +36,7 @@ func token(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer s.Close()
-	req := helseid.ClientCredentialsRequest{Scopes: scopes}
-	if *org != "" {
-		req.Organization = organization(*org)
-	} else if cf.multiTenant {
-		req.Organization = helseid.SupplierOrganization()
-	}
-	resp, err := s.client.ClientCredentials(ctx, req)
+	resp, err := s.client.ClientCredentials(ctx, cf.request(scopes, *org))
 	if err != nil {
 		return err
 	}
@@ -139,11 +132,7 @@ func call(args []string, stdout, stderr io.Writer) error {
 		}
 		r.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
 	}
-	req := helseid.ClientCredentialsRequest{Scopes: scopes}
-	if *org != "" {
-		req.Organization = organization(*org)
-	}
-	hc, err := s.client.HTTPClient(req)
+	hc, err := s.client.HTTPClient(cf.request(scopes, *org))
 	if err != nil {
 		return err
 	}
