@@ -1,6 +1,19 @@
 package helseidredis
 
-import "github.com/redis/go-redis/v9"
+import (
+	"crypto/rand"
+	"encoding/base64"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// newHolderID is a random id for one holder of a lease or lock: the value only it may renew
+// or release.
+func newHolderID() string {
+	var id [16]byte
+	_, _ = rand.Read(id[:])
+	return base64.RawURLEncoding.EncodeToString(id[:])
+}
 
 // errNoContextTimeout ends the message of a constructor given a client without
 // ContextTimeoutEnabled. Every store here bounds each call with a context deadline (its

@@ -3,8 +3,6 @@ package helseidredis
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -260,21 +258,20 @@ func (s *KeyStore) Save(ctx context.Context, keys *keystore.Keys) error {
 // before the lock lapses.
 func (s *KeyStore) LockHold() time.Duration { return s.lockTTL - 2*s.timeout }
 
-// TryLock implements keystore.Locker with one SET NX PX of a random holder ID: it lasts
+// TryLock implements keystore.Locker with one set-if-absent (with expiry) of a random holder ID: it lasts
 // LockTTL at most, so a crashed holder blocks the fleet no longer than that, and unlock
 // deletes it only while it is still this holder's (not after it expired and another took it).
 func (s *KeyStore) TryLock(ctx context.Context) (func(), error) {
-	var id [16]byte
-	_, _ = rand.Read(id[:])
-	holder := base64.RawURLEncoding.EncodeToString(id[:])
+	holder := newHolderID()
 	lctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	err := s.rdb.SetArgs(lctx, s.lockKey, holder, redis.SetArgs{Mode: "NX", TTL: s.lockTTL}).Err()
-	if errors.Is(err, redis.Nil) {
-		return nil, keystore.ErrLocked
-	}
+	// acquireScript, not a plain SET NX: a resent command must not lock its own holder out.
+	n, err := acquireScript.Run(lctx, s.rdb, []string{s.lockKey}, holder, s.lockTTL.Milliseconds()).Int()
 	if err != nil {
 		return nil, fmt.Errorf("helseidredis: take the key lock: %w", err)
+	}
+	if n != 1 {
+		return nil, keystore.ErrLocked
 	}
 	return func() {
 		// Best effort: a release that fails leaves the lock to expire.

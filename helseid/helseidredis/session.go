@@ -2,7 +2,6 @@ package helseidredis
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -171,9 +170,7 @@ return 0`)
 func (st *SessionStore) AcquireRefreshLease(ctx context.Context, id string) (string, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, st.s.timeout)
 	defer cancel()
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	lease := base64.RawURLEncoding.EncodeToString(b[:])
+	lease := newHolderID()
 	dk, lk := st.keys(id)
 	n, err := leaseScript.Run(ctx, st.s.rdb, []string{dk, lk}, lease, st.leaseTTL.Milliseconds()).Int()
 	switch {

@@ -2,7 +2,6 @@ package helseidredis
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -150,9 +149,7 @@ return 0`)
 // AcquireLease implements helseid.SharedTokenCache with one script: SET NX PX, or the lease
 // is already the caller's.
 func (c *TokenCache) AcquireLease(ctx context.Context, key string) (string, bool, error) {
-	var id [16]byte
-	_, _ = rand.Read(id[:])
-	lease := base64.RawURLEncoding.EncodeToString(id[:])
+	lease := newHolderID()
 	_, lk := c.keys(key)
 	ok, err := c.acquire(ctx, lk, lease)
 	if err != nil || !ok {
