@@ -492,8 +492,6 @@ func (v *AccessTokenValidator) checkTimes(c *AccessTokenClaims, now time.Time) e
 	return nil
 }
 
-// isNull reports whether a member is absent or JSON null: encoding/json leaves the field
-// unset for both.
 // maxActorDepth bounds how deeply act claims nest: one level per token exchange, which no
 // real chain of services repeats this often.
 const maxActorDepth = 16
@@ -531,6 +529,8 @@ func decodeActor(data json.RawMessage, depth int) (*Actor, error) {
 	return a, nil
 }
 
+// isNull reports whether a member is absent or JSON null: encoding/json leaves the field
+// unset for both.
 func isNull(raw json.RawMessage) bool { return len(raw) == 0 || string(raw) == "null" }
 
 // stringClaim reads a JSON string member into dst; present is false when it is absent or

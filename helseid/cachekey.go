@@ -101,15 +101,7 @@ type specEntry struct {
 }
 
 func (e *specEntry) matches(h uint64, scopes []string, resource string, bearer bool) bool {
-	if e == nil || e.hash != h || e.resource != resource || e.bearer != bearer || len(e.scopes) != len(scopes) {
-		return false
-	}
-	for i, s := range e.scopes {
-		if s != scopes[i] {
-			return false
-		}
-	}
-	return true
+	return e != nil && e.hash == h && e.equal(scopes, resource, bearer)
 }
 
 // specCache is a Client's table of request specs and the interning of the specs themselves.

@@ -362,17 +362,25 @@ func (c *Client) Token(ctx context.Context, req ClientCredentialsRequest) (*fapi
 }
 
 func (c *Client) cachedToken(ctx context.Context, spec *tokenSpec, fixed *Organization) (*fapi.Token, error) {
-	key, ok := c.keyFor(ctx, spec, fixed)
-	if !ok {
-		// keyFor accepts every organisation organization accepts, so this is the error path:
-		// organization says what is wrong.
-		org, err := c.organization(ctx, *fixed)
-		if err != nil {
-			return nil, err
-		}
-		key = newTokenKey(spec, org)
+	key, err := c.tokenKeyFor(ctx, spec, fixed)
+	if err != nil {
+		return nil, err
 	}
 	return c.tokenFor(ctx, key)
+}
+
+// tokenKeyFor is keyFor, with organization's error for what keyFor does not accept.
+func (c *Client) tokenKeyFor(ctx context.Context, spec *tokenSpec, fixed *Organization) (tokenKey, error) {
+	if key, ok := c.keyFor(ctx, spec, fixed); ok {
+		return key, nil
+	}
+	// keyFor accepts every organisation organization accepts, so this is the error path:
+	// organization says what is wrong.
+	org, err := c.organization(ctx, *fixed)
+	if err != nil {
+		return tokenKey{}, err
+	}
+	return newTokenKey(spec, org), nil
 }
 
 // tokenFor is the cached token of key, fetched when needed.

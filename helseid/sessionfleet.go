@@ -23,8 +23,8 @@ type storedSession struct {
 	lane  chan struct{}          // one goroutine of this process asks the fleet at a time; made by build
 	lease atomic.Pointer[string] // the refresh lease this process holds, while it refreshes
 	// checkAt is when, in Unix nanoseconds of the Client's clock, Token next asks the store
-	// whether the session still stands (set when the record is read; if it is 0, the first
-	// Token call starts the interval); 1 after a failed check: the next call asks again.
+	// whether the session still stands (set when the record is read); 1 after a failed check:
+	// the next call asks again.
 	checkAt atomic.Int64
 
 	mu     sync.Mutex
@@ -446,11 +446,7 @@ func (s *UserSession) due(now time.Time) bool {
 		return true
 	}
 	f, t := s.fleet, now.UnixNano()
-	next := f.checkAt.Load()
-	if next == 0 { // just loaded from the store
-		f.checkAt.CompareAndSwap(0, t+int64(every))
-		return false
-	}
+	next := f.checkAt.Load() // set by sessionFrom, when the record was read
 	return t >= next && f.checkAt.CompareAndSwap(next, t+int64(every))
 }
 

@@ -22,13 +22,9 @@ func (c *Client) TokenSource(ctx context.Context, req ClientCredentialsRequest) 
 		return &tokenSource{err: err}
 	}
 	// ctx is the same for every call, so its organisation is too: the cache key is made once.
-	key, ok := c.keyFor(ctx, spec, &req.Organization)
-	if !ok {
-		org, err := c.organization(ctx, req.Organization)
-		if err != nil {
-			return &tokenSource{err: err}
-		}
-		key = newTokenKey(spec, org)
+	key, err := c.tokenKeyFor(ctx, spec, &req.Organization)
+	if err != nil {
+		return &tokenSource{err: err}
 	}
 	return &tokenSource{ctx: ctx, client: c, key: key}
 }

@@ -5,7 +5,8 @@ import (
 	"crypto/sha256"
 	"sync"
 	"time"
-	"unsafe"
+
+	"github.com/helseid-go/sdk/internal/jose"
 )
 
 // Bounds of an AccessTokenValidator's verified-token cache. An entry holds the decoded claims
@@ -42,7 +43,7 @@ type verifiedTokens struct {
 
 // tokenDigest hashes token without copying it: SHA-256 reads the bytes and keeps none.
 func tokenDigest(token string) [sha256.Size]byte {
-	return sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
+	return sha256.Sum256(jose.ReadOnlyBytes(token))
 }
 
 // get returns the entry for digest, or nil.

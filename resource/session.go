@@ -283,13 +283,7 @@ func (s *Session) persistHeld(ctx context.Context) error {
 
 // cached returns resource's token while it is usable. The returned Token is shared: do not
 // change it.
-func (s *Session) cached(resource string) *fapi.Token {
-	tok := (*s.tokens.Load())[resource]
-	if tok != nil && s.now().Before(tok.Expiry.Add(-s.margin)) { // every stored Expiry is set
-		return tok
-	}
-	return nil
-}
+func (s *Session) cached(resource string) *fapi.Token { return s.CachedAt(resource, s.now()) }
 
 // refreshTimeout bounds one refresh. A refresh is not cancelled with its caller's context:
 // once sent, the response must be read, or the rotated refresh token would be lost.

@@ -53,10 +53,7 @@ func (w *Watcher) Start(ctx context.Context) error {
 	if err := w.reload(ctx); err != nil {
 		return err
 	}
-	interval := w.Interval
-	if interval <= 0 {
-		interval = DefaultWatchInterval
-	}
+	interval := orDefault(w.Interval, DefaultWatchInterval)
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	w.cancel, w.done = cancel, make(chan struct{})
 	go w.loop(bg, interval)
