@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/helseid-go/sdk/helseid/fapi"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/helseid-go/sdk/helseid"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"github.com/helseid-go/sdk/helseid/helseidtest"
 	"github.com/helseid-go/sdk/internal/fakeclock"
 	"github.com/helseid-go/sdk/tokenexchange"

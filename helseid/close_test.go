@@ -2,7 +2,6 @@ package helseid_test
 
 import (
 	"context"
-	"github.com/helseid-go/sdk/helseid/fapi"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/helseid-go/sdk/dpop"
 	"github.com/helseid-go/sdk/helseid"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"github.com/helseid-go/sdk/helseid/helseidtest"
 	"github.com/helseid-go/sdk/tokenexchange"
 )

@@ -12,7 +12,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/helseid-go/sdk/helseid/fapi"
 	"log/slog"
 	"math/big"
 	"net/url"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/helseid-go/sdk/dpop"
 	"github.com/helseid-go/sdk/helseid"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"github.com/helseid-go/sdk/helseid/helseidtest"
 	"github.com/helseid-go/sdk/pkce"
 	"github.com/helseid-go/sdk/resource"

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/helseid-go/sdk/helseid/fapi"
 	"log/slog"
 	"maps"
 	"sync"
 	"time"
 
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"github.com/helseid-go/sdk/internal/redact"
 )
 

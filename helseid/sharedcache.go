@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/helseid-go/sdk/helseid/fapi"
 	"strconv"
 	"sync/atomic"
 	"time"
 
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"github.com/helseid-go/sdk/internal/tokencache"
 )
 

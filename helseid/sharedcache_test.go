@@ -3,10 +3,10 @@ package helseid_test
 import (
 	"context"
 	"fmt"
-	"github.com/helseid-go/sdk/helseid/fapi"
 	"testing"
 
 	"github.com/helseid-go/sdk/helseid"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

@@ -3,6 +3,7 @@ package helseid
 import (
 	"context"
 	"fmt"
+
 	"github.com/helseid-go/sdk/helseid/fapi"
 )
 

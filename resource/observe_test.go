@@ -2,12 +2,12 @@ package resource_test
 
 import (
 	"context"
-	"github.com/helseid-go/sdk/helseid/fapi"
 	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"github.com/helseid-go/sdk/resource"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"

@@ -2,12 +2,13 @@ package resource
 
 import (
 	"context"
-	"github.com/helseid-go/sdk/helseid/fapi"
 	"net/url"
 	"testing"
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/helseid-go/sdk/helseid/fapi"
 )
 
 type noAuth struct{}

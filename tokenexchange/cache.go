@@ -6,12 +6,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/helseid-go/sdk/helseid/fapi"
 	"hash"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"github.com/helseid-go/sdk/internal/accesstoken"
 	"github.com/helseid-go/sdk/internal/tokencache"
 )

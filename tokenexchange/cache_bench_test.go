@@ -4,11 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"github.com/helseid-go/sdk/helseid/fapi"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"github.com/helseid-go/sdk/internal/tokencache"
 )
 

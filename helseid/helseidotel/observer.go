@@ -3,10 +3,10 @@ package helseidotel
 import (
 	"context"
 	"errors"
-	"github.com/helseid-go/sdk/helseid/fapi"
 	"time"
 
 	"github.com/helseid-go/sdk/helseid"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"

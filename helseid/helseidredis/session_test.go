@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"github.com/helseid-go/sdk/helseid/fapi"
 	"io"
 	"net/http"
 	"net/url"
@@ -18,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/helseid-go/sdk/helseid"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"github.com/helseid-go/sdk/helseid/helseidredis"
 	"github.com/helseid-go/sdk/helseid/helseidredis/internal/redistest"
 	"github.com/helseid-go/sdk/helseid/helseidtest"

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"github.com/helseid-go/sdk/helseid/fapi"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/helseid-go/sdk/helseid"
+	"github.com/helseid-go/sdk/helseid/fapi"
 	"github.com/helseid-go/sdk/helseid/helseidredis"
 	"github.com/helseid-go/sdk/helseid/helseidredis/internal/redistest"
 	"github.com/helseid-go/sdk/helseid/helseidtest"

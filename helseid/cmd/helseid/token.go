@@ -12,7 +12,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-
 )
 
 func token(args []string, stdout, stderr io.Writer) error {
