@@ -79,20 +79,28 @@ func (st *SessionStore) LoadSession(ctx context.Context, id string) (*helseid.St
 	if err != nil {
 		return nil, fmt.Errorf("helseidredis: load session: %w", err)
 	}
-	gen, _ := vals[0].(string)
-	sealed, _ := vals[1].(string)
-	if gen == "" || sealed == "" {
+	rec, err := st.openSession(id, vals[0], vals[1])
+	if err != nil {
+		return nil, fmt.Errorf("helseidredis: load session: %w", err)
+	}
+	return rec, nil
+}
+
+// openSession is the record in a session's stored fields gen and data: nil when there is none
+// or it is not this session's (it does not open under its id, or its sealed generation is not
+// the stored one); an error only for a record sealed under a key the store lacks.
+func (st *SessionStore) openSession(id string, gen, data any) (*helseid.StoredSession, error) {
+	g, _ := gen.(string)
+	sealed, _ := data.(string)
+	if g == "" || sealed == "" {
 		return nil, nil
 	}
 	plain, err := st.s.sealer.Open([]byte(sealed), sessionAAD(id))
 	if err != nil {
-		if err := unknownSealKey(err); err != nil {
-			return nil, fmt.Errorf("helseidredis: load session: %w", err)
-		}
-		return nil, nil
+		return nil, unknownSealKey(err)
 	}
 	rec, err := decodeSession(plain)
-	if g, perr := strconv.ParseUint(gen, 10, 64); err != nil || perr != nil || rec.Generation != g {
+	if n, perr := strconv.ParseUint(g, 10, 64); err != nil || perr != nil || rec.Generation != n {
 		return nil, nil
 	}
 	return rec, nil
@@ -143,19 +151,9 @@ func (st *SessionStore) DeleteSession(ctx context.Context, id string) (*helseid.
 	if len(vals) != 2 {
 		return nil, nil
 	}
-	gen, _ := vals[0].(string)
-	sealed, _ := vals[1].(string)
-	if gen == "" || sealed == "" {
-		return nil, nil
-	}
-	plain, err := st.s.sealer.Open([]byte(sealed), sessionAAD(id))
-	if err != nil {
-		return nil, nil // not this session's (see LoadSession): gone all the same
-	}
-	rec, err := decodeSession(plain)
-	if err != nil || strconv.FormatUint(rec.Generation, 10) != gen {
-		return nil, nil
-	}
+	// Deleted all the same when the record is not this session's or is sealed under a key
+	// this store lacks: then only the caller's own refresh token is known to revoke.
+	rec, _ := st.openSession(id, vals[0], vals[1])
 	return rec, nil
 }
 
