@@ -89,6 +89,11 @@ func NewKeyStore(cfg KeyStoreConfig) (*KeyStore, error) {
 	if !contextTimeoutEnabled(cfg.Redis) {
 		return nil, errors.New("helseidredis: KeyStoreConfig.Redis: " + errNoContextTimeout)
 	}
+	if _, ok := cfg.Redis.(*redis.Ring); ok {
+		// The lock key would move to another shard when its shard fails, and a second
+		// process could take it and rotate at the same time as the holder.
+		return nil, errors.New("helseidredis: KeyStoreConfig.Redis: a redis.Ring moves a failed shard's keys, and with them the rotation lock; use a redis.Client or redis.ClusterClient")
+	}
 	sealer, err := newSealer("KeyStoreConfig", cfg.Key, cfg.OldKeys)
 	if err != nil {
 		return nil, fmt.Errorf("helseidredis: %w", err)

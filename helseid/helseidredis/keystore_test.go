@@ -89,9 +89,12 @@ func TestKeyStoreRoundTrip(t *testing.T) {
 func TestNewKeyStoreRefuses(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = rdb.Close() })
+	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1"}, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = ring.Close() })
 	key := make([]byte, 32)
 	for name, cfg := range map[string]helseidredis.KeyStoreConfig{
 		"no redis":                 {Key: key, Name: "a"},
+		"a ring":                   {Redis: ring, Key: key, Name: "a"},
 		"short key":                {Redis: rdb, Key: key[:16], Name: "a"},
 		"no name":                  {Redis: rdb, Key: key},
 		"hash tag in name":         {Redis: rdb, Key: key, Name: "a}b"},
