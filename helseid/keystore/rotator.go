@@ -125,10 +125,9 @@ func (r *Rotator) resolve(ctx context.Context) (*Keys, error) {
 	case err == nil:
 		// Registered, and its answer lost: HelseID may already refuse the current key.
 		promoted := &Keys{Current: keys.Pending, Generation: keys.Generation}
-		if err := r.Store.Save(context.WithoutCancel(ctx), promoted); err != nil {
+		if err := r.save(context.WithoutCancel(ctx), promoted); err != nil {
 			return keys, fmt.Errorf("keystore: promote the pending key: %w", err)
 		}
-		promoted.Generation++
 		return promoted, nil
 	case !errors.Is(err, helseid.ErrInvalidClient):
 		return keys, fmt.Errorf("%w: trying it at the token endpoint: %w", ErrPendingUnresolved, err)
@@ -139,10 +138,9 @@ func (r *Rotator) resolve(ctx context.Context) (*Keys, error) {
 		return keys, fmt.Errorf("%w: HelseID refuses the pending key, and trying the current key failed: %w", ErrPendingUnresolved, err)
 	}
 	kept := &Keys{Current: keys.Current, Expires: keys.Expires, Generation: keys.Generation}
-	if err := r.Store.Save(ctx, kept); err != nil {
+	if err := r.save(ctx, kept); err != nil {
 		return keys, fmt.Errorf("keystore: drop the refused pending key: %w", err)
 	}
-	kept.Generation++
 	return kept, nil
 }
 
@@ -201,10 +199,9 @@ func (r *Rotator) rotate(ctx context.Context) (*Keys, error) {
 	}
 	r.step(stepGenerated)
 	pending := &Keys{Current: keys.Current, Expires: keys.Expires, Pending: next, Generation: keys.Generation}
-	if err := r.Store.Save(ctx, pending); err != nil {
+	if err := r.save(ctx, pending); err != nil {
 		return keys, fmt.Errorf("keystore: store the new key as pending: %w", err)
 	}
-	pending.Generation++
 	r.step(stepPendingStored)
 	if r.BeforeRegister != nil {
 		if err := r.BeforeRegister(ctx, pending); err != nil {
@@ -217,12 +214,21 @@ func (r *Rotator) rotate(ctx context.Context) (*Keys, error) {
 	}
 	r.step(stepRegistered)
 	promoted := &Keys{Current: next, Expires: expires, Generation: pending.Generation}
-	if err := r.Store.Save(context.WithoutCancel(ctx), promoted); err != nil {
+	if err := r.save(context.WithoutCancel(ctx), promoted); err != nil {
 		return pending, fmt.Errorf("keystore: promote the registered key (kept as pending; Resolve promotes it): %w", err)
 	}
-	promoted.Generation++
 	r.step(stepPromoted)
 	return promoted, nil
+}
+
+// save stores k over the generation it was derived from and gives k the stored generation,
+// so that the next save from k is not refused as stale.
+func (r *Rotator) save(ctx context.Context, k *Keys) error {
+	if err := r.Store.Save(ctx, k); err != nil {
+		return err
+	}
+	k.Generation++
+	return nil
 }
 
 // TokenEndpoint is an Authenticator that requests a client-credentials token signed by the
