@@ -284,7 +284,7 @@ func (c *Client) PostEach(ctx context.Context, params url.Values, okStatus int, 
 			return nil, nil, err
 		}
 		failures++
-		retry, _ := transient(err)
+		retry := transient(err)
 		if !retry || failures >= c.retry.MaxAttempts || safety == Once || (safety == ConsumesOnSuccess && !notProcessed(err)) {
 			return nil, nil, err
 		}

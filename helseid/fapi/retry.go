@@ -75,18 +75,17 @@ type errTransport struct{ err error }
 func (e *errTransport) Error() string { return e.err.Error() }
 func (e *errTransport) Unwrap() error { return e.err }
 
-// transient reports whether err may go away on its own, and whether the server answered (so
-// the request certainly reached it and was refused).
-func transient(err error) (retry, answered bool) {
+// transient reports whether err may go away on its own.
+func transient(err error) bool {
 	var oe *Error
 	if errors.As(err, &oe) {
-		return oe.Temporary(), true
+		return oe.Temporary()
 	}
 	var te *errTransport
 	if errors.As(err, &te) {
-		return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded), false
+		return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 	}
-	return false, true
+	return false
 }
 
 // notProcessed reports whether err is an answer that says the server did not act on the
