@@ -359,18 +359,6 @@ type wireClaims struct {
 // refuses the token rather than being read by encoding/json's case-insensitive match.
 var accessTokenClaimNames = []string{"iss", "sub", "aud", "client_id", "scope", "cnf", "iat", "nbf", "exp", "jti", "act"}
 
-// claims decodes and checks the claims of a verified token at the validator's current time.
-func (v *AccessTokenValidator) claims(payload []byte) (*AccessTokenClaims, error) {
-	c, err := v.lastingClaims(payload)
-	if err != nil {
-		return nil, err
-	}
-	if err := v.checkTimes(c, v.cfg.Now()); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
 // lastingClaims decodes the claims and checks everything about them that does not depend on
 // the time: what it accepts stays accepted for as long as the signing key is the issuer's, so
 // the verified-token cache may remember it. exp, nbf and iat are parsed, not compared.
