@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/helseid-go/sdk/internal/httpx"
 )
 
 // Bounds on what ParseChallenges accepts. Real servers send one to three short challenges;
@@ -41,7 +43,7 @@ func (c Challenge) Param(name string) string {
 }
 
 // Is reports whether the challenge's scheme is scheme, ignoring ASCII case.
-func (c Challenge) Is(scheme string) bool { return asciiEqualFold(c.Scheme, scheme) }
+func (c Challenge) Is(scheme string) bool { return httpx.ASCIIEqualFold(c.Scheme, scheme) }
 
 // FindChallenge returns the first challenge in cs whose scheme is scheme (ignoring ASCII
 // case), and whether there is one.
@@ -378,24 +380,4 @@ func asciiLower(s string) string {
 		}
 	}
 	return s
-}
-
-// asciiEqualFold reports whether a and b are equal ignoring ASCII case only.
-func asciiEqualFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }

@@ -48,10 +48,6 @@ var (
 // stops answering cannot hold a caller for ever.
 const DefaultClientTimeout = 30 * time.Second
 
-// transportMaxRedirectDepth bounds the walk back through Response.Request to the original
-// request; net/http's Client stops at 10 redirects.
-const transportMaxRedirectDepth = 64
-
 // Transport is an http.RoundTripper that makes resource requests with DPoP-bound access
 // tokens (RFC 9449 §7): it sets "Authorization: DPoP <token>" and a DPoP header with a new
 // proof (htm, htu, ath, and the server's newest nonce) on every attempt.
@@ -150,18 +146,16 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		httpx.CloseRequestBody(req)
 		return nil, fmt.Errorf("dpop: %w: Proofer and Tokens are required", ErrTransportConfig)
 	}
-	if req.Response != nil && !sameOriginAsOriginal(req) {
+	if req.Response != nil && !httpx.SameOriginAsFirst(req, Origin) {
 		return t.base().RoundTrip(req)
 	}
 	if !httpx.TokenURLAllowed(req.URL) {
 		httpx.CloseRequestBody(req)
 		return nil, fmt.Errorf("dpop: %w: %s to %q, which is not a loopback address", ErrInsecureURL, req.URL.Scheme, req.URL.Hostname())
 	}
-	for name := range req.Header {
-		if asciiEqualFold(name, "Authorization") || asciiEqualFold(name, "DPoP") {
-			httpx.CloseRequestBody(req)
-			return nil, fmt.Errorf("dpop: %w: the request has a %s header", ErrRequestHasCredentials, name)
-		}
+	if name := httpx.CredentialHeader(req.Header, "Authorization", "DPoP"); name != "" {
+		httpx.CloseRequestBody(req)
+		return nil, fmt.Errorf("dpop: %w: the request has a %s header", ErrRequestHasCredentials, name)
 	}
 
 	ctx := req.Context()
@@ -252,22 +246,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		httpx.DrainAndClose(resp)
 	}
-}
-
-// sameOriginAsOriginal reports whether the redirect hop req goes to the origin of the request
-// the redirect chain started with. It reports false when that request cannot be found.
-func sameOriginAsOriginal(req *http.Request) bool {
-	orig := req
-	for i := 0; orig.Response != nil; i++ {
-		if orig.Response.Request == nil || i == transportMaxRedirectDepth {
-			return false
-		}
-		orig = orig.Response.Request
-	}
-	if orig.URL == nil || orig.URL.Host == "" || req.URL.Host == "" {
-		return false
-	}
-	return Origin(orig.URL) == Origin(req.URL)
 }
 
 // invalidTokenChallenge reports whether any challenge in resp's WWW-Authenticate header has

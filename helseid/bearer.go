@@ -29,10 +29,6 @@ func (c *Client) BearerHTTPClient(req ClientCredentialsRequest) (*http.Client, e
 	return &http.Client{Transport: &bearerTransport{base: c.http.Transport, tokens: src}, Timeout: c.apiTimeout}, nil
 }
 
-// bearerMaxRedirectDepth bounds the walk back through Response.Request to the original
-// request; net/http's Client stops at 10 redirects.
-const bearerMaxRedirectDepth = 64
-
 // bearerTransport sends requests with "Authorization: Bearer <token>".
 type bearerTransport struct {
 	base   http.RoundTripper // nil: http.DefaultTransport
@@ -48,14 +44,14 @@ func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		httpx.CloseRequestBody(req)
 		return nil, errors.New("helseid: bearer transport: request has no url")
 	}
-	if req.Response != nil && !sameOriginAsFirst(req) {
+	if req.Response != nil && !httpx.SameOriginAsFirst(req, dpop.Origin) {
 		return base.RoundTrip(req) // a redirect to another origin gets no token
 	}
 	if !httpx.TokenURLAllowed(req.URL) {
 		httpx.CloseRequestBody(req)
 		return nil, fmt.Errorf("helseid: %w: %s to %q, which is not a loopback address", dpop.ErrInsecureURL, req.URL.Scheme, req.URL.Hostname())
 	}
-	if len(req.Header.Values("Authorization")) > 0 {
+	if httpx.CredentialHeader(req.Header, "Authorization") != "" {
 		httpx.CloseRequestBody(req)
 		return nil, fmt.Errorf("helseid: %w: the request has an Authorization header", dpop.ErrRequestHasCredentials)
 	}
@@ -97,22 +93,6 @@ func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		token = next
 		httpx.DrainAndClose(resp)
 	}
-}
-
-// sameOriginAsFirst reports whether the redirect hop req goes to the origin of the request the
-// redirect chain started with; false when that request cannot be found.
-func sameOriginAsFirst(req *http.Request) bool {
-	orig := req
-	for i := 0; orig.Response != nil; i++ {
-		if orig.Response.Request == nil || i == bearerMaxRedirectDepth {
-			return false
-		}
-		orig = orig.Response.Request
-	}
-	if orig.URL == nil || orig.URL.Host == "" || req.URL.Host == "" {
-		return false
-	}
-	return dpop.Origin(orig.URL) == dpop.Origin(req.URL)
 }
 
 // bearerInvalidToken reports whether resp challenges with Bearer error="invalid_token"

@@ -214,4 +214,11 @@ func TestBearerHTTPClientSendsBearerOnly(t *testing.T) {
 	_, err = client.Do(req)
 	assert.ErrorIs(t, err, dpop.ErrRequestHasCredentials)
 	assert.Empty(t, reset(), "nothing sent for a refused request")
+	// A key set directly in another case is the same header to the server.
+	req, err = http.NewRequest(http.MethodGet, api.URL+"/plain", nil)
+	require.NoError(t, err)
+	req.Header["authorization"] = []string{"Basic eA=="}
+	_, err = client.Do(req)
+	assert.ErrorIs(t, err, dpop.ErrRequestHasCredentials)
+	assert.Empty(t, reset(), "nothing sent for a refused request")
 }
